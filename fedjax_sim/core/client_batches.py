@@ -1,0 +1,34 @@
+"""`ClientBatches`: one client's view of the padded data during a round."""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class ClientBatches(NamedTuple):
+  """What a client sees: all padded examples plus its own batch plan.
+
+  Batches are gathered step by step (`batch(indices)`), so a mapped round
+  never materializes `[clients, steps, batch, ...]` copies of the data.
+
+  Attributes:
+    examples: the full padded arrays `[num_clients, max_examples, ...]`.
+    client_id: this client's row in `examples` (scalar int32).
+    count: number of real examples of this client.
+    indices: int32 `[steps, batch]` example indices into the client's row.
+    mask: bool `[steps, batch]`, False for padding.
+  """
+
+  examples: Mapping[str, jax.Array]
+  client_id: jax.Array
+  count: jax.Array
+  indices: jax.Array
+  mask: jax.Array
+
+  def batch(self, indices: jax.Array) -> dict[str, jax.Array]:
+    """Gathers the examples at `indices` (`[batch]`) of this client."""
+    return {k: jnp.asarray(v)[self.client_id, indices]
+            for k, v in self.examples.items()}

@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny ragged federated data set and a tiny MLP."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from fedjax_sim.data.federated_data import FederatedData, from_client_arrays  # noqa: E402
+from fedjax_sim.models import get_model  # noqa: E402
+
+RAGGED_COUNTS = (1, 7, 0, 23, 5, 12)
+
+
+@pytest.fixture
+def ragged_data() -> FederatedData:
+  """Six clients with 1, 7, 0, 23, 5 and 12 examples of 6 features, 4 classes."""
+  rng = np.random.default_rng(0)
+  clients = [{'x': rng.normal(size=(n, 6)).astype(np.float32),
+              'y': rng.integers(0, 4, n).astype(np.int32)} for n in RAGGED_COUNTS]
+  return from_client_arrays(clients, 'ragged')
+
+
+@pytest.fixture
+def tiny_mlp():
+  return get_model('mlp', 4, {'hidden': (8,)})

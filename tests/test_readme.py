@@ -1,0 +1,23 @@
+"""The README's Python example runs and trains (it is part of the docs)."""
+
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_readme_library_example_trains(capsys):
+  readme = open(os.path.join(ROOT, 'README.md')).read()
+  code = re.search(r'## From Python\n\n```python\n(.*?)```', readme, re.S).group(1)
+  assert len(code.strip().splitlines()) <= 20
+  scope = {}
+  exec(compile(code, 'README.md', 'exec'), scope)
+  printed = capsys.readouterr().out
+  accuracy = float(re.search(r"'accuracy': Array\(([\d.]+)", printed).group(1))
+  assert accuracy >= 0.9, printed
+
+
+def test_ci_runs_the_readme_test_command():
+  readme = open(os.path.join(ROOT, 'README.md')).read()
+  command = re.search(r'Run the tests.*?```bash\n(.*?)\n```', readme, re.S).group(1)
+  assert command in open(os.path.join(ROOT, '.ci', 'run')).read()

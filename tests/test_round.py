@@ -1,0 +1,111 @@
+"""The one-program round equals a plain per-client Python loop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from fedjax_sim.algorithms import fedavg
+from fedjax_sim.core import build_round, client_key, run_local_steps
+from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.data.batching import client_batches, plan_batches
+from fedjax_sim.models import masked_loss
+
+
+def reference_round(model, params, server_state, data, ids, key, plan,
+                    client_opt, server_opt, weighting):
+  """FedAvg written plainly: a Python loop over clients and over steps."""
+  x, y, counts = (np.asarray(data.examples['x']), np.asarray(data.examples['y']),
+                  np.asarray(data.counts))
+  deltas, weights, losses = [], [], []
+  for cid in np.asarray(ids):
+    batch_key, train_key = client_key(key, cid)
+    idx, mask = client_batches(batch_key, counts[cid], data.max_examples, plan)
+    idx, mask = np.asarray(idx), np.asarray(mask)
+    step_keys = jax.random.split(train_key, plan.num_steps)
+    local, opt_state, step_losses = params, client_opt.init(params), []
+    for s in range(plan.num_steps):
+      if not mask[s].any():
+        continue
+      batch = {'x': jnp.asarray(x[cid, idx[s]]), 'y': jnp.asarray(y[cid, idx[s]])}
+      loss, grads = jax.value_and_grad(masked_loss, argnums=1)(
+          model, local, batch, jnp.asarray(mask[s]), step_keys[s])
+      updates, opt_state = client_opt.update(grads, opt_state, local)
+      local = optax.apply_updates(local, updates)
+      step_losses.append(float(loss))
+    deltas.append(jax.tree.map(lambda a, b: np.asarray(a, np.float64) - np.asarray(b),
+                               local, params))
+    weights.append(float(counts[cid]) if weighting == 'num_examples' else 1.)
+    losses.append(np.mean(step_losses) if step_losses else 0.)
+  w = np.array(weights)
+  mean_delta = jax.tree.map(lambda *d: sum(wi * di for wi, di in zip(w, d)) / w.sum(),
+                            *deltas)
+  grads = jax.tree.map(lambda d: -jnp.asarray(d, jnp.float32), mean_delta)
+  updates, opt_state = server_opt.update(grads, server_state.opt_state, params)
+  return (optax.apply_updates(params, updates), opt_state,
+          float(np.dot(w, losses) / w.sum()), losses)
+
+
+@pytest.mark.parametrize('strategy,chunk_size', [('vmap', 1), ('chunked', 4),
+                                                 ('sequential', 1)])
+@pytest.mark.parametrize('epochs,steps,weighting', [(2, 0, 'num_examples'),
+                                                     (1, 3, 'uniform')])
+def test_round_matches_python_loop(ragged_data, tiny_mlp, strategy, chunk_size,
+                                   epochs, steps, weighting):
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  client_opt = optax.adam(0.05)
+  server_opt = optax.sgd(0.7, momentum=0.9)
+  algorithm = fedavg(tiny_mlp, client_opt, server_opt, weighting)
+  plan = plan_batches(ragged_data.max_examples, 4, epochs, steps)
+  round_fn = build_round(algorithm, plan, strategy, chunk_size)
+  ids = jnp.array([3, 0, 2, 5, 1], jnp.int32)  # ragged, includes an empty client
+  key = jax.random.PRNGKey(42)
+  # Two rounds, so the server momentum state is exercised too.
+  ref_state = algorithm.init(params)
+  state = algorithm.init(jax.tree.map(jnp.copy, params))  # the round donates it
+  for r in range(2):
+    round_key = jax.random.fold_in(key, r)
+    ref_params, ref_opt, ref_loss, ref_losses = reference_round(
+        tiny_mlp, ref_state.params, ref_state, ragged_data, ids, round_key, plan,
+        client_opt, server_opt, weighting)
+    ref_state = type(ref_state)(ref_params, ref_opt)
+    state, metrics = round_fn(state, ragged_data, ids, round_key)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
+                 state.params, ref_state.params)
+    np.testing.assert_allclose(metrics['train_loss'], ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(metrics['clients']['train_loss'], ref_losses,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_strategies_agree_with_chunk_not_dividing_clients(ragged_data, tiny_mlp):
+  params = tiny_mlp.init(jax.random.PRNGKey(1), jnp.zeros((1, 6)))
+  algorithm = fedavg(tiny_mlp, optax.sgd(0.1), optax.sgd(1.))
+  plan = plan_batches(ragged_data.max_examples, 5)
+  ids = jnp.array([5, 4, 3, 1, 0], jnp.int32)
+  results = []
+  for strategy, chunk in [('vmap', 1), ('chunked', 2), ('chunked', 3), ('sequential', 1)]:
+    fresh = algorithm.init(jax.tree.map(jnp.copy, params))  # the round donates it
+    state, metrics = build_round(algorithm, plan, strategy, chunk)(
+        fresh, ragged_data, ids, jax.random.PRNGKey(7))
+    assert metrics['clients']['weight'].shape == (5,)
+    results.append(state.params)
+  for other in results[1:]:
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), results[0], other)
+
+
+def test_masked_steps_leave_client_state_bit_identical(ragged_data):
+  """A fully padded step must not touch the state, even if the step would."""
+  indices = jnp.zeros((3, 2), jnp.int32)
+  mask = jnp.array([[True, False], [False, False], [True, True]])
+  batches = ClientBatches(ragged_data.examples, jnp.int32(3), jnp.int32(23),
+                          indices, mask)
+
+  def step(state, batch, step_mask, key):
+    return state + 1. + batch['x'].sum() * 0., step_mask.sum()
+
+  state, aux, valid = run_local_steps(step, jnp.float32(0.), batches,
+                                      jax.random.PRNGKey(0))
+  assert float(state) == 2.
+  np.testing.assert_array_equal(valid, [True, False, True])
+  np.testing.assert_array_equal(aux, [1, 0, 2])

@@ -1,0 +1,43 @@
+"""scripts/train.py from the command line: output lines and clear errors."""
+
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*flags, cwd='/'):
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), *flags],
+                        capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_train_prints_one_line_per_eval():
+  result = run('--config.rounds=4', '--config.eval_every=2')
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.strip().splitlines()
+  assert len(lines) == 2
+  pattern = (r'round\s+(\d+)\s+test_accuracy (\d\.\d+)\s+test_loss (\d+\.\d+)\s+'
+             r'train_loss \d+\.\d+\s+client_accuracy \d\.\d+\s+rounds/s \d+\.\d')
+  rounds = [int(re.match(pattern, line).group(1)) for line in lines]
+  assert rounds == [2, 4]
+
+
+def test_config_file_and_overrides():
+  result = run('--config=configs/synthetic.py', '--config.rounds=2',
+               '--config.eval_every=1', '--config.engine.strategy=sequential', cwd=ROOT)
+  assert result.returncode == 0, result.stderr
+  assert len(result.stdout.strip().splitlines()) == 2
+
+
+def test_errors_are_one_line_with_exit_code_2():
+  for flags, message in [
+      (['--config.clients_per_round=50'], 'error: clients_per_round=50 exceeds data.num_clients=20'),
+      (['--config.bogus=1'], "error: --config override names a field the config does not have: 'bogus'"),
+      (['--config.model.name=vgg'], "error: model.name must be one of"),
+  ]:
+    result = run(*flags)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert 'Traceback' not in result.stderr
