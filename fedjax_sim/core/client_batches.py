@@ -11,8 +11,9 @@ import jax.numpy as jnp
 class ClientBatches(NamedTuple):
   """What a client sees: all padded examples plus its own batch plan.
 
-  Batches are gathered step by step (`batch(indices)`), so a mapped round
-  never materializes `[clients, steps, batch, ...]` copies of the data.
+  Examples are gathered on demand (`batch(indices)`), inside the mapped
+  client function, so only the clients being processed at once (one, a
+  chunk, or all under `vmap`) hold a `[steps, batch, ...]` copy.
 
   Attributes:
     examples: the full padded arrays `[num_clients, max_examples, ...]`.
@@ -29,6 +30,6 @@ class ClientBatches(NamedTuple):
   mask: jax.Array
 
   def batch(self, indices: jax.Array) -> dict[str, jax.Array]:
-    """Gathers the examples at `indices` (`[batch]`) of this client."""
+    """Gathers the examples at `indices` (any int shape) of this client."""
     return {k: jnp.asarray(v)[self.client_id, indices]
             for k, v in self.examples.items()}
