@@ -1,9 +1,18 @@
-"""Default experiment: FedAvg on the embedded digits data, 20 clients, Dirichlet(0.5)."""
+"""Default experiment: FedAvg on the embedded digits data, 20 clients, Dirichlet(0.5).
+
+`get_config('synthetic')` swaps in FedProx's Synthetic(1, 1) with logistic
+regression (30 clients); every algorithm config accepts the same argument,
+e.g. `--config=configs/fedprox.py:synthetic`.
+"""
 
 import ml_collections
 
+DATA = ('digits', 'synthetic')
 
-def get_config() -> ml_collections.ConfigDict:
+
+def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
+  if data not in DATA:
+    raise ValueError(f'config argument must be one of {DATA}, got {data!r}')
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.algorithm = 'fedavg'
@@ -34,7 +43,25 @@ def get_config() -> ml_collections.ConfigDict:
   config.server.optimizer = ml_collections.ConfigDict(
       {'name': 'sgd', 'learning_rate': 1., 'momentum': 0.})
 
+  config.aggregator = ml_collections.ConfigDict({'name': 'mean'})
+
   config.engine = ml_collections.ConfigDict()
   config.engine.strategy = 'vmap'  # 'vmap' | 'chunked' | 'sequential'
   config.engine.chunk_size = 8
+  if data == 'synthetic':
+    use_synthetic(config, alpha=1., beta=1.)
   return config
+
+
+def use_synthetic(config: ml_collections.ConfigDict, alpha: float,
+                  beta: float) -> None:
+  """Switches `config` to Synthetic(alpha, beta), 30 clients, logistic regression."""
+  config.rounds = 100
+  config.eval_every = 20
+  config.data = ml_collections.ConfigDict({
+      'name': 'synthetic', 'num_clients': 30, 'alpha': alpha, 'beta': beta,
+      'test_fraction': 0.2, 'max_client_size': 0})
+  config.model.name = 'logistic'
+  config.model.options = ml_collections.ConfigDict()
+  config.client.batch_size = 10
+  config.client.optimizer.learning_rate = 0.01

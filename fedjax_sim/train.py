@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim.algorithms.fedavg import fedavg
+from fedjax_sim.aggregators.registry import build_aggregator
+from fedjax_sim.algorithms.registry import build_algorithm
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.core.round import RoundFn, build_round
+from fedjax_sim.core.round import RoundFn, RoundState, build_round, init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import validate
 from fedjax_sim.data.registry import Dataset, load_dataset
@@ -20,9 +21,8 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
-from fedjax_sim.optimizers import make_optimizer
 
-ALGORITHMS = ('fedavg',)
+Reporter = Callable[[int], dict[str, float]]
 
 
 class Experiment(NamedTuple):
@@ -33,6 +33,7 @@ class Experiment(NamedTuple):
   algorithm: FederatedAlgorithm
   round_fn: RoundFn
   sample_fn: Callable[[jax.Array], jax.Array]
+  reporters: tuple[Reporter, ...] = ()
 
 
 def _positive_int(config: ml_collections.ConfigDict, field: str) -> int:
@@ -52,9 +53,6 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
   if config.client.steps < 0:
     raise ConfigError(f'client.steps must be >= 0 (0: use client.epochs), '
                       f'got {config.client.steps}')
-  if config.algorithm not in ALGORITHMS:
-    raise ConfigError(f'algorithm must be one of {list(ALGORITHMS)}, '
-                      f'got {config.algorithm!r}')
   dataset = load_dataset(config.data, config.seed)
   validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
   num_clients = dataset.train.num_clients
@@ -63,16 +61,16 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
                       f'data.num_clients={num_clients}')
   model = get_model(config.model.name, dataset.num_classes,
                     config.model.get('options', {}))
-  algorithm = fedavg(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
-                     make_optimizer(config.server.optimizer, 'server.optimizer'),
-                     config.get('weighting', 'num_examples'))
+  algorithm = build_algorithm(config, model, num_clients)
+  algorithm = algorithm._replace(aggregator=build_aggregator(config, num_clients))
+  reporters: list[Reporter] = []
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
                          config.engine.chunk_size)
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
-  return Experiment(dataset, model, algorithm, round_fn, sample_fn)
+  return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters))
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -81,11 +79,32 @@ def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
   return tuple(jax.random.split(key))
 
 
-def evaluate_state(exp: Experiment, params: Any) -> dict[str, float]:
-  """Centralized test metrics plus average client metrics on training data."""
+def evaluate_state(exp: Experiment, state: RoundState,
+                   round_index: int) -> dict[str, float]:
+  """Centralized test metrics, average client metrics on training data, and
+  what the experiment's reporters add (e.g. privacy spent)."""
+  params = state.server.params
   test = evaluate(exp.model, params, exp.dataset.test)
   clients = evaluate_clients(exp.model, params, exp.dataset.train)
-  return {k: float(v) for k, v in {**test, **clients}.items()}
+  evals = {k: float(v) for k, v in {**test, **clients}.items()}
+  for report in exp.reporters:
+    evals.update(report(round_index))
+  return evals
+
+
+_LOGGED = (('accuracy', 'test_accuracy'), ('loss', 'test_loss'),
+           ('train_loss', 'train_loss'), ('client_accuracy', 'client_accuracy'))
+_NOT_LOGGED = {'round', 'rounds_per_sec', 'client_loss'}
+
+
+def format_evals(evals: dict[str, float]) -> str:
+  """One log line: round, the standard metrics, any others, then rounds/s."""
+  parts = [f"round {evals['round']:5d}"]
+  parts += [f'{label} {evals[key]:.4f}' for key, label in _LOGGED]
+  known = {key for key, _ in _LOGGED} | _NOT_LOGGED
+  parts += [f'{k} {v:.4g}' for k, v in evals.items() if k not in known]
+  parts.append(f"rounds/s {evals['rounds_per_sec']:.1f}")
+  return '  '.join(parts)
 
 
 def train(config: ml_collections.ConfigDict,
@@ -96,21 +115,18 @@ def train(config: ml_collections.ConfigDict,
   data = jax.device_put(exp.dataset.train)
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
-  state = exp.algorithm.init(params)
+  state = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
   history = []
   start, last_round = time.perf_counter(), 0
   for r in range(config.rounds):
     sample_key, round_key = round_keys(config.seed, r)
     state, metrics = exp.round_fn(state, data, exp.sample_fn(sample_key), round_key)
     if (r + 1) % config.eval_every == 0 or r + 1 == config.rounds:
-      evals = evaluate_state(exp, state.params)
+      evals = evaluate_state(exp, state, r)
       now = time.perf_counter()
       evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
                    rounds_per_sec=(r + 1 - last_round) / (now - start))
       start, last_round = now, r + 1
       history.append(evals)
-      log(f"round {r + 1:5d}  test_accuracy {evals['accuracy']:.4f}  "
-          f"test_loss {evals['loss']:.4f}  train_loss {evals['train_loss']:.4f}  "
-          f"client_accuracy {evals['client_accuracy']:.4f}  "
-          f"rounds/s {evals['rounds_per_sec']:.1f}")
+      log(format_evals(evals))
   return history

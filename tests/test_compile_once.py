@@ -6,7 +6,7 @@ import optax
 from jax import monitoring
 
 from fedjax_sim.algorithms import fedavg
-from fedjax_sim.core import build_round
+from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data import plan_batches, sample_clients
 
 COMPILE_EVENT = '/jax/core/compile/backend_compile_duration'
@@ -22,7 +22,8 @@ def test_round_compiles_once_across_rounds(ragged_data, tiny_mlp):
   algorithm = fedavg(tiny_mlp, optax.sgd(0.1), optax.adam(0.01))
   round_fn = build_round(algorithm, plan_batches(ragged_data.max_examples, 4),
                          'chunked', 2)
-  state = algorithm.init(tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6))))
+  state = init_state(algorithm, tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6))),
+                     ragged_data.num_clients)
   data = jax.device_put(ragged_data)
   sample = jax.jit(lambda k: sample_clients(k, ragged_data.num_clients, 3))
   # Warm up: the first round compiles the round (and small helper programs).

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from fedjax_sim.algorithms import fedavg
-from fedjax_sim.core import build_round, client_key, run_local_steps
+from fedjax_sim.core import build_round, client_key, init_state, round_keys, run_local_steps
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.data.batching import client_batches, plan_batches
 from fedjax_sim.models import masked_loss
@@ -19,8 +19,9 @@ def reference_round(model, params, server_state, data, ids, key, plan,
   x, y, counts = (np.asarray(data.examples['x']), np.asarray(data.examples['y']),
                   np.asarray(data.counts))
   deltas, weights, losses = [], [], []
+  clients_key, _ = round_keys(key)
   for cid in np.asarray(ids):
-    batch_key, train_key = client_key(key, cid)
+    batch_key, train_key, _ = client_key(clients_key, cid)
     idx, mask = client_batches(batch_key, counts[cid], data.max_examples, plan)
     idx, mask = np.asarray(idx), np.asarray(mask)
     step_keys = jax.random.split(train_key, plan.num_steps)
@@ -63,7 +64,8 @@ def test_round_matches_python_loop(ragged_data, tiny_mlp, strategy, chunk_size,
   key = jax.random.PRNGKey(42)
   # Two rounds, so the server momentum state is exercised too.
   ref_state = algorithm.init(params)
-  state = algorithm.init(jax.tree.map(jnp.copy, params))  # the round donates it
+  # The round donates its state.
+  state = init_state(algorithm, jax.tree.map(jnp.copy, params), ragged_data.num_clients)
   for r in range(2):
     round_key = jax.random.fold_in(key, r)
     ref_params, ref_opt, ref_loss, ref_losses = reference_round(
@@ -72,7 +74,7 @@ def test_round_matches_python_loop(ragged_data, tiny_mlp, strategy, chunk_size,
     ref_state = type(ref_state)(ref_params, ref_opt)
     state, metrics = round_fn(state, ragged_data, ids, round_key)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
-                 state.params, ref_state.params)
+                 state.server.params, ref_state.params)
     np.testing.assert_allclose(metrics['train_loss'], ref_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics['clients']['train_loss'], ref_losses,
                                rtol=1e-5, atol=1e-6)
@@ -85,11 +87,11 @@ def test_strategies_agree_with_chunk_not_dividing_clients(ragged_data, tiny_mlp)
   ids = jnp.array([5, 4, 3, 1, 0], jnp.int32)
   results = []
   for strategy, chunk in [('vmap', 1), ('chunked', 2), ('chunked', 3), ('sequential', 1)]:
-    fresh = algorithm.init(jax.tree.map(jnp.copy, params))  # the round donates it
+    fresh = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)  # donated
     state, metrics = build_round(algorithm, plan, strategy, chunk)(
         fresh, ragged_data, ids, jax.random.PRNGKey(7))
     assert metrics['clients']['weight'].shape == (5,)
-    results.append(state.params)
+    results.append(state.server.params)
   for other in results[1:]:
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), results[0], other)
 

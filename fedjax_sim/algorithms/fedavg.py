@@ -1,9 +1,10 @@
 """FedAvg (McMahan et al. 2017) with client and server optax optimizers.
 
 Clients run local optimizer steps from the broadcast model and send their model
-delta; the server treats minus the weighted mean delta as a pseudo-gradient for
-its own optimizer (Reddi et al. 2021). Server SGD with learning rate 1 is plain
-model averaging.
+delta; the server treats minus the aggregated delta as a pseudo-gradient for
+its own optimizer (Reddi et al. 2021): SGD with learning rate 1 is plain model
+averaging, SGD with momentum FedAvgM, Adam/Yogi/Adagrad FedAdam/FedYogi/
+FedAdagrad.
 """
 
 from __future__ import annotations
@@ -16,13 +17,33 @@ import optax
 
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.core.local_training import run_local_steps
+from fedjax_sim.core.local_training import train_locally
+from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model, masked_loss
+from fedjax_sim.optimizers import make_optimizer
+
+WEIGHTINGS = ('num_examples', 'uniform')
 
 
 class ServerState(NamedTuple):
   params: Any
   opt_state: optax.OptState
+
+
+def client_weight(batches: ClientBatches, weighting: str) -> jax.Array:
+  """Aggregation weight of a client: its example count, or 1."""
+  if weighting == 'uniform':
+    return jnp.float32(1.)
+  return batches.count.astype(jnp.float32)
+
+
+def apply_pseudo_gradient(server_optimizer: optax.GradientTransformation,
+                          state: ServerState, mean_delta) -> ServerState:
+  """One server optimizer step on the pseudo-gradient `-mean_delta`."""
+  pseudo_grad = jax.tree.map(jnp.negative, mean_delta)
+  updates, opt_state = server_optimizer.update(pseudo_grad, state.opt_state,
+                                               state.params)
+  return ServerState(optax.apply_updates(state.params, updates), opt_state)
 
 
 def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
@@ -33,26 +54,34 @@ def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
   def init(params) -> ServerState:
     return ServerState(params, server_optimizer.init(params))
 
-  def client_update(state: ServerState, batches: ClientBatches,
-                    key: jax.Array) -> ClientResult:
-    def step(carry, batch, mask, step_key):
-      params, opt_state = carry
-      loss, grads = jax.value_and_grad(masked_loss, argnums=1)(
-          model, params, batch, mask, step_key)
-      updates, opt_state = client_optimizer.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), loss
+  def loss_fn(params, batch, mask, key):
+    return masked_loss(model, params, batch, mask, key)
 
-    start = (state.params, client_optimizer.init(state.params))
-    (params, _), losses, valid = run_local_steps(step, start, batches, key)
-    delta = jax.tree.map(jnp.subtract, params, state.params)
-    loss = jnp.sum(losses * valid) / jnp.maximum(valid.sum(), 1)
-    weight = batches.count if weighting == 'num_examples' else jnp.float32(1.)
-    return ClientResult(delta, weight.astype(jnp.float32), {'train_loss': loss})
+  def client_update(state: ServerState, client_state, batches: ClientBatches,
+                    key: jax.Array) -> ClientResult:
+    del client_state
+    local = train_locally(loss_fn, client_optimizer, state.params, batches, key)
+    delta = jax.tree.map(jnp.subtract, local.params, state.params)
+    return ClientResult(delta, client_weight(batches, weighting),
+                        {'train_loss': local.loss})
 
   def server_update(state: ServerState, mean_delta) -> ServerState:
-    pseudo_grad = jax.tree.map(jnp.negative, mean_delta)
-    updates, opt_state = server_optimizer.update(pseudo_grad, state.opt_state,
-                                                 state.params)
-    return ServerState(optax.apply_updates(state.params, updates), opt_state)
+    return apply_pseudo_gradient(server_optimizer, state, mean_delta)
 
   return FederatedAlgorithm(init, client_update, server_update)
+
+
+def from_config(config, model: Model, num_clients: int) -> FederatedAlgorithm:
+  """FedAvg from `client.optimizer`, `server.optimizer` and `weighting`."""
+  del num_clients
+  return fedavg(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
+                make_optimizer(config.server.optimizer, 'server.optimizer'),
+                check_weighting(config))
+
+
+def check_weighting(config) -> str:
+  """`config.weighting`, validated."""
+  weighting = config.get('weighting', 'num_examples')
+  if weighting not in WEIGHTINGS:
+    raise ConfigError(f'weighting must be one of {list(WEIGHTINGS)}, got {weighting!r}')
+  return weighting

@@ -1,11 +1,13 @@
 """The round engine and the federated-algorithm interface."""
 
-from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
+from fedjax_sim.core.aggregator import Aggregator, Reduced, weighted_mean
+from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, no_client_state
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import run_local_steps
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
-from fedjax_sim.core.round import build_round, client_key
+from fedjax_sim.core.round import RoundState, build_round, client_key, init_state, round_keys
 
-__all__ = ['ClientResult', 'FederatedAlgorithm', 'ClientBatches',
-           'run_local_steps', 'STRATEGIES', 'map_and_sum', 'build_round',
-           'client_key']
+__all__ = ['Aggregator', 'Reduced', 'weighted_mean', 'ClientResult',
+           'FederatedAlgorithm', 'no_client_state', 'ClientBatches',
+           'run_local_steps', 'STRATEGIES', 'map_and_sum', 'RoundState',
+           'build_round', 'client_key', 'init_state', 'round_keys']

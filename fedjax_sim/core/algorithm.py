@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
+from fedjax_sim.core.aggregator import Aggregator, weighted_mean
 from fedjax_sim.core.client_batches import ClientBatches
 
 PyTree = Any
@@ -24,11 +25,20 @@ class ClientResult(NamedTuple):
     update: pytree the server averages (e.g. the model delta).
     weight: scalar aggregation weight (e.g. the number of examples).
     metrics: scalar metrics of the client (averaged with the same weights).
+    client_state: the client's new persistent state (see
+      `FederatedAlgorithm.client_init`); `()` for stateless algorithms.
   """
 
   update: PyTree
   weight: jax.Array
   metrics: dict[str, jax.Array]
+  client_state: PyTree = ()
+
+
+def no_client_state(params: PyTree) -> tuple:
+  """`client_init` of algorithms whose clients keep nothing between rounds."""
+  del params
+  return ()
 
 
 class FederatedAlgorithm(NamedTuple):
@@ -36,12 +46,20 @@ class FederatedAlgorithm(NamedTuple):
 
   Attributes:
     init: `params -> server_state`.
-    client_update: `(server_state, batches, key) -> ClientResult`; the server
-      state is the broadcast (clients read what they need of it).
-    server_update: `(server_state, mean_update) -> server_state`, where
-      `mean_update` is the weighted mean of the clients' `update`s.
+    client_update: `(server_state, client_state, batches, key) -> ClientResult`;
+      the server state is the broadcast (clients read what they need of it),
+      `client_state` this client's persistent state.
+    server_update: `(server_state, aggregate) -> server_state`, where
+      `aggregate` is what `aggregator` made of the clients' `update`s (by
+      default their weighted mean).
+    client_init: `params -> one client's initial state`; the engine keeps it
+      for every client as dense arrays `[num_clients, ...]` and updates only
+      the sampled clients' rows.
+    aggregator: how updates are combined (`fedjax_sim.core.aggregator`).
   """
 
   init: Callable[[PyTree], PyTree]
-  client_update: Callable[[PyTree, ClientBatches, jax.Array], ClientResult]
+  client_update: Callable[[PyTree, PyTree, ClientBatches, jax.Array], ClientResult]
   server_update: Callable[[PyTree, PyTree], PyTree]
+  client_init: Callable[[PyTree], PyTree] = no_client_state
+  aggregator: Aggregator = weighted_mean()

@@ -1,11 +1,12 @@
-"""A masked `lax.scan` over a client's local steps."""
+"""Local training of one client: a masked `lax.scan` over its steps."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from fedjax_sim.core.client_batches import ClientBatches
 
@@ -38,3 +39,44 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
   state, aux = jax.lax.scan(body, state,
                             (examples, batches.mask, step_valid, keys))
   return state, aux, step_valid
+
+
+LossFn = Callable[[Any, dict, jax.Array, jax.Array], jax.Array]
+
+
+class LocalResult(NamedTuple):
+  """Outcome of `train_locally`.
+
+  Attributes:
+    params: the client's final parameters.
+    loss: mean training loss over the real steps (0 for an empty client).
+    num_steps: number of real (not all-padding) steps, float32.
+  """
+
+  params: Any
+  loss: jax.Array
+  num_steps: jax.Array
+
+
+def train_locally(loss_fn: LossFn, optimizer: optax.GradientTransformation,
+                  params: Any, batches: ClientBatches, key: jax.Array,
+                  grad_fn: Callable[[Any, Any], Any] | None = None) -> LocalResult:
+  """Optimizes `loss_fn(params, batch, mask, key)` over the client's batches.
+
+  `grad_fn(grads, params) -> grads`, if given, edits each step's gradient
+  before the optimizer sees it (e.g. SCAFFOLD's control-variate correction).
+  """
+
+  def step(carry, batch, mask, step_key):
+    local, opt_state = carry
+    loss, grads = jax.value_and_grad(loss_fn)(local, batch, mask, step_key)
+    if grad_fn is not None:
+      grads = grad_fn(grads, local)
+    updates, opt_state = optimizer.update(grads, opt_state, local)
+    return (optax.apply_updates(local, updates), opt_state), loss
+
+  (final, _), losses, valid = run_local_steps(
+      step, (params, optimizer.init(params)), batches, key)
+  num_steps = valid.sum().astype(jnp.float32)
+  loss = jnp.sum(losses * valid) / jnp.maximum(num_steps, 1.)
+  return LocalResult(final, loss, num_steps)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.core.aggregator import Reduced
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
@@ -16,59 +17,111 @@ from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 
 PyTree = Any
-RoundFn = Callable[[PyTree, FederatedData, jax.Array, jax.Array],
-                   tuple[PyTree, dict[str, Any]]]
 
 
-def client_key(round_key: jax.Array, client_id: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """`(batch_key, train_key)` of a client: depends on its id, not its position."""
-  return tuple(jax.random.split(jax.random.fold_in(round_key, client_id)))
+class RoundState(NamedTuple):
+  """Everything that persists between rounds.
+
+  Attributes:
+    server: the algorithm's server state.
+    clients: every client's persistent state, leaves `[num_clients, ...]`.
+    aggregator: the aggregator's state.
+  """
+
+  server: PyTree
+  clients: PyTree
+  aggregator: PyTree
+
+
+RoundFn = Callable[[RoundState, FederatedData, jax.Array, jax.Array],
+                   tuple[RoundState, dict[str, Any]]]
+
+
+def init_state(algorithm: FederatedAlgorithm, params: PyTree,
+               num_clients: int) -> RoundState:
+  """The state before round 0: server, `num_clients` client states, aggregator."""
+  one = algorithm.client_init(params)
+  clients = jax.tree.map(
+      lambda a: jnp.broadcast_to(a, (num_clients,) + jnp.shape(a)).copy(), one)
+  return RoundState(algorithm.init(params), clients, algorithm.aggregator.init())
+
+
+def round_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """`(clients_key, server_key)` of a round key."""
+  return tuple(jax.random.split(key))
+
+
+def client_key(clients_key: jax.Array, client_id: jax.Array) -> tuple[jax.Array, ...]:
+  """`(batch_key, train_key, aggregator_key)` of a client: depends on its id,
+  not its position among the sampled clients."""
+  return tuple(jax.random.split(jax.random.fold_in(clients_key, client_id), 3))
 
 
 def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                 strategy: str = 'vmap', chunk_size: int = 1) -> RoundFn:
-  """Returns `round(server_state, data, client_ids, key) -> (state, metrics)`.
+  """Returns `round(state, data, client_ids, key) -> (state, metrics)`.
 
-  The returned function is jitted with the server state donated; it compiles
-  once per data shape and number of sampled clients (round index and client
-  ids are traced values).
+  The returned function is jitted with `state` donated; it compiles once per
+  data shape and number of sampled clients (round index and client ids are
+  traced values). `client_ids` must be distinct.
 
-  Metrics: the weighted means of the clients' metrics, `total_weight`, and
-  `clients` (each client's metrics and weight, in sampled order).
+  Metrics: the weighted means of the clients' metrics, `total_weight`, the
+  aggregator's metrics, and `clients` (each client's metrics and weight, in
+  sampled order).
   """
   if strategy not in STRATEGIES:
     raise ConfigError(f'engine.strategy must be one of {STRATEGIES}, got {strategy!r}')
   if chunk_size < 1:
     raise ConfigError(f'engine.chunk_size must be >= 1, got {chunk_size}')
+  aggregator = algorithm.aggregator
 
-  def round_fn(server_state, data: FederatedData, client_ids, key):
+  def round_fn(state: RoundState, data: FederatedData, client_ids, key):
     num_sampled = client_ids.shape[0]
     group = chunk_size if strategy == 'chunked' else 1
     padded = math.ceil(num_sampled / group) * group
     ids = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(client_ids)
     valid = jnp.arange(padded) < num_sampled
-    max_examples = data.max_examples
+    clients_key, server_key = round_keys(key)
 
     def one_client(client_id, is_valid):
       count = jnp.where(is_valid, data.counts[client_id], 0)
-      batch_key, train_key = client_key(key, client_id)
-      indices, mask = client_batches(batch_key, count, max_examples, plan)
+      batch_key, train_key, agg_key = client_key(clients_key, client_id)
+      indices, mask = client_batches(batch_key, count, data.max_examples, plan)
       batches = ClientBatches(data.examples, client_id, count, indices, mask)
-      result = algorithm.client_update(server_state, batches, train_key)
+      own_state = jax.tree.map(lambda a: a[client_id], state.clients)
+      result = algorithm.client_update(state.server, own_state, batches, train_key)
       weight = jnp.where(is_valid, result.weight, 0.).astype(jnp.float32)
-      summed = (jax.tree.map(lambda u: weight * u, result.update), weight,
-                {k: weight * v for k, v in result.metrics.items()})
-      return summed, (result.metrics, weight)
+      update, weight, stats = aggregator.prepare(result.update, weight,
+                                                 state.aggregator, agg_key)
+      weight = jnp.where(is_valid, weight, 0.).astype(jnp.float32)
+      metric_sum = {k: weight * v for k, v in result.metrics.items()}
+      per_client = (result.metrics, weight, result.client_state)
+      if aggregator.stacked:
+        return (weight, metric_sum), (per_client, (update, stats))
+      stats = {k: jnp.where(is_valid, v, 0.) for k, v in stats.items()}
+      update_sum = jax.tree.map(lambda u: weight * u, update)
+      return (weight, metric_sum, update_sum, stats), (per_client, ())
 
-    (update_sum, total, metric_sum), (client_metrics, weights) = map_and_sum(
-        one_client, (ids, valid), strategy, chunk_size)
+    summed, (per_client, stacked) = map_and_sum(one_client, (ids, valid),
+                                                strategy, chunk_size)
+    first = lambda tree: jax.tree.map(lambda a: a[:num_sampled], tree)
+    client_metrics, weights, new_client_states = first(per_client)
+    total, metric_sum = summed[:2]
+    if aggregator.stacked:
+      updates, stats = first(stacked)
+      reduced = Reduced(updates, weights, stats)
+    else:
+      reduced = Reduced(summed[2], total, summed[3])
+    aggregate, aggregator_state, aggregator_metrics = aggregator.combine(
+        reduced, state.aggregator, server_key)
+    clients = jax.tree.map(lambda all_, new: all_.at[client_ids].set(new),
+                           state.clients, new_client_states)
+    new_state = RoundState(algorithm.server_update(state.server, aggregate),
+                           clients, aggregator_state)
     denom = jnp.maximum(total, jnp.finfo(jnp.float32).tiny)
-    mean_update = jax.tree.map(lambda s: s / denom, update_sum)
-    new_state = algorithm.server_update(server_state, mean_update)
     metrics = {k: v / denom for k, v in metric_sum.items()}
-    metrics['total_weight'] = total
-    metrics['clients'] = jax.tree.map(lambda a: a[:num_sampled],
-                                      {**client_metrics, 'weight': weights})
+    metrics.update(aggregator_metrics, total_weight=total,
+                   clients={**client_metrics, 'weight': weights})
     return new_state, metrics
 
   return jax.jit(round_fn, donate_argnums=0)

@@ -1,0 +1,1 @@
+"""Aggregation rules (`fedjax_sim.core.Aggregator`) selectable by config."""

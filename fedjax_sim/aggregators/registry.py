@@ -1,0 +1,34 @@
+"""Aggregators by config name: every module of this package with a `from_config`.
+
+A module `fedjax_sim/aggregators/<name>.py` defining
+`from_config(config, num_clients) -> Aggregator` is selectable as
+`--config.aggregator.name=<name>`; its options live in `config.aggregator`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import ml_collections
+
+from fedjax_sim import aggregators
+from fedjax_sim.core.aggregator import Aggregator
+from fedjax_sim.errors import ConfigError
+
+
+def aggregator_names() -> list[str]:
+  """Names of the aggregators selectable from a config."""
+  return sorted(m.name for m in pkgutil.iter_modules(aggregators.__path__)
+                if hasattr(importlib.import_module(f'{aggregators.__name__}.{m.name}'),
+                           'from_config'))
+
+
+def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
+  """The aggregator `config.aggregator.name` names (default: weighted mean)."""
+  name = config.get('aggregator', {}).get('name', 'mean')
+  names = aggregator_names()
+  if name not in names:
+    raise ConfigError(f'aggregator.name must be one of {names}, got {name!r}')
+  module = importlib.import_module(f'{aggregators.__name__}.{name}')
+  return module.from_config(config, num_clients)
