@@ -1,0 +1,15 @@
+"""FedAdagrad (Reddi et al. 2021): Adagrad on the pseudo-gradient, eps = 1e-3 (inside optax's square root), v0 = tau^2.
+
+Clients run plain local SGD as in FedAvg; only the server optimizer changes.
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
+  config = default.get_config(data)
+  config.server.optimizer = ml_collections.ConfigDict(
+      {'name': 'adagrad', 'learning_rate': 0.03, 'eps': 1e-3, 'initial_accumulator': 1e-6})
+  return config

@@ -1,0 +1,55 @@
+"""Per-client persistent state and stacked aggregation in the engine."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fedjax_sim.core import (Aggregator, ClientResult, FederatedAlgorithm, build_round,
+                             init_state)
+from fedjax_sim.core.aggregator import keep, no_state
+from fedjax_sim.data.batching import plan_batches
+
+
+def counting_algorithm(stacked: bool) -> FederatedAlgorithm:
+  """Clients count their participations and send `count + visits`; the
+  aggregate is the max of the updates (stacked) or their weighted mean."""
+
+  def client_update(server, visits, batches, key):
+    del key
+    update = batches.count.astype(jnp.float32) + visits
+    return ClientResult(update, jnp.float32(1.), {}, visits + 1.)
+
+  def combine(reduced, state, key):
+    del key
+    if stacked:
+      return jnp.max(reduced.updates), state, {'seen': reduced.weights.sum()}
+    return reduced.updates / reduced.weights, state, {}
+
+  return FederatedAlgorithm(
+      init=lambda params: params,
+      client_update=client_update,
+      server_update=lambda server, aggregate: aggregate,
+      client_init=lambda params: jnp.float32(0.),
+      aggregator=Aggregator(no_state, keep, combine, stacked))
+
+
+@pytest.mark.parametrize('stacked', [False, True])
+@pytest.mark.parametrize('strategy,chunk', [('vmap', 1), ('chunked', 2), ('sequential', 1)])
+def test_only_sampled_clients_state_changes(ragged_data, stacked, strategy, chunk):
+  algorithm = counting_algorithm(stacked)
+  round_fn = build_round(algorithm, plan_batches(ragged_data.max_examples, 4),
+                         strategy, chunk)
+  state = init_state(algorithm, jnp.float32(0.), ragged_data.num_clients)
+  visits = np.zeros(ragged_data.num_clients)
+  counts = np.asarray(ragged_data.counts, np.float64)
+  for ids in ([3, 0, 5], [5, 1, 2], [5, 3, 4]):  # 3 clients: chunk 2 pads one
+    updates = counts[ids] + visits[ids]
+    state, metrics = round_fn(state, ragged_data, jnp.array(ids, jnp.int32),
+                              jax.random.PRNGKey(0))
+    visits[ids] += 1
+    np.testing.assert_array_equal(state.clients, visits)
+    want = updates.max() if stacked else updates.mean()
+    np.testing.assert_allclose(state.server, want, rtol=1e-6)
+    if stacked:
+      assert metrics['seen'] == 3.  # the padded client is not among the stacked
