@@ -3,7 +3,7 @@
 from fedjax_sim import algorithms, core, data, models
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import (Aggregator, ClientBatches, ClientResult, FederatedAlgorithm,
-                             RoundState, build_round, init_state)
+                             RoundState, build_round, init_state, train_locally)
 from fedjax_sim.data import FederatedData, load_digits, load_synthetic, plan_batches, sample_clients
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.evaluation import evaluate, evaluate_clients
@@ -14,7 +14,7 @@ __version__ = '0.1.0'
 __all__ = [
     'algorithms', 'core', 'data', 'models', 'fedavg', 'ClientBatches',
     'ClientResult', 'FederatedAlgorithm', 'build_round', 'Aggregator',
-    'RoundState', 'init_state', 'FederatedData',
+    'RoundState', 'init_state', 'train_locally', 'FederatedData',
     'load_digits', 'load_synthetic', 'plan_batches', 'sample_clients',
     'ConfigError', 'DataError', 'evaluate', 'evaluate_clients', 'Model',
     'get_model',
