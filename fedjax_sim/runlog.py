@@ -1,0 +1,102 @@
+"""Reading and writing a run directory: config.json and JSON-lines logs.
+
+A run directory holds `config.json` (the resolved config), `metrics.jsonl`
+(one object per evaluation) and `client_norms.jsonl` (one object per round).
+Writers append whole lines and fsync; readers ignore a partially written last
+line, so a reader polling a live run never sees half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+CONFIG = 'config.json'
+METRICS = 'metrics.jsonl'
+CLIENT_NORMS = 'client_norms.jsonl'
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _builtin(value: Any) -> Any:
+  """JSON fallback for NumPy / JAX scalars and arrays."""
+  if hasattr(value, 'tolist'):
+    return value.tolist()
+  raise TypeError(f'{type(value).__name__} is not JSON serializable')
+
+
+def append_jsonl(path: str, obj: dict[str, Any]) -> None:
+  """Appends `obj` as one JSON line to `path`, then flushes and fsyncs."""
+  line = json.dumps(obj, default=_builtin) + '\n'
+  with open(path, 'a+b') as f:
+    if f.tell() > 0:  # Terminate a line left partial by a crashed writer.
+      f.seek(-1, os.SEEK_END)
+      if f.read(1) != b'\n':
+        line = '\n' + line
+    f.write(line.encode())
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+  """The complete records of a JSON-lines file ([] if it does not exist).
+
+  A last line without its newline is being written (or was cut by a crash) and
+  is ignored, as is any line that is not valid JSON.
+  """
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except FileNotFoundError:
+    return []
+  records = []
+  for line in data.split(b'\n')[:-1]:
+    try:
+      records.append(json.loads(line))
+    except ValueError:
+      continue
+  return records
+
+
+def write_atomic(path: str, data: bytes | str) -> None:
+  """Writes `data` to `path` via a temp file in the same dir and os.replace."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=f'.{os.path.basename(path)}.',
+                             suffix='.tmp')
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp makes it private.
+      f.write(data.encode() if isinstance(data, str) else data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    os.unlink(tmp)
+    raise
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+  """Writes `obj` as indented JSON to `path` atomically."""
+  write_atomic(path, json.dumps(obj, indent=2, default=_builtin) + '\n')
+
+
+def read_json(path: str) -> Any:
+  """The JSON object stored at `path`, or None if there is none."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+
+
+def find_runs(root: str) -> list[str]:
+  """Run directories under `root`: itself and its subdirectories holding metrics.
+
+  Returns sorted paths; `root` itself comes first when it is a run.
+  """
+  runs = [root] if os.path.isfile(os.path.join(root, METRICS)) else []
+  with os.scandir(root) as entries:
+    subdirs = sorted(e.path for e in entries if e.is_dir())
+  return runs + [d for d in subdirs if os.path.isfile(os.path.join(d, METRICS))]
