@@ -44,6 +44,23 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
       {'name': 'sgd', 'learning_rate': 1., 'momentum': 0.})
 
   config.aggregator = ml_collections.ConfigDict({'name': 'mean'})
+  # Byzantine clients (fedjax_sim/attacks.py): kind 'none' | 'sign_flip' |
+  # 'scale' | 'label_flip', the malicious fraction of clients, update magnitude.
+  config.attack = ml_collections.ConfigDict(
+      {'kind': 'none', 'fraction': 0., 'scale': 1.})
+
+  # Personalization (fedjax_sim/personalization.py): client_test_fraction > 0
+  # holds out that part of each client's data (training uses the rest) and
+  # reports local/personalized accuracy; finetune_steps > 0 fine-tunes the
+  # global model per client with SGD at learning_rate before evaluating.
+  config.personalization = ml_collections.ConfigDict(
+      {'client_test_fraction': 0., 'finetune_steps': 0, 'learning_rate': 0.05})
+
+  # Upload compression (fedjax_sim/compression/): name 'none' | 'quantize'
+  # (stochastic, `bits` per coordinate) | 'topk' (keep `fraction` of each
+  # tensor), with error feedback (residuals kept per client).
+  config.compression = ml_collections.ConfigDict(
+      {'name': 'none', 'bits': 8, 'fraction': 0.1, 'error_feedback': True})
 
   config.engine = ml_collections.ConfigDict()
   config.engine.strategy = 'vmap'  # 'vmap' | 'chunked' | 'sequential'

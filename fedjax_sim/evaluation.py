@@ -1,4 +1,4 @@
-"""Evaluation: centralized test metrics and average client metrics."""
+"""Evaluation: centralized test metrics, average client metrics and fairness."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.models.model import Model
 
 
-def _sums(model: Model, params: Any, x: jax.Array, y: jax.Array,
-          mask: jax.Array) -> jax.Array:
+def example_sums(model: Model, params: Any, x: jax.Array, y: jax.Array,
+                 mask: jax.Array) -> jax.Array:
   """`[loss sum, correct count, example count]` over masked examples."""
   logits = model.apply(params, x, None)
   loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
@@ -35,26 +35,52 @@ def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
     return a.reshape((num_batches, batch_size) + a.shape[1:])
 
   mask = batched(jnp.ones(n, bool))
-  sums = jax.lax.map(lambda b: _sums(model, params, *b),
+  sums = jax.lax.map(lambda b: example_sums(model, params, *b),
                      (batched(examples['x']), batched(examples['y']), mask)).sum(0)
   return {'loss': sums[0] / sums[2], 'accuracy': sums[1] / sums[2]}
+
+
+def fairness(accuracy: jax.Array, has_data: jax.Array,
+             worst_fraction: float = 0.1) -> dict[str, jax.Array]:
+  """Spread of per-client accuracies over the clients with data: their
+  (population) standard deviation and the mean of the worst
+  `ceil(worst_fraction * clients)` of them."""
+  num = jnp.maximum(has_data.sum(), 1)
+  mean = jnp.sum(jnp.where(has_data, accuracy, 0.)) / num
+  var = jnp.sum(jnp.where(has_data, (accuracy - mean) ** 2, 0.)) / num
+  worst = jnp.maximum(jnp.ceil(worst_fraction * has_data.sum()), 1)
+  ranked = jnp.sort(jnp.where(has_data, accuracy, jnp.inf))
+  in_worst = jnp.arange(ranked.shape[0]) < worst
+  return {'std': jnp.sqrt(var),
+          'worst10': jnp.sum(jnp.where(in_worst, ranked, 0.)) / worst}
+
+
+def summarize_clients(sums: jax.Array) -> dict[str, jax.Array]:
+  """From per-client `example_sums` rows `[clients, 3]`: the unweighted means
+  of loss and accuracy over clients with examples, and the accuracies'
+  fairness (`accuracy_std`, `accuracy_worst10`)."""
+  has_data = sums[:, 2] > 0
+  count = jnp.maximum(sums[:, 2], 1)
+  num = jnp.maximum(has_data.sum(), 1)
+  accuracy = sums[:, 1] / count
+  spread = fairness(accuracy, has_data)
+  return {'loss': jnp.sum(jnp.where(has_data, sums[:, 0] / count, 0.)) / num,
+          'accuracy': jnp.sum(jnp.where(has_data, accuracy, 0.)) / num,
+          'accuracy_std': spread['std'], 'accuracy_worst10': spread['worst10']}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def evaluate_clients(model: Model, params: Any, data: FederatedData,
                      chunk_size: int = 64) -> dict[str, jax.Array]:
   """Per-client accuracy/loss on each client's own data, averaged over clients
-  (unweighted; clients without examples are skipped)."""
+  (unweighted; clients without examples are skipped), and the fairness of the
+  accuracies (`client_accuracy_std`, `client_accuracy_worst10`)."""
   valid_rows = jnp.arange(data.max_examples)[None, :] < data.counts[:, None]
 
   def client(x, y, mask):
-    return _sums(model, params, x, y, mask)
+    return example_sums(model, params, x, y, mask)
 
   sums = jax.lax.map(lambda a: client(*a),
                      (data.examples['x'], data.examples['y'], valid_rows),
                      batch_size=chunk_size)
-  has_data = sums[:, 2] > 0
-  count = jnp.maximum(sums[:, 2], 1)
-  num = jnp.maximum(has_data.sum(), 1)
-  return {'client_loss': jnp.sum(sums[:, 0] / count * has_data) / num,
-          'client_accuracy': jnp.sum(sums[:, 1] / count * has_data) / num}
+  return {f'client_{k}': v for k, v in summarize_clients(sums).items()}

@@ -9,8 +9,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from fedjax_sim import personalization
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.algorithms.registry import build_algorithm
+from fedjax_sim.attacks import apply_attack
+from fedjax_sim.compression import UPLOAD_BYTES, compress_from_config
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.round import RoundFn, RoundState, build_round, init_state
 from fedjax_sim.data.batching import plan_batches
@@ -21,6 +24,7 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
+from fedjax_sim.privacy import epsilon_reporter, is_private
 
 Reporter = Callable[[int], dict[str, float]]
 
@@ -34,6 +38,7 @@ class Experiment(NamedTuple):
   round_fn: RoundFn
   sample_fn: Callable[[jax.Array], jax.Array]
   reporters: tuple[Reporter, ...] = ()
+  personalize: personalization.Evaluator | None = None
 
 
 def _positive_int(config: ml_collections.ConfigDict, field: str) -> int:
@@ -61,16 +66,23 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
                       f'data.num_clients={num_clients}')
   model = get_model(config.model.name, dataset.num_classes,
                     config.model.get('options', {}))
+  train_part, personalize = personalization.from_config(config, model, dataset.train)
+  dataset = dataset._replace(train=train_part)
   algorithm = build_algorithm(config, model, num_clients)
   algorithm = algorithm._replace(aggregator=build_aggregator(config, num_clients))
+  algorithm = compress_from_config(config, algorithm)
+  algorithm, dataset = apply_attack(config, algorithm, dataset)
   reporters: list[Reporter] = []
+  if is_private(config):
+    reporters.append(epsilon_reporter(config, num_clients))
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
                          config.engine.chunk_size)
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
-  return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters))
+  return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
+                    personalize=personalize)
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -82,13 +94,16 @@ def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
 def evaluate_state(exp: Experiment, state: RoundState,
                    round_index: int) -> dict[str, float]:
   """Centralized test metrics, average client metrics on training data, and
-  what the experiment's reporters add (e.g. privacy spent)."""
+  what the experiment's reporters add (e.g. privacy spent), and personalized
+  accuracies on the clients' local test parts when personalization is on."""
   params = state.server.params
   test = evaluate(exp.model, params, exp.dataset.test)
   clients = evaluate_clients(exp.model, params, exp.dataset.train)
   evals = {k: float(v) for k, v in {**test, **clients}.items()}
   for report in exp.reporters:
     evals.update(report(round_index))
+  if exp.personalize is not None:
+    evals.update(exp.personalize(state, round_index))
   return evals
 
 
@@ -105,6 +120,22 @@ def format_evals(evals: dict[str, float]) -> str:
   parts += [f'{k} {v:.4g}' for k, v in evals.items() if k not in known]
   parts.append(f"rounds/s {evals['rounds_per_sec']:.1f}")
   return '  '.join(parts)
+
+
+def round_summary(metrics: dict) -> dict[str, float]:
+  """What a round's metrics add to the log: the aggregator's scalar metrics
+  (e.g. DP `clip_norm`), under compression `upload_bytes` summed over the
+  sampled clients (the round's total upload), under an attack the number of
+  malicious clients sampled."""
+  clients = metrics['clients']
+  summary = {k: float(v) for k, v in metrics.items()
+             if k not in clients and k not in ('clients', 'total_weight')
+             and jnp.ndim(v) == 0}
+  if UPLOAD_BYTES in clients:
+    summary[UPLOAD_BYTES] = float(jnp.sum(clients[UPLOAD_BYTES]))
+  if 'malicious' in clients:  # under an attack (fedjax_sim/attacks.py)
+    summary['malicious_sampled'] = float(jnp.sum(clients['malicious']))
+  return summary
 
 
 def train(config: ml_collections.ConfigDict,
@@ -126,6 +157,7 @@ def train(config: ml_collections.ConfigDict,
       now = time.perf_counter()
       evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
                    rounds_per_sec=(r + 1 - last_round) / (now - start))
+      evals.update(round_summary(metrics))
       start, last_round = now, r + 1
       history.append(evals)
       log(format_evals(evals))

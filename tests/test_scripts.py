@@ -19,7 +19,9 @@ def test_train_prints_one_line_per_eval():
   lines = result.stdout.strip().splitlines()
   assert len(lines) == 2
   pattern = (r'round\s+(\d+)\s+test_accuracy (\d\.\d+)\s+test_loss (\d+\.\d+)\s+'
-             r'train_loss \d+\.\d+\s+client_accuracy \d\.\d+\s+rounds/s \d+\.\d')
+             r'train_loss \d+\.\d+\s+client_accuracy \d\.\d+\s+'
+             r'client_accuracy_std [\d.e-]+\s+client_accuracy_worst10 [\d.e-]+\s+'
+             r'rounds/s \d+\.\d')
   rounds = [int(re.match(pattern, line).group(1)) for line in lines]
   assert rounds == [2, 4]
 

@@ -1,0 +1,32 @@
+"""Coordinate-wise median of the client updates (Yin et al. 2018).
+
+Example weights are ignored; clients with weight 0 (empty clients) are absent
+(see `order_statistics`). With an even number `k` of present clients the
+median is the mean of the two middle values; with none, the aggregate is zero.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import ml_collections
+
+from fedjax_sim.aggregators.order_statistics import middle_mean, num_present
+from fedjax_sim.core.aggregator import Aggregator, Reduced, keep, no_state
+
+
+def median() -> Aggregator:
+  """The coordinate-wise median; metric `aggregated_clients` (present `k`)."""
+
+  def combine(reduced: Reduced, state, key):
+    del key
+    count = num_present(reduced.weights)
+    trim = jnp.maximum((count - 1) // 2, 0)
+    aggregate = middle_mean(reduced.updates, reduced.weights, trim)
+    return aggregate, state, {'aggregated_clients': count}
+
+  return Aggregator(no_state, keep, combine, stacked=True)
+
+
+def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
+  del config, num_clients
+  return median()

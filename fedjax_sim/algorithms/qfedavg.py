@@ -1,0 +1,101 @@
+"""q-FedAvg (Li et al. 2020, "Fair Resource Allocation in Federated Learning").
+
+q-FFL minimizes `sum_k F_k^(q+1) / (q+1)`, weighting clients with a high loss
+more (q = 0 is the usual average loss). Each client evaluates its loss `F_k`
+at the broadcast model `w` (over all its examples), runs local SGD with
+learning rate `eta` to `w_k` and, with `L = 1 / eta`, sends
+
+  Delta_k = F_k^q * L (w - w_k),
+  h_k     = q F_k^(q-1) ||L (w - w_k)||^2 + L F_k^q;
+
+the server steps `w <- w - sum_k Delta_k / sum_k h_k`. Clients send
+`(Delta_k, h_k)` with weight 1 (0 for a client without examples), so the
+engine's weighted mean is `(mean Delta, mean h)` and its ratio the ratio of
+sums. As in the paper's code, `F_k` is offset by 1e-10 before the powers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
+from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core.local_training import train_locally
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.models.model import Model, masked_loss
+
+LOSS_OFFSET = 1e-10
+
+
+class ServerState(NamedTuple):
+  params: Any
+
+
+class Update(NamedTuple):
+  """What a client sends: the scaled step `Delta_k` and its curvature `h_k`."""
+
+  delta: Any
+  h: jax.Array
+
+
+def squared_norm(tree) -> jax.Array:
+  return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
+
+
+def client_loss(model: Model, params, batches: ClientBatches) -> jax.Array:
+  """Mean loss of `params` over all of the client's real examples."""
+  rows = jnp.arange(jax.tree.leaves(batches.examples)[0].shape[1])
+  return masked_loss(model, params, batches.batch(rows), rows < batches.count)
+
+
+def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
+  """Builds q-FedAvg with local SGD at `learning_rate` (L = 1/learning_rate)."""
+  client_optimizer = optax.sgd(learning_rate)
+  lipschitz = 1. / learning_rate
+
+  def init(params) -> ServerState:
+    return ServerState(params)
+
+  def loss_fn(params, batch, mask, key):
+    return masked_loss(model, params, batch, mask, key)
+
+  def client_update(state: ServerState, client_state, batches: ClientBatches,
+                    key: jax.Array) -> ClientResult:
+    del client_state
+    loss = client_loss(model, state.params, batches) + LOSS_OFFSET
+    local = train_locally(loss_fn, client_optimizer, state.params, batches, key)
+    step = jax.tree.map(lambda w, wk: lipschitz * (w - wk), state.params,
+                        local.params)
+    delta = jax.tree.map(lambda s: loss ** q * s, step)
+    h = q * loss ** (q - 1) * squared_norm(step) + lipschitz * loss ** q
+    weight = (batches.count > 0).astype(jnp.float32)
+    return ClientResult(Update(delta, h), weight,
+                        {'train_loss': local.loss, 'global_loss': loss})
+
+  def server_update(state: ServerState, mean: Update) -> ServerState:
+    denom = jnp.maximum(mean.h, jnp.finfo(jnp.float32).tiny)
+    return ServerState(jax.tree.map(lambda w, d: w - d / denom, state.params,
+                                    mean.delta))
+
+  return FederatedAlgorithm(init, client_update, server_update)
+
+
+def from_config(config, model: Model, num_clients: int) -> FederatedAlgorithm:
+  """q-FedAvg from `qfedavg.q` and the (plain SGD) `client.optimizer`."""
+  del num_clients
+  q = config.qfedavg.q
+  if not q >= 0:
+    raise ConfigError(f'qfedavg.q must be >= 0, got {q}')
+  opt = config.client.optimizer
+  if opt.get('name', 'sgd') != 'sgd' or opt.get('momentum', 0.):
+    raise ConfigError('qfedavg runs plain local SGD (L = 1 / learning rate): '
+                      "client.optimizer must be {name: 'sgd', momentum: 0}, got "
+                      f"name={opt.get('name')!r}, momentum={opt.get('momentum')}")
+  lr = opt.get('learning_rate', 0.)
+  if not lr > 0:
+    raise ConfigError(f'client.optimizer.learning_rate must be > 0, got {lr}')
+  return qfedavg(model, float(lr), float(q))

@@ -1,0 +1,142 @@
+"""Personalization evaluation on data each client holds out from training.
+
+With `personalization.client_test_fraction > 0`, every client's examples are
+split into a local train part (the only data federated training sees) and a
+local test part (`fedjax_sim.data.client_split`). Each evaluation reports
+
+  local_accuracy:        the global model on each client's local test part;
+  personalized_accuracy: each client's personalized model on the same part,
+    where the personalized model is the client's own model (algorithms whose
+    client state is `PersonalParams`, e.g. Ditto) or else the global model,
+    fine-tuned for `finetune_steps` SGD steps on the client's local train part
+    (reported when either applies).
+
+Both are unweighted means over clients with local test examples, computed in
+one jitted program mapped over clients.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core.local_training import train_locally
+from fedjax_sim.core.round import RoundState
+from fedjax_sim.data.batching import BatchPlan, client_batches
+from fedjax_sim.data.client_split import split_clients
+from fedjax_sim.data.federated_data import FederatedData
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.evaluation import example_sums, summarize_clients
+from fedjax_sim.models.model import Model, masked_loss
+
+Evaluator = Callable[[RoundState, int], dict[str, float]]
+
+
+class PersonalParams(NamedTuple):
+  """Client state of algorithms that keep a personal model per client."""
+
+  params: Any
+
+
+class Settings(NamedTuple):
+  """The validated `personalization` config section."""
+
+  client_test_fraction: float
+  finetune_steps: int
+  learning_rate: float
+
+
+@functools.partial(jax.jit, static_argnums=(0, 6, 7, 8))
+def personalized_sums(model: Model, params: Any, personal: Any,
+                      train: FederatedData, test: FederatedData, key: jax.Array,
+                      plan: BatchPlan, learning_rate: float,
+                      chunk_size: int = 16) -> tuple[jax.Array, jax.Array]:
+  """Per-client `example_sums` rows `[clients, 3]` on the local test parts of
+  the global `params` and of each client's personalized model: its row of
+  `personal` (stacked personal models, or None for the global model),
+  fine-tuned for `plan.num_steps` SGD steps on its row of `train`."""
+  optimizer = optax.sgd(learning_rate)
+
+  def loss_fn(p, batch, mask, step_key):
+    return masked_loss(model, p, batch, mask, step_key)
+
+  def one_client(client_id):
+    start = params if personal is None else jax.tree.map(lambda a: a[client_id],
+                                                         personal)
+    if plan.num_steps:
+      batch_key, train_key = jax.random.split(jax.random.fold_in(key, client_id))
+      count = train.counts[client_id]
+      indices, mask = client_batches(batch_key, count, train.max_examples, plan)
+      batches = ClientBatches(train.examples, client_id, count, indices, mask)
+      start = train_locally(loss_fn, optimizer, start, batches, train_key).params
+    x, y = test.examples['x'][client_id], test.examples['y'][client_id]
+    mask = jnp.arange(test.max_examples) < test.counts[client_id]
+    return (example_sums(model, params, x, y, mask),
+            example_sums(model, start, x, y, mask))
+
+  ids = jnp.arange(train.num_clients, dtype=jnp.int32)
+  return jax.lax.map(one_client, ids, batch_size=chunk_size)
+
+
+def evaluate_personalized(model: Model, params: Any, personal: Any,
+                          split: tuple[FederatedData, FederatedData],
+                          key: jax.Array, settings: Settings,
+                          batch_size: int) -> dict[str, float]:
+  """`local_accuracy`, and `personalized_accuracy` when there is a personal
+  model or fine-tuning (see module docstring)."""
+  plan = BatchPlan(settings.finetune_steps, batch_size, None)
+  local, tuned = personalized_sums(model, params, personal, *split, key, plan,
+                                   settings.learning_rate)
+  evals = {'local_accuracy': float(summarize_clients(local)['accuracy'])}
+  if personal is not None or settings.finetune_steps:
+    evals['personalized_accuracy'] = float(summarize_clients(tuned)['accuracy'])
+  return evals
+
+
+def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
+  """The `personalization` section, validated (absent: personalization off)."""
+  cfg = config.get('personalization', None) or {}
+  fraction = cfg.get('client_test_fraction', 0.)
+  steps = cfg.get('finetune_steps', 0)
+  lr = cfg.get('learning_rate', 0.)
+  if not 0. <= fraction < 1.:
+    raise ConfigError('personalization.client_test_fraction must be in [0, 1), '
+                      f'got {fraction}')
+  if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+    raise ConfigError('personalization.finetune_steps must be an integer >= 0, '
+                      f'got {steps!r}')
+  if steps and not fraction:
+    raise ConfigError('personalization.finetune_steps > 0 needs '
+                      'personalization.client_test_fraction > 0, got 0')
+  if steps and not lr > 0:
+    raise ConfigError(f'personalization.learning_rate must be > 0, got {lr}')
+  return Settings(float(fraction), steps, float(lr))
+
+
+def from_config(config: ml_collections.ConfigDict, model: Model,
+                data: FederatedData) -> tuple[FederatedData, Evaluator | None]:
+  """`(federated training data, evaluator)`: with personalization on, the local
+  train parts and `evaluator(round_state, round_index) -> evals`; else `data`
+  unchanged and None."""
+  settings = settings_from_config(config)
+  if not settings.client_test_fraction:
+    return data, None
+  split = split_clients(data, settings.client_test_fraction, config.seed)
+  on_device = jax.device_put(tuple(split))
+  # Stream 0 of the seed: rounds use streams >= 1 (`train.round_keys`).
+  base_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
+
+  def evaluator(state: RoundState, round_index: int) -> dict[str, float]:
+    personal = (state.clients.params if isinstance(state.clients, PersonalParams)
+                else None)
+    return evaluate_personalized(model, state.server.params, personal, on_device,
+                                 jax.random.fold_in(base_key, round_index),
+                                 settings, config.client.batch_size)
+
+  return split.train, evaluator
