@@ -62,6 +62,10 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config.compression = ml_collections.ConfigDict(
       {'name': 'none', 'bits': 8, 'fraction': 0.1, 'error_feedback': True})
 
+  # With --workdir: a checkpoint every `every` rounds (0: only at the end),
+  # the last `keep` kept.
+  config.checkpoint = ml_collections.ConfigDict({'every': 0, 'keep': 3})
+
   config.engine = ml_collections.ConfigDict()
   config.engine.strategy = 'vmap'  # 'vmap' | 'chunked' | 'sequential'
   config.engine.chunk_size = 8

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
+import tqdm
 
-from fedjax_sim import personalization
+from fedjax_sim import checkpoint, personalization, report
+from fedjax_sim import workdir as workdir_lib
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.algorithms.registry import build_algorithm
 from fedjax_sim.attacks import apply_attack
@@ -25,6 +29,9 @@ from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
 from fedjax_sim.privacy import epsilon_reporter, is_private
+from fedjax_sim.recorder import Recorder
+
+PROGRESS = ('bar', 'lines', 'none')
 
 Reporter = Callable[[int], dict[str, float]]
 
@@ -100,8 +107,8 @@ def evaluate_state(exp: Experiment, state: RoundState,
   test = evaluate(exp.model, params, exp.dataset.test)
   clients = evaluate_clients(exp.model, params, exp.dataset.train)
   evals = {k: float(v) for k, v in {**test, **clients}.items()}
-  for report in exp.reporters:
-    evals.update(report(round_index))
+  for reporter in exp.reporters:
+    evals.update(reporter(round_index))
   if exp.personalize is not None:
     evals.update(exp.personalize(state, round_index))
   return evals
@@ -139,19 +146,53 @@ def round_summary(metrics: dict) -> dict[str, float]:
 
 
 def train(config: ml_collections.ConfigDict,
-          log: Callable[[str], None] = print) -> list[dict[str, float]]:
+          log: Callable[[str], None] = print, workdir: str | None = None,
+          resume: bool = False, progress: str = 'lines') -> list[dict[str, float]]:
   """Runs `config.rounds` rounds; evaluates every `config.eval_every` rounds
-  and after the last one. Returns the evaluation history."""
+  and after the last one. Returns the evaluation history (of this process).
+
+  Args:
+    config: the experiment.
+    log: receives one line per evaluation.
+    workdir: if set, the run writes its config, metrics, TensorBoard
+      summaries, checkpoints and final report there (`fedjax_sim.workdir`).
+    resume: continue the run in `workdir` from its newest checkpoint; the
+      result is bit-identical to an uninterrupted run.
+    progress: 'bar' (tqdm bar, eval lines above it), 'lines' (eval lines
+      only) or 'none' (quiet).
+  """
+  if progress not in PROGRESS:
+    raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
   exp = build_experiment(config)
   data = jax.device_put(exp.dataset.train)
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
   state = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
+  first_round, recorder, ckpt = 0, None, None
+  if workdir:
+    _positive_int(config, 'checkpoint.keep')
+    has_run = workdir_lib.prepare(workdir, config, resume)
+    ckpt = checkpoint.manager(os.path.join(workdir, workdir_lib.CHECKPOINTS),
+                              config.checkpoint.keep)
+    restored = checkpoint.restore_latest(ckpt, state) if has_run else None
+    if restored is not None:
+      first_round, state = restored
+    workdir_lib.truncate_after(workdir, first_round)
+    recorder = Recorder(workdir, first_round)
+  bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
+                  disable=progress != 'bar', dynamic_ncols=True)
+  say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': lambda line: None}[progress]
+  if first_round:
+    say(f'resumed {workdir} after round {first_round}')
   history = []
-  start, last_round = time.perf_counter(), 0
-  for r in range(config.rounds):
+  start, last_round = time.perf_counter(), first_round
+  for r in range(first_round, config.rounds):
     sample_key, round_key = round_keys(config.seed, r)
     state, metrics = exp.round_fn(state, data, exp.sample_fn(sample_key), round_key)
+    bar.update(1)
+    if recorder:
+      recorder.round(r + 1, float(metrics['train_loss']),
+                     np.asarray(metrics['clients']['update_norm']))
     if (r + 1) % config.eval_every == 0 or r + 1 == config.rounds:
       evals = evaluate_state(exp, state, r)
       now = time.perf_counter()
@@ -160,5 +201,15 @@ def train(config: ml_collections.ConfigDict,
       evals.update(round_summary(metrics))
       start, last_round = now, r + 1
       history.append(evals)
-      log(format_evals(evals))
+      say(format_evals(evals))
+      bar.set_postfix(accuracy=f"{evals['accuracy']:.4f}")
+      if recorder:
+        recorder.evals(evals)
+    every = config.checkpoint.every
+    if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds):
+      checkpoint.save(ckpt, r + 1, state)
+  bar.close()
+  if recorder:
+    recorder.close()
+    report.write_report(workdir)
   return history

@@ -21,6 +21,15 @@ from fedjax_sim.train import train  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (default: configs/default.py).',
     lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Directory for the config, metrics (JSONL, TensorBoard), '
+    'checkpoints and report of the run.')
+_RESUME = flags.DEFINE_bool('resume', False, 'Continue the run in --workdir '
+                            'from its newest checkpoint.')
+_PROGRESS = flags.DEFINE_enum(
+    'progress', None, ['bar', 'lines', 'none'],
+    'bar: tqdm progress bar; lines: one line per eval (default when stderr is '
+    'not a terminal); none: quiet.')
 
 
 def main(argv):
@@ -29,7 +38,11 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   try:
-    train(_CONFIG.value)
+    if _RESUME.value and not _WORKDIR.value:
+      raise ConfigError('--resume needs --workdir')
+    progress = _PROGRESS.value or ('bar' if sys.stderr.isatty() else 'lines')
+    train(_CONFIG.value, workdir=_WORKDIR.value, resume=_RESUME.value,
+          progress=progress)
   except (ConfigError, DataError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

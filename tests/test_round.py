@@ -18,7 +18,7 @@ def reference_round(model, params, server_state, data, ids, key, plan,
   """FedAvg written plainly: a Python loop over clients and over steps."""
   x, y, counts = (np.asarray(data.examples['x']), np.asarray(data.examples['y']),
                   np.asarray(data.counts))
-  deltas, weights, losses = [], [], []
+  deltas, weights, losses, norms = [], [], [], []
   clients_key, _ = round_keys(key)
   for cid in np.asarray(ids):
     batch_key, train_key, _ = client_key(clients_key, cid)
@@ -37,6 +37,7 @@ def reference_round(model, params, server_state, data, ids, key, plan,
       step_losses.append(float(loss))
     deltas.append(jax.tree.map(lambda a, b: np.asarray(a, np.float64) - np.asarray(b),
                                local, params))
+    norms.append(np.sqrt(sum(np.sum(d ** 2) for d in jax.tree.leaves(deltas[-1]))))
     weights.append(float(counts[cid]) if weighting == 'num_examples' else 1.)
     losses.append(np.mean(step_losses) if step_losses else 0.)
   w = np.array(weights)
@@ -45,7 +46,7 @@ def reference_round(model, params, server_state, data, ids, key, plan,
   grads = jax.tree.map(lambda d: -jnp.asarray(d, jnp.float32), mean_delta)
   updates, opt_state = server_opt.update(grads, server_state.opt_state, params)
   return (optax.apply_updates(params, updates), opt_state,
-          float(np.dot(w, losses) / w.sum()), losses)
+          float(np.dot(w, losses) / w.sum()), losses, norms)
 
 
 @pytest.mark.parametrize('strategy,chunk_size', [('vmap', 1), ('chunked', 4),
@@ -68,7 +69,7 @@ def test_round_matches_python_loop(ragged_data, tiny_mlp, strategy, chunk_size,
   state = init_state(algorithm, jax.tree.map(jnp.copy, params), ragged_data.num_clients)
   for r in range(2):
     round_key = jax.random.fold_in(key, r)
-    ref_params, ref_opt, ref_loss, ref_losses = reference_round(
+    ref_params, ref_opt, ref_loss, ref_losses, ref_norms = reference_round(
         tiny_mlp, ref_state.params, ref_state, ragged_data, ids, round_key, plan,
         client_opt, server_opt, weighting)
     ref_state = type(ref_state)(ref_params, ref_opt)
@@ -77,6 +78,8 @@ def test_round_matches_python_loop(ragged_data, tiny_mlp, strategy, chunk_size,
                  state.server.params, ref_state.params)
     np.testing.assert_allclose(metrics['train_loss'], ref_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics['clients']['train_loss'], ref_losses,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics['clients']['update_norm'], ref_norms,
                                rtol=1e-5, atol=1e-6)
 
 

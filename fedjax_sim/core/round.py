@@ -66,8 +66,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   traced values). `client_ids` must be distinct.
 
   Metrics: the weighted means of the clients' metrics, `total_weight`, the
-  aggregator's metrics, and `clients` (each client's metrics and weight, in
-  sampled order).
+  aggregator's metrics, and `clients` (each client's metrics, weight and
+  `update_norm` — the L2 norm of its whole update pytree — in sampled order).
   """
   if strategy not in STRATEGIES:
     raise ConfigError(f'engine.strategy must be one of {STRATEGIES}, got {strategy!r}')
@@ -95,7 +95,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                                                  state.aggregator, agg_key)
       weight = jnp.where(is_valid, weight, 0.).astype(jnp.float32)
       metric_sum = {k: weight * v for k, v in result.metrics.items()}
-      per_client = (result.metrics, weight, result.client_state)
+      norm = jnp.sqrt(sum(jnp.vdot(u, u) for u in jax.tree.leaves(result.update)))
+      per_client = ({**result.metrics, 'update_norm': norm}, weight, result.client_state)
       if aggregator.stacked:
         return (weight, metric_sum), (per_client, (update, stats))
       stats = {k: jnp.where(is_valid, v, 0.) for k, v in stats.items()}
