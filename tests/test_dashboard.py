@@ -21,9 +21,30 @@ from scipy import ndimage
 from fedjax_sim.dashboard import make_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = shutil.which('chromium')
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason='chromium not installed (Debian: apt-get install -y chromium)')
+
+
+def find_or_install_chromium() -> tuple[str | None, str]:
+  """Debian's chromium, installed with apt-get when missing and possible.
+
+  Returns `(path or None, why it is missing)`. Set FEDJAX_SIM_NO_INSTALL=1 to
+  never install.
+  """
+  if shutil.which('chromium'):
+    return shutil.which('chromium'), ''
+  if os.environ.get('FEDJAX_SIM_NO_INSTALL'):
+    return None, 'chromium not installed and FEDJAX_SIM_NO_INSTALL is set'
+  if not (shutil.which('apt-get') and os.geteuid() == 0):
+    return None, 'chromium not installed and apt-get (as root) unavailable'
+  env = {**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'}
+  for command in (['apt-get', 'update', '-q'], ['apt-get', 'install', '-y', '-q', 'chromium']):
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    if result.returncode:
+      return None, f'installing chromium failed: {" ".join(command)}: {result.stderr[-300:]}'
+  return shutil.which('chromium'), 'apt-get installed no chromium binary'
+
+
+CHROMIUM, WHY_NO_CHROMIUM = find_or_install_chromium()
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=WHY_NO_CHROMIUM)
 WINDOW = (1100, 800)
 ACCURACY_MARKER = (255, 0, 0)  # The page's marker colors for accuracy and loss points.
 LOSS_MARKER = (0, 0, 255)
