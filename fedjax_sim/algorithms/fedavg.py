@@ -9,7 +9,7 @@ FedAdagrad.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,10 +46,18 @@ def apply_pseudo_gradient(server_optimizer: optax.GradientTransformation,
   return ServerState(optax.apply_updates(state.params, updates), opt_state)
 
 
+GradCorrection = Callable[[Any, Any, Any], Any]
+
+
 def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
            server_optimizer: optax.GradientTransformation,
-           weighting: str = 'num_examples') -> FederatedAlgorithm:
-  """Builds FedAvg; `weighting` is 'num_examples' or 'uniform'."""
+           weighting: str = 'num_examples',
+           grad_correction: GradCorrection | None = None) -> FederatedAlgorithm:
+  """Builds FedAvg; `weighting` is 'num_examples' or 'uniform'.
+
+  `grad_correction(grads, local_params, global_params) -> grads`, if given,
+  edits every local gradient (e.g. FedProx's proximal term).
+  """
 
   def init(params) -> ServerState:
     return ServerState(params, server_optimizer.init(params))
@@ -60,7 +68,10 @@ def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
   def client_update(state: ServerState, client_state, batches: ClientBatches,
                     key: jax.Array) -> ClientResult:
     del client_state
-    local = train_locally(loss_fn, client_optimizer, state.params, batches, key)
+    correct = None
+    if grad_correction is not None:
+      correct = lambda grads, local: grad_correction(grads, local, state.params)  # noqa: E731
+    local = train_locally(loss_fn, client_optimizer, state.params, batches, key, correct)
     delta = jax.tree.map(jnp.subtract, local.params, state.params)
     return ClientResult(delta, client_weight(batches, weighting),
                         {'train_loss': local.loss})

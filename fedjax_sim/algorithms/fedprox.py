@@ -8,17 +8,13 @@ data. `train_loss` reports the data loss without the proximal term.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import optax
 
-from fedjax_sim.algorithms.fedavg import (ServerState, apply_pseudo_gradient,
-                                          check_weighting, client_weight)
-from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
-from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.core.local_training import train_locally
+from fedjax_sim.algorithms.fedavg import check_weighting, fedavg
+from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.models.model import Model, masked_loss
+from fedjax_sim.models.model import Model
 from fedjax_sim.optimizers import make_optimizer
 
 
@@ -27,30 +23,10 @@ def fedprox(model: Model, client_optimizer: optax.GradientTransformation,
             weighting: str = 'num_examples') -> FederatedAlgorithm:
   """Builds FedProx with proximal strength `mu` (`mu=0` is FedAvg)."""
 
-  def init(params) -> ServerState:
-    return ServerState(params, server_optimizer.init(params))
+  def add_proximal_grad(grads, local, global_params):
+    return jax.tree.map(lambda g, w, w0: g + mu * (w - w0), grads, local, global_params)
 
-  def loss_fn(params, batch, mask, key):
-    return masked_loss(model, params, batch, mask, key)
-
-  def client_update(state: ServerState, client_state, batches: ClientBatches,
-                    key: jax.Array) -> ClientResult:
-    del client_state
-
-    def add_proximal_grad(grads, local):
-      return jax.tree.map(lambda g, w, w0: g + mu * (w - w0),
-                          grads, local, state.params)
-
-    local = train_locally(loss_fn, client_optimizer, state.params, batches, key,
-                          add_proximal_grad)
-    delta = jax.tree.map(jnp.subtract, local.params, state.params)
-    return ClientResult(delta, client_weight(batches, weighting),
-                        {'train_loss': local.loss})
-
-  def server_update(state: ServerState, mean_delta) -> ServerState:
-    return apply_pseudo_gradient(server_optimizer, state, mean_delta)
-
-  return FederatedAlgorithm(init, client_update, server_update)
+  return fedavg(model, client_optimizer, server_optimizer, weighting, add_proximal_grad)
 
 
 def from_config(config: ml_collections.ConfigDict, model: Model,
