@@ -53,3 +53,27 @@ def test_only_sampled_clients_state_changes(ragged_data, stacked, strategy, chun
     np.testing.assert_allclose(state.server, want, rtol=1e-6)
     if stacked:
       assert metrics['seen'] == 3.  # the padded client is not among the stacked
+
+
+def test_round_on_gathered_rows_equals_round_on_full_data(ragged_data, tiny_mlp):
+  """Streamed data sets: a round on only the sampled clients' rows (data_rows)
+  equals the round on the whole data set, client state included."""
+  import optax
+
+  from fedjax_sim.algorithms.scaffold import scaffold
+  from fedjax_sim.data.federated_data import FederatedData
+
+  algorithm = scaffold(tiny_mlp, 0.1, optax.sgd(1.), clients_per_round=3,
+                       num_clients=ragged_data.num_clients)
+  round_fn = build_round(algorithm, plan_batches(ragged_data.max_examples, 4, epochs=2))
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  full = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
+  part = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
+  for r, ids in enumerate(([3, 0, 5], [5, 1, 3])):
+    ids, key = np.array(ids), jax.random.PRNGKey(r)
+    full, _ = round_fn(full, ragged_data, jnp.asarray(ids, jnp.int32), key)
+    gathered = FederatedData({k: v[ids] for k, v in ragged_data.examples.items()},
+                             ragged_data.counts[ids])
+    part, _ = round_fn(part, gathered, jnp.asarray(ids, jnp.int32), key,
+                       jnp.arange(3, dtype=jnp.int32))
+    jax.tree.map(np.testing.assert_array_equal, full, part)

@@ -17,10 +17,12 @@ class ClientBatches(NamedTuple):
 
   Attributes:
     examples: the full padded arrays `[num_clients, max_examples, ...]`.
-    client_id: this client's row in `examples` (scalar int32).
+    client_id: this client's id (scalar int32).
     count: number of real examples of this client.
     indices: int32 `[steps, batch]` example indices into the client's row.
     mask: bool `[steps, batch]`, False for padding.
+    row: this client's row in `examples` when the data hold only some clients
+      (streamed data sets); None when the row is `client_id`.
   """
 
   examples: Mapping[str, jax.Array]
@@ -28,8 +30,10 @@ class ClientBatches(NamedTuple):
   count: jax.Array
   indices: jax.Array
   mask: jax.Array
+  row: jax.Array | None = None
 
   def batch(self, indices: jax.Array) -> dict[str, jax.Array]:
     """Gathers the examples at `indices` (any int shape) of this client."""
-    return {k: jnp.asarray(v)[self.client_id, indices]
+    row = self.client_id if self.row is None else self.row
+    return {k: jnp.asarray(v)[row, indices]
             for k, v in self.examples.items()}

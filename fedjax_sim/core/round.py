@@ -59,11 +59,15 @@ def client_key(clients_key: jax.Array, client_id: jax.Array) -> tuple[jax.Array,
 
 def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                 strategy: str = 'vmap', chunk_size: int = 1) -> RoundFn:
-  """Returns `round(state, data, client_ids, key) -> (state, metrics)`.
+  """Returns `round(state, data, client_ids, key, data_rows=None) -> (state, metrics)`.
 
   The returned function is jitted with `state` donated; it compiles once per
   data shape and number of sampled clients (round index and client ids are
-  traced values). `client_ids` must be distinct.
+  traced values). `client_ids` must be distinct. `data_rows`, if given, are
+  the sampled clients' rows in `data` when `data` holds only them (a data set
+  too large to keep whole: gather the sampled clients on the host and pass
+  `data_rows = arange(len(client_ids))`); client keys and client states still
+  follow `client_ids`, so the result equals a round on the full data.
 
   Metrics: the weighted means of the clients' metrics, `total_weight`, the
   aggregator's metrics, and `clients` (each client's metrics, weight and
@@ -75,19 +79,22 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     raise ConfigError(f'engine.chunk_size must be >= 1, got {chunk_size}')
   aggregator = algorithm.aggregator
 
-  def round_fn(state: RoundState, data: FederatedData, client_ids, key):
+  def round_fn(state: RoundState, data: FederatedData, client_ids, key,
+               data_rows=None):
     num_sampled = client_ids.shape[0]
     group = chunk_size if strategy == 'chunked' else 1
     padded = math.ceil(num_sampled / group) * group
     ids = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(client_ids)
+    rows = ids if data_rows is None else (
+        jnp.zeros(padded, jnp.int32).at[:num_sampled].set(data_rows))
     valid = jnp.arange(padded) < num_sampled
     clients_key, server_key = round_keys(key)
 
-    def one_client(client_id, is_valid):
-      count = jnp.where(is_valid, data.counts[client_id], 0)
+    def one_client(client_id, row, is_valid):
+      count = jnp.where(is_valid, data.counts[row], 0)
       batch_key, train_key, agg_key = client_key(clients_key, client_id)
       indices, mask = client_batches(batch_key, count, data.max_examples, plan)
-      batches = ClientBatches(data.examples, client_id, count, indices, mask)
+      batches = ClientBatches(data.examples, client_id, count, indices, mask, row)
       own_state = jax.tree.map(lambda a: a[client_id], state.clients)
       result = algorithm.client_update(state.server, own_state, batches, train_key)
       weight = jnp.where(is_valid, result.weight, 0.).astype(jnp.float32)
@@ -103,7 +110,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
       update_sum = jax.tree.map(lambda u: weight * u, update)
       return (weight, metric_sum, update_sum, stats), (per_client, ())
 
-    summed, (per_client, stacked) = map_and_sum(one_client, (ids, valid),
+    summed, (per_client, stacked) = map_and_sum(one_client, (ids, rows, valid),
                                                 strategy, chunk_size)
     first = lambda tree: jax.tree.map(lambda a: a[:num_sampled], tree)
     client_metrics, weights, new_client_states = first(per_client)
