@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 
 from fedjax_sim.core.aggregator import Reduced
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
+from fedjax_sim.core.sharding import sharded_map_and_sum
 from fedjax_sim.data.batching import BatchPlan, client_batches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
@@ -58,7 +61,8 @@ def client_key(clients_key: jax.Array, client_id: jax.Array) -> tuple[jax.Array,
 
 
 def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
-                strategy: str = 'vmap', chunk_size: int = 1) -> RoundFn:
+                strategy: str = 'vmap', chunk_size: int = 1,
+                mesh: Mesh | None = None) -> RoundFn:
   """Returns `round(state, data, client_ids, key, data_rows=None) -> (state, metrics)`.
 
   The returned function is jitted with `state` donated; it compiles once per
@@ -68,6 +72,10 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   too large to keep whole: gather the sampled clients on the host and pass
   `data_rows = arange(len(client_ids))`); client keys and client states still
   follow `client_ids`, so the result equals a round on the full data.
+
+  With a `mesh` (`fedjax_sim.core.sharding.client_mesh`), the sampled clients
+  are split over its devices (padded with masked clients to a multiple of the
+  device count) and their sums all-reduced, still in one program.
 
   Metrics: the weighted means of the clients' metrics, `total_weight`, the
   aggregator's metrics, and `clients` (each client's metrics, weight and
@@ -82,7 +90,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   def round_fn(state: RoundState, data: FederatedData, client_ids, key,
                data_rows=None):
     num_sampled = client_ids.shape[0]
-    group = chunk_size if strategy == 'chunked' else 1
+    group = (chunk_size if strategy == 'chunked' else 1) * (mesh.size if mesh else 1)
     padded = math.ceil(num_sampled / group) * group
     ids = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(client_ids)
     rows = ids if data_rows is None else (
@@ -90,7 +98,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     valid = jnp.arange(padded) < num_sampled
     clients_key, server_key = round_keys(key)
 
-    def one_client(client_id, row, is_valid):
+    def one_client(shared, client_id, row, is_valid):
+      state, data, clients_key = shared
       count = jnp.where(is_valid, data.counts[row], 0)
       batch_key, train_key, agg_key = client_key(clients_key, client_id)
       indices, mask = client_batches(batch_key, count, data.max_examples, plan)
@@ -110,8 +119,13 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
       update_sum = jax.tree.map(lambda u: weight * u, update)
       return (weight, metric_sum, update_sum, stats), (per_client, ())
 
-    summed, (per_client, stacked) = map_and_sum(one_client, (ids, rows, valid),
-                                                strategy, chunk_size)
+    shared = (state, data, clients_key)
+    if mesh is None:
+      summed, (per_client, stacked) = map_and_sum(
+          functools.partial(one_client, shared), (ids, rows, valid), strategy, chunk_size)
+    else:
+      summed, (per_client, stacked) = sharded_map_and_sum(
+          one_client, shared, (ids, rows, valid), strategy, chunk_size, mesh)
     first = lambda tree: jax.tree.map(lambda a: a[:num_sampled], tree)
     client_metrics, weights, new_client_states = first(per_client)
     total, metric_sum = summed[:2]

@@ -1,0 +1,42 @@
+"""Client-axis sharding: the sampled clients split over a device mesh.
+
+Each device maps its share of the clients with the usual strategy and sums
+locally; one `psum` over the `clients` mesh axis reduces across devices. The
+round stays one XLA program (`shard_map` inside the jitted round).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+
+from fedjax_sim.core.mapping import map_and_sum
+
+AXIS = 'clients'
+PyTree = Any
+
+
+def client_mesh(devices: list[jax.Device] | None = None) -> Mesh:
+  """A 1-D mesh with axis `clients` over `devices` (default: all devices)."""
+  return Mesh(np.asarray(devices or jax.devices()), (AXIS,))
+
+
+def sharded_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], shared: PyTree,
+                        xs: PyTree, strategy: str, chunk_size: int,
+                        mesh: Mesh) -> tuple[PyTree, PyTree]:
+  """`map_and_sum` of `fn(shared, *x)` with the client axis of `xs` (a multiple
+  of the device count times the chunk) sharded over `mesh`; `shared` (server
+  state, data, keys) is replicated; sums are all-reduced."""
+
+  def local(shared, *shard):
+    summed, stacked = map_and_sum(functools.partial(fn, shared), shard, strategy,
+                                  chunk_size)
+    return jax.lax.psum(summed, AXIS), stacked
+
+  specs = (P(),) + tuple(P(AXIS) for _ in xs)
+  return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P(AXIS)),
+                       check_vma=False)(shared, *xs)

@@ -1,0 +1,62 @@
+"""Run by test_sharding in a subprocess with 8 forced CPU devices: prints the
+largest |difference| between 1-device and 8-device rounds, per case, as JSON."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from fedjax_sim.aggregators.median import from_config as median_from_config  # noqa: E402
+from fedjax_sim.algorithms import fedavg  # noqa: E402
+from fedjax_sim.algorithms.scaffold import scaffold  # noqa: E402
+from fedjax_sim.core import build_round, init_state  # noqa: E402
+from fedjax_sim.core.sharding import client_mesh  # noqa: E402
+from fedjax_sim.data.batching import plan_batches  # noqa: E402
+from fedjax_sim.data.federated_data import from_client_arrays  # noqa: E402
+from fedjax_sim.models import get_model  # noqa: E402
+
+COUNTS = (1, 7, 0, 23, 5, 12, 9, 3, 16, 2, 11)
+
+
+def main():
+  assert jax.device_count() == 8, jax.devices()
+  rng = np.random.default_rng(0)
+  data = from_client_arrays([{'x': rng.normal(size=(n, 6)).astype(np.float32),
+                              'y': rng.integers(0, 4, n).astype(np.int32)} for n in COUNTS], 'r')
+  model = get_model('mlp', 4, {'hidden': (8,)})
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  plan = plan_batches(data.max_examples, 4, epochs=2)
+  median = median_from_config({'aggregator': {'name': 'median'}}, len(COUNTS))
+  algorithms = {
+      'fedavg': fedavg(model, optax.adam(0.05), optax.sgd(0.7, momentum=0.9)),
+      'scaffold': scaffold(model, 0.1, optax.sgd(1.), num_clients=len(COUNTS),
+                           clients_per_round=9),
+      'median': fedavg(model, optax.sgd(0.1), optax.sgd(1.))._replace(aggregator=median),
+  }
+  rounds = [[3, 0, 2, 5, 1, 8, 10, 7, 6], [9, 3, 4, 5, 1, 0, 2, 6, 8]]  # 9: not a multiple of 8
+  result = {}
+  for name, algorithm in algorithms.items():
+    for strategy, chunk in [('vmap', 1), ('chunked', 2), ('sequential', 1)]:
+      states = []
+      for mesh in (None, client_mesh()):
+        round_fn = build_round(algorithm, plan, strategy, chunk, mesh)
+        state = init_state(algorithm, jax.tree.map(jnp.copy, params), len(COUNTS))
+        for r, ids in enumerate(rounds):
+          state, metrics = round_fn(state, data, jnp.array(ids, jnp.int32),
+                                    jax.random.PRNGKey(r))
+        states.append((state, metrics['clients']['weight']))
+      (a, wa), (b, wb) = states
+      assert wa.shape == wb.shape == (9,)
+      result[f'{name}/{strategy}'] = max(
+          float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  main()
