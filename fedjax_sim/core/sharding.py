@@ -30,13 +30,16 @@ def sharded_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], shared: PyTree
                         mesh: Mesh) -> tuple[PyTree, PyTree]:
   """`map_and_sum` of `fn(shared, *x)` with the client axis of `xs` (a multiple
   of the device count times the chunk) sharded over `mesh`; `shared` (server
-  state, data, keys) is replicated; sums are all-reduced."""
+  state, data, keys) is replicated; sums are all-reduced and the small
+  per-client outputs all-gathered, so every output is replicated (readable on
+  every host of a multi-process run)."""
 
   def local(shared, *shard):
     summed, stacked = map_and_sum(functools.partial(fn, shared), shard, strategy,
                                   chunk_size)
-    return jax.lax.psum(summed, AXIS), stacked
+    return (jax.lax.psum(summed, AXIS),
+            jax.lax.all_gather(stacked, AXIS, tiled=True))
 
   specs = (P(),) + tuple(P(AXIS) for _ in xs)
-  return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P(AXIS)),
+  return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P()),
                        check_vma=False)(shared, *xs)
