@@ -7,7 +7,6 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.models.model import Model
@@ -15,11 +14,11 @@ from fedjax_sim.models.model import Model
 
 def example_sums(model: Model, params: Any, x: jax.Array, y: jax.Array,
                  mask: jax.Array) -> jax.Array:
-  """`[loss sum, correct count, example count]` over masked examples."""
-  logits = model.apply(params, x, None)
-  loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-  correct = jnp.argmax(logits, -1) == y
-  return jnp.stack([jnp.sum(loss * mask), jnp.sum(correct * mask), jnp.sum(mask)])
+  """The model task's statistics summed over masked examples: `[loss sum,
+  correct, accuracy count(, loss count)]` (`fedjax_sim.models.tasks`; for
+  classification `[loss sum, correct count, example count]`)."""
+  stats = model.task.stats(model.apply(params, x, None), y)
+  return jnp.sum(stats * mask[:, None], 0)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -37,7 +36,7 @@ def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
   mask = batched(jnp.ones(n, bool))
   sums = jax.lax.map(lambda b: example_sums(model, params, *b),
                      (batched(examples['x']), batched(examples['y']), mask)).sum(0)
-  return {'loss': sums[0] / sums[2], 'accuracy': sums[1] / sums[2]}
+  return {'loss': sums[0] / sums[-1], 'accuracy': sums[1] / sums[2]}
 
 
 def fairness(accuracy: jax.Array, has_data: jax.Array,
@@ -56,15 +55,16 @@ def fairness(accuracy: jax.Array, has_data: jax.Array,
 
 
 def summarize_clients(sums: jax.Array) -> dict[str, jax.Array]:
-  """From per-client `example_sums` rows `[clients, 3]`: the unweighted means
-  of loss and accuracy over clients with examples, and the accuracies'
+  """From per-client `example_sums` rows `[clients, 3 or 4]`: the unweighted
+  means of loss and accuracy over clients with examples, and the accuracies'
   fairness (`accuracy_std`, `accuracy_worst10`)."""
-  has_data = sums[:, 2] > 0
+  has_data = sums[:, -1] > 0
   count = jnp.maximum(sums[:, 2], 1)
   num = jnp.maximum(has_data.sum(), 1)
   accuracy = sums[:, 1] / count
   spread = fairness(accuracy, has_data)
-  return {'loss': jnp.sum(jnp.where(has_data, sums[:, 0] / count, 0.)) / num,
+  loss = sums[:, 0] / jnp.maximum(sums[:, -1], 1)
+  return {'loss': jnp.sum(jnp.where(has_data, loss, 0.)) / num,
           'accuracy': jnp.sum(jnp.where(has_data, accuracy, 0.)) / num,
           'accuracy_std': spread['std'], 'accuracy_worst10': spread['worst10']}
 

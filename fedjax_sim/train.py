@@ -21,7 +21,8 @@ from fedjax_sim.compression import UPLOAD_BYTES, compress_from_config
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.round import RoundFn, RoundState, build_round, init_state
 from fedjax_sim.data.batching import plan_batches
-from fedjax_sim.data.federated_data import validate
+from fedjax_sim.data.client_store import ClientStore, eval_subset
+from fedjax_sim.data.federated_data import FederatedData, validate
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.errors import ConfigError
@@ -46,6 +47,9 @@ class Experiment(NamedTuple):
   sample_fn: Callable[[jax.Array], jax.Array]
   reporters: tuple[Reporter, ...] = ()
   personalize: personalization.Evaluator | None = None
+  # With a ClientStore (data streamed from disk): the fixed seeded subset of
+  # `config.eval_clients` clients that client-level evaluation uses.
+  client_eval: FederatedData | None = None
 
 
 def _positive_int(config: ml_collections.ConfigDict, field: str) -> int:
@@ -66,7 +70,14 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     raise ConfigError(f'client.steps must be >= 0 (0: use client.epochs), '
                       f'got {config.client.steps}')
   dataset = load_dataset(config.data, config.seed)
-  validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
+  streamed = isinstance(dataset.train, ClientStore)
+  if streamed and (config.get('personalization', {}).get('client_test_fraction', 0)
+                   or config.get('attack', {}).get('kind', 'none') != 'none'):
+    raise ConfigError(f'personalization.client_test_fraction and attack.kind '
+                      f'need in-memory data; data.name={config.data.name!r} '
+                      'is streamed from disk')
+  if not streamed:  # a store was validated when it was converted
+    validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
   num_clients = dataset.train.num_clients
   if config.clients_per_round > num_clients:
     raise ConfigError(f'clients_per_round={config.clients_per_round} exceeds '
@@ -88,8 +99,10 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
                          config.engine.chunk_size)
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
+  client_eval = (eval_subset(dataset.train, _positive_int(config, 'eval_clients'),
+                             config.seed) if streamed else None)
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
-                    personalize=personalize)
+                    personalize=personalize, client_eval=client_eval)
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -105,7 +118,8 @@ def evaluate_state(exp: Experiment, state: RoundState,
   accuracies on the clients' local test parts when personalization is on."""
   params = state.server.params
   test = evaluate(exp.model, params, exp.dataset.test)
-  clients = evaluate_clients(exp.model, params, exp.dataset.train)
+  clients = evaluate_clients(exp.model, params, exp.dataset.train
+                             if exp.client_eval is None else exp.client_eval)
   evals = {k: float(v) for k, v in {**test, **clients}.items()}
   for reporter in exp.reporters:
     evals.update(reporter(round_index))
@@ -164,7 +178,8 @@ def train(config: ml_collections.ConfigDict,
   if progress not in PROGRESS:
     raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
   exp = build_experiment(config)
-  data = jax.device_put(exp.dataset.train)
+  streamed = isinstance(exp.dataset.train, ClientStore)
+  data = None if streamed else jax.device_put(exp.dataset.train)
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
   state = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
@@ -188,7 +203,13 @@ def train(config: ml_collections.ConfigDict,
   start, last_round = time.perf_counter(), first_round
   for r in range(first_round, config.rounds):
     sample_key, round_key = round_keys(config.seed, r)
-    state, metrics = exp.round_fn(state, data, exp.sample_fn(sample_key), round_key)
+    ids = exp.sample_fn(sample_key)
+    if streamed:  # only the sampled clients' rows are read and sent
+      state, metrics = exp.round_fn(
+          state, exp.dataset.train.gather(np.asarray(ids)), ids, round_key,
+          data_rows=jnp.arange(ids.shape[0]))
+    else:
+      state, metrics = exp.round_fn(state, data, ids, round_key)
     bar.update(1)
     if recorder:
       recorder.round(r + 1, float(metrics['train_loss']),

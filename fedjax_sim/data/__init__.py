@@ -3,7 +3,8 @@
 from fedjax_sim.data.batching import BatchPlan, client_batches, plan_batches
 from fedjax_sim.data.digits import load_digits
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays, validate
-from fedjax_sim.data.partition import dirichlet_partition, iid_partition, partition
+from fedjax_sim.data.partition import (PARTITIONS, dirichlet_partition, iid_partition,
+                                      partition, powerlaw_partition, shards_partition)
 from fedjax_sim.data.registry import DATASETS, Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.data.synthetic import load_synthetic
@@ -11,6 +12,6 @@ from fedjax_sim.data.synthetic import load_synthetic
 __all__ = [
     'BatchPlan', 'client_batches', 'plan_batches', 'load_digits', 'FederatedData',
     'from_client_arrays', 'validate', 'dirichlet_partition', 'iid_partition',
-    'partition', 'DATASETS', 'Dataset', 'load_dataset', 'sample_clients',
-    'load_synthetic',
+    'PARTITIONS', 'partition', 'powerlaw_partition', 'shards_partition', 'DATASETS',
+    'Dataset', 'load_dataset', 'sample_clients', 'load_synthetic',
 ]

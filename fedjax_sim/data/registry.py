@@ -1,4 +1,4 @@
-"""Data set names usable from configs (all generated or embedded: no download)."""
+"""Data set names usable from configs (digits and synthetic need no download)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from fedjax_sim.data import digits, synthetic
+from fedjax_sim.data.benchmark_data import BENCHMARKS, load_benchmark
+from fedjax_sim.data.client_store import ClientStore
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 
-DATASETS = ('digits', 'synthetic')
+DATASETS = ('digits', 'synthetic', 'tfds') + BENCHMARKS
 
 
 class Dataset(NamedTuple):
-  train: FederatedData
+  train: FederatedData | ClientStore  # a store: only sampled clients are read
   test: dict[str, np.ndarray]
   num_classes: int
 
@@ -22,6 +24,8 @@ class Dataset(NamedTuple):
 def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
   """Loads the data set the `data` config section describes."""
   name = cfg.get('name')
+  if name in BENCHMARKS:  # SQLite files; the number of clients is the file's.
+    return Dataset(*load_benchmark(cfg, seed))
   num_clients = cfg.get('num_clients', 0)
   if not (isinstance(num_clients, int) and num_clients >= 1):
     raise ConfigError(f'data.num_clients must be an integer >= 1, got {num_clients!r}')
@@ -35,4 +39,15 @@ def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
         cfg.get('alpha', 0.), cfg.get('beta', 0.), num_clients,
         cfg.get('test_fraction', 0.2), seed, cfg.get('max_client_size', 0))
     return Dataset(train, test, synthetic.NUM_CLASSES)
+  if name == 'tfds':
+    from fedjax_sim.data import tfds_loader  # Lazy: only TFDS runs import it.
+    return Dataset(*tfds_loader.load_tfds(
+        cfg.get('tfds_name'), num_clients, cfg.get('partition', 'iid'), seed,
+        split_train=cfg.get('split_train', 'train'),
+        split_test=cfg.get('split_test', 'test'),
+        image_key=cfg.get('image_key'), label_key=cfg.get('label_key'),
+        alpha=cfg.get('alpha', 0.5),
+        shards_per_client=cfg.get('shards_per_client', 2),
+        powerlaw_sigma=cfg.get('powerlaw_sigma', 1.),
+        data_dir=cfg.get('data_dir'), download=cfg.get('download', False)))
   raise ConfigError(f'data.name must be one of {list(DATASETS)}, got {name!r}')

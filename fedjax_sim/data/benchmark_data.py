@@ -1,0 +1,180 @@
+"""The standard federated benchmarks from local SQLite files, cached as stores.
+
+Config (`config.data`): `name` in `BENCHMARKS`; `path`, the directory holding
+the files `scripts/download_data.py` fetches (names in `FILES`; override with
+`train_file` / `test_file`, relative to `path` or absolute); `cache_dir`
+(default `<path>/fedjax_sim_cache`); `sequence_length` (Shakespeare 80,
+StackOverflow 20 by default); StackOverflow's `vocab_size` (10000) and
+`num_tags` (500), or `vocab_file` / `tags_file` (one entry per line, optionally
+followed by a count); `max_client_examples` (0: keep all; else each client's
+first that many rows); `test_clients` (0: all test clients make the
+centralized test set; else a seeded subset of that many).
+
+The first load converts each split once to a `ClientStore` under `cache_dir`
+(keyed by the source file's size and mtime and the options above); later loads
+memory-map it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from fedjax_sim.data import benchmark_features as features
+from fedjax_sim.data.client_store import ClientStore, build_store
+from fedjax_sim.data.sqlite_loader import read_clients
+from fedjax_sim.errors import ConfigError, DataError
+
+BENCHMARKS = ('emnist', 'shakespeare', 'stackoverflow', 'cifar100')
+# (train file, test file, TFF split names): FedJAX files hold one split each,
+# TFF's CIFAR-100 file holds both, told apart by `split_name`.
+FILES = {
+    'emnist': ('federated_emnist_train.sqlite', 'federated_emnist_test.sqlite'),
+    'shakespeare': ('shakespeare_train.sqlite', 'shakespeare_test.sqlite'),
+    'stackoverflow': ('stackoverflow_train.sqlite', 'stackoverflow_test.sqlite'),
+    'cifar100': ('cifar100.sqlite', 'cifar100.sqlite'),
+}
+SEQUENCE_LENGTH = {'shakespeare': 80, 'stackoverflow': 20}
+
+
+def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  name = cfg['name']
+  opts = {'sequence_length': cfg.get('sequence_length', SEQUENCE_LENGTH.get(name, 0)),
+          'max_client_examples': cfg.get('max_client_examples', 0),
+          'test_clients': cfg.get('test_clients', 0)}
+  if name == 'stackoverflow':
+    opts.update(vocab_size=cfg.get('vocab_size', 10000),
+                num_tags=cfg.get('num_tags', 500),
+                vocab_file=cfg.get('vocab_file', ''), tags_file=cfg.get('tags_file', ''))
+  for field in ('sequence_length', 'max_client_examples', 'test_clients',
+                'vocab_size', 'num_tags'):
+    value = opts.get(field, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      raise ConfigError(f'data.{field} must be an integer >= 0, got {value!r}')
+  if name in SEQUENCE_LENGTH and opts['sequence_length'] < 1:
+    raise ConfigError(f'data.sequence_length must be >= 1 for {name}, '
+                      f'got {opts["sequence_length"]}')
+  return opts
+
+
+def _file(cfg: Mapping[str, Any], split: str) -> str:
+  default = FILES[cfg['name']][split == 'test']
+  name = cfg.get(f'{split}_file', '') or default
+  return name if os.path.isabs(name) else os.path.join(cfg['path'], name)
+
+
+def _read_list(path: str) -> tuple[str, ...]:
+  if not os.path.isfile(path):
+    raise DataError(f'{path}: file not found')
+  with open(path) as f:
+    return tuple(line.split()[0] for line in f if line.strip())
+
+
+def decoded_clients(path: str, split: str, decode: features.Decoder,
+                    max_examples: int) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+  """`(client id, decoded features)` of each client; `DataError` naming the
+  file and client for missing features, labels out of range or no examples."""
+  for client, raw in read_clients(path, split):
+    try:
+      decoded = decode(raw) if raw else {}
+    except (KeyError, ValueError) as e:
+      raise DataError(f'{path}: client {client!r}: {e}') from None
+    count = len(next(iter(decoded.values()))) if decoded else 0
+    if count == 0:
+      raise DataError(f'{path}: client {client!r} has zero examples')
+    if max_examples:
+      decoded = {k: v[:max_examples] for k, v in decoded.items()}
+    yield client, decoded
+
+
+def _cache_key(path: str, split: str, opts: Mapping[str, Any]) -> str:
+  stat = os.stat(path)
+  blob = json.dumps([os.path.abspath(path), split, stat.st_size, stat.st_mtime_ns,
+                     sorted(opts.items())], default=str)
+  return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _vocabularies(cfg: Mapping[str, Any], opts: Mapping[str, Any],
+                  cache: str) -> features.Vocabularies:
+  """Given vocabulary files, or the most frequent words/tags of the train
+  split (counted once, cached)."""
+  if opts['vocab_file'] and opts['tags_file']:
+    words, tags = _read_list(opts['vocab_file']), _read_list(opts['tags_file'])
+    return features.Vocabularies(words[:opts['vocab_size']], tags[:opts['num_tags']])
+  train = _file(cfg, 'train')
+  if not os.path.isfile(train):
+    raise DataError(f'{train}: file not found')
+  saved = os.path.join(cache, f'vocab_{_cache_key(train, "train", opts)}.json')
+  if os.path.exists(saved):
+    with open(saved) as f:
+      return features.Vocabularies(*map(tuple, json.load(f)))
+  vocab = features.count_stackoverflow(
+      (raw for _, raw in read_clients(train, 'train')),
+      opts['vocab_size'], opts['num_tags'])
+  os.makedirs(cache, exist_ok=True)
+  with open(saved + '.tmp', 'w') as f:
+    json.dump(vocab, f)
+  os.replace(saved + '.tmp', saved)
+  return vocab
+
+
+def _decoder(name: str, opts: Mapping[str, Any],
+             vocab: features.Vocabularies | None) -> features.Decoder:
+  if name == 'emnist':
+    return features.decode_emnist
+  if name == 'cifar100':
+    return features.decode_cifar100
+  if name == 'shakespeare':
+    return functools.partial(features.decode_shakespeare,
+                             sequence_length=opts['sequence_length'])
+  return functools.partial(features.decode_stackoverflow, vocab=vocab,
+                           sequence_length=opts['sequence_length'])
+
+
+def open_split(cfg: Mapping[str, Any], split: str) -> tuple[ClientStore, int]:
+  """`(store of split 'train' or 'test', number of classes)`, converting the
+  SQLite file on first use."""
+  name = cfg.get('name')
+  if name not in BENCHMARKS:
+    raise ConfigError(f'data.name must be one of {list(BENCHMARKS)}, got {name!r}')
+  if not cfg.get('path'):
+    raise ConfigError(f'data.path must name the directory holding the {name} '
+                      'SQLite files (see scripts/download_data.py)')
+  opts = _options(cfg)
+  cache = cfg.get('cache_dir', '') or os.path.join(cfg['path'], 'fedjax_sim_cache')
+  path = _file(cfg, split)
+  if not os.path.isfile(path):
+    raise DataError(f'{path}: file not found')
+  vocab = _vocabularies(cfg, opts, cache) if name == 'stackoverflow' else None
+  directory = os.path.join(cache, f'{name}_{split}_{_cache_key(path, split, opts)}')
+  if os.path.isdir(directory):
+    store = ClientStore(directory)
+  else:
+    clients = decoded_clients(path, split, _decoder(name, opts, vocab),
+                              opts['max_client_examples'])
+    store = build_store(directory, clients, {'source': os.path.abspath(path),
+                                             'split': split, 'options': opts})
+  return store, features.num_classes(name, vocab)
+
+
+def centralized(store: ClientStore, num_clients: int, seed: int) -> dict[str, np.ndarray]:
+  """The examples of all clients (`num_clients == 0`) or of a seeded subset,
+  concatenated into a centralized `{feature: [rows, ...]}` set."""
+  ids = np.arange(store.num_clients)
+  if 0 < num_clients < store.num_clients:
+    ids = np.sort(np.random.default_rng(seed).choice(ids, num_clients, replace=False))
+  starts, stops = store.offsets[ids], store.offsets[ids + 1]
+  return {k: np.concatenate([v[a:b] for a, b in zip(starts, stops)])
+          for k, v in store.features.items()}
+
+
+def load_benchmark(cfg: Mapping[str, Any], seed: int) -> tuple[ClientStore, dict, int]:
+  """`(train store, centralized test set, number of classes)`."""
+  train, classes = open_split(cfg, 'train')
+  test, _ = open_split(cfg, 'test')
+  return train, centralized(test, _options(cfg)['test_clients'], seed), classes
