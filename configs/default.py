@@ -72,6 +72,9 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config.engine = ml_collections.ConfigDict()
   config.engine.strategy = 'vmap'  # 'vmap' | 'chunked' | 'sequential'
   config.engine.chunk_size = 8
+  # Split the sampled clients over all devices (of all processes) with a
+  # 'clients' mesh; always on in multi-process runs.
+  config.engine.shard_clients = False
   if data == 'synthetic':
     use_synthetic(config, alpha=1., beta=1.)
   return config

@@ -20,11 +20,13 @@ from fedjax_sim.attacks import apply_attack
 from fedjax_sim.compression import UPLOAD_BYTES, compress_from_config
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.round import RoundFn, RoundState, build_round, init_state
+from fedjax_sim.core.sharding import client_mesh
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.client_store import ClientStore, eval_subset
 from fedjax_sim.data.federated_data import FederatedData, validate
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
+from fedjax_sim.distributed import replicate
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
@@ -95,8 +97,10 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     reporters.append(epsilon_reporter(config, num_clients))
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
+  mesh = (client_mesh() if config.engine.get('shard_clients', False)
+          or jax.process_count() > 1 else None)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
-                         config.engine.chunk_size)
+                         config.engine.chunk_size, mesh)
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
   client_eval = (eval_subset(dataset.train, _positive_int(config, 'eval_clients'),
@@ -116,6 +120,8 @@ def evaluate_state(exp: Experiment, state: RoundState,
   """Centralized test metrics, average client metrics on training data, and
   what the experiment's reporters add (e.g. privacy spent), and personalized
   accuracies on the clients' local test parts when personalization is on."""
+  if jax.process_count() > 1:  # evaluate locally on the replicated values
+    state = jax.tree.map(np.asarray, state)
   params = state.server.params
   test = evaluate(exp.model, params, exp.dataset.test)
   clients = evaluate_clients(exp.model, params, exp.dataset.train
@@ -177,12 +183,24 @@ def train(config: ml_collections.ConfigDict,
   """
   if progress not in PROGRESS:
     raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
+  multi_process = jax.process_count() > 1
+  if multi_process and workdir:
+    raise ConfigError('--workdir is not supported in multi-process runs yet; '
+                      'drop it (process 0 prints the eval lines)')
   exp = build_experiment(config)
   streamed = isinstance(exp.dataset.train, ClientStore)
-  data = None if streamed else jax.device_put(exp.dataset.train)
+  if streamed and multi_process:
+    raise ConfigError(f'data.name={config.data.name!r} is streamed from disk, '
+                      'which multi-process runs do not support yet')
+  # Multi-process: every process passes identical values as global arrays.
+  place = ((lambda tree: replicate(tree, client_mesh())) if multi_process
+           else jax.device_put)
+  data = None if streamed else place(exp.dataset.train)
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
-  state = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
+  state = place(init_state(exp.algorithm, params, exp.dataset.train.num_clients))
+  if multi_process and jax.process_index() > 0:
+    log = lambda line: None  # noqa: E731  (process 0 reports)
   first_round, recorder, ckpt = 0, None, None
   if workdir:
     _positive_int(config, 'checkpoint.keep')
@@ -209,7 +227,7 @@ def train(config: ml_collections.ConfigDict,
           state, exp.dataset.train.gather(np.asarray(ids)), ids, round_key,
           data_rows=jnp.arange(ids.shape[0]))
     else:
-      state, metrics = exp.round_fn(state, data, ids, round_key)
+      state, metrics = exp.round_fn(state, data, place(ids), place(round_key))
     bar.update(1)
     if recorder:
       recorder.round(r + 1, float(metrics['train_loss']),

@@ -15,6 +15,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
 from fedjax_sim.train import train  # noqa: E402
 
@@ -26,6 +27,11 @@ _WORKDIR = flags.DEFINE_string(
     'checkpoints and report of the run.')
 _RESUME = flags.DEFINE_bool('resume', False, 'Continue the run in --workdir '
                             'from its newest checkpoint.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', '', 'host:port of process 0 (multi-process runs).')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', 1, 'Processes in a multi-process run (jax.distributed).')
+_PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process, in [0, --num_processes).')
 _PROGRESS = flags.DEFINE_enum(
     'progress', None, ['bar', 'lines', 'none'],
     'bar: tqdm progress bar; lines: one line per eval (default when stderr is '
@@ -40,6 +46,8 @@ def main(argv):
   try:
     if _RESUME.value and not _WORKDIR.value:
       raise ConfigError('--resume needs --workdir')
+    if _NUM_PROCESSES.value > 1:
+      distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     progress = _PROGRESS.value or ('bar' if sys.stderr.isatty() else 'lines')
     train(_CONFIG.value, workdir=_WORKDIR.value, resume=_RESUME.value,
           progress=progress)
