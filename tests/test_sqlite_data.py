@@ -1,18 +1,15 @@
 """SQLite benchmark loaders, the memory-mapped client store and streamed rounds.
 
-Tiny files in both layouts are written here by independent writers (msgpack
-blobs for FedJAX's `federated_data` table; hand-encoded `tf.train.Example`
-protos for TFF's `examples`/`client_metadata` tables).
+Tiny files in both layouts are written by the independent writers of
+`sqlite_fixtures` (msgpack blobs for FedJAX's `federated_data` table;
+hand-encoded `tf.train.Example` protos for TFF's tables).
 """
 
 import os
 import sqlite3
-import struct
-import zlib
 
 import jax
 import jax.numpy as jnp
-import msgpack
 import numpy as np
 import pytest
 
@@ -23,82 +20,10 @@ from fedjax_sim.data import benchmark_data
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
 from fedjax_sim.data.federated_data import FederatedData
-from fedjax_sim.errors import DataError
+from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.models import get_model
 from fedjax_sim.train import train
-
-
-# --- independent writers -----------------------------------------------------
-
-def _ext(array: np.ndarray) -> msgpack.ExtType:
-  if array.dtype == object:
-    return msgpack.ExtType(4, msgpack.packb((list(array.shape), list(array.ravel())),
-                                            use_bin_type=True))
-  return msgpack.ExtType(1, msgpack.packb(
-      (list(array.shape), array.dtype.name, array.tobytes()), use_bin_type=True))
-
-
-def write_fedjax(path, clients):
-  """`clients`: {client id: {feature: array}} -> FedJAX `federated_data`."""
-  with sqlite3.connect(path) as db:
-    db.execute('CREATE TABLE federated_data (client_id BLOB NOT NULL PRIMARY KEY, '
-               'data BLOB NOT NULL, num_examples INTEGER NOT NULL)')
-    for cid, feats in clients.items():
-      blob = zlib.compress(msgpack.packb({k: _ext(v) for k, v in feats.items()}))
-      db.execute('INSERT INTO federated_data VALUES (?, ?, ?)',
-                 (cid.encode(), blob, len(next(iter(feats.values())))))
-  return str(path)
-
-
-def _varint(n):
-  out = b''
-  while True:
-    if n < 0x80:
-      return out + bytes([n])
-    out, n = out + bytes([n & 0x7F | 0x80]), n >> 7
-
-
-def _len_field(number, payload):
-  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def tf_example(features):
-  """{name: bytes | float array | int array} -> serialized tf.train.Example."""
-  entries = b''
-  for name, value in features.items():
-    if isinstance(value, bytes):
-      feature = _len_field(1, _len_field(1, value))
-    elif np.asarray(value).dtype.kind == 'f':
-      feature = _len_field(2, _len_field(1, struct.pack(
-          f'<{np.size(value)}f', *np.ravel(value))))
-    else:
-      packed = b''.join(_varint(int(v) % (1 << 64)) for v in np.ravel(value))
-      feature = _len_field(3, _len_field(1, packed))
-    entries += _len_field(1, _len_field(1, name.encode()) + _len_field(2, feature))
-  return _len_field(1, entries)
-
-
-def write_tff(path, splits):
-  """`splits`: {split: {client id: [example feature dicts]}} -> TFF tables."""
-  with sqlite3.connect(path) as db:
-    db.execute('CREATE TABLE examples (split_name TEXT NOT NULL, client_id TEXT '
-               'NOT NULL, serialized_example_proto BLOB NOT NULL)')
-    db.execute('CREATE TABLE client_metadata (client_id TEXT NOT NULL, '
-               'split_name TEXT NOT NULL, num_examples INTEGER NOT NULL)')
-    for split, clients in splits.items():
-      for cid, examples in clients.items():
-        for ex in examples:
-          db.execute('INSERT INTO examples VALUES (?, ?, ?)', (split, cid, tf_example(ex)))
-        db.execute('INSERT INTO client_metadata VALUES (?, ?, ?)',
-                   (cid, split, len(examples)))
-  return str(path)
-
-
-def emnist_clients(counts, seed, label_shift=0):
-  rng = np.random.default_rng(seed)
-  return {f'f{i:04d}_00': {'pixels': rng.random((n, 28, 28), dtype=np.float32),
-                           'label': ((np.arange(n) * 7 + i + label_shift) % 62).astype(np.int64)}
-          for i, n in enumerate(counts)}
+from sqlite_fixtures import emnist_clients, stackoverflow_client, write_fedjax, write_tff
 
 
 def run_config(tmp_path, name, **data):
@@ -208,10 +133,7 @@ def test_shakespeare_char_ids_and_sequences(tmp_path):
 
 
 def test_stackoverflow_vocabulary_ids_and_tags(tmp_path):
-  def client(tokens, tags):
-    t, g = np.empty(len(tokens), object), np.empty(len(tags), object)
-    t[:], g[:] = tokens, tags
-    return {'tokens': t, 'tags': g, 'score': np.zeros(len(tokens), np.int64)}
+  client = stackoverflow_client
   write_fedjax(tmp_path / 'stackoverflow_train.sqlite', {
       'u1': client([b'the cat the', b'dog'], [b'python|numpy', b'python']),
       'u2': client([b'the dog ran far away'], [b'java'])})
@@ -233,6 +155,31 @@ def test_stackoverflow_vocabulary_ids_and_tags(tmp_path):
   np.testing.assert_array_equal(data.examples['tags'][1, 0], [0, 1])
   np.testing.assert_array_equal(data.counts, [2, 1])
   assert np.isfinite(one_round(data, [0, 1], num_classes))
+
+
+def test_stackoverflow_tags_bag_of_words_and_multi_hot(tmp_path):
+  write_fedjax(tmp_path / 'stackoverflow_train.sqlite', {
+      'u1': stackoverflow_client([b'a b a c', b'b zzz'], [b'x|y', b'y|q'],
+                                 titles=[b'a', b'qq']),
+      'u2': stackoverflow_client([b'a c'], [b'y'], titles=[b'zzz'])})
+  write_fedjax(tmp_path / 'stackoverflow_test.sqlite',
+               {'u3': stackoverflow_client([b'zzz'], [b'q'], titles=[b'www'])})
+  cfg = {'name': 'stackoverflow', 'path': str(tmp_path), 'task': 'tags',
+         'bow_vocab_size': 3, 'num_tags': 2}
+  store, num_classes = benchmark_data.open_split(cfg, 'train')
+  # Token counts: a 3, b 2, c 2, zzz 1 -> words (a, b, c); tags: y 3, q 1 = x 1
+  # -> (y, q). Titles join the bag; OOV words and tags are dropped.
+  assert num_classes == 2
+  data = store.gather([0, 1])
+  assert set(data.examples) == {'x', 'y'}
+  np.testing.assert_allclose(data.examples['x'][0], [[3 / 5, 1 / 5, 1 / 5], [0, 1, 0]])
+  np.testing.assert_allclose(data.examples['x'][1, 0], [1 / 2, 0, 1 / 2])
+  np.testing.assert_array_equal(data.examples['y'][0], [[1, 0], [1, 1]])
+  np.testing.assert_array_equal(data.examples['y'][1, 0], [1, 0])
+  test, _ = benchmark_data.open_split(cfg, 'test')
+  np.testing.assert_array_equal(test.gather([0]).examples['x'][0, 0], [0, 0, 0])
+  with pytest.raises(ConfigError, match="data.task must be one of"):
+    benchmark_data.open_split({**cfg, 'task': 'lr'}, 'train')
 
 
 # --- bad input -----------------------------------------------------------------

@@ -4,9 +4,12 @@ Config (`config.data`): `name` in `BENCHMARKS`; `path`, the directory holding
 the files `scripts/download_data.py` fetches (names in `FILES`; override with
 `train_file` / `test_file`, relative to `path` or absolute); `cache_dir`
 (default `<path>/fedjax_sim_cache`); `sequence_length` (Shakespeare 80,
-StackOverflow 20 by default); StackOverflow's `vocab_size` (10000) and
-`num_tags` (500), or `vocab_file` / `tags_file` (one entry per line, optionally
-followed by a count); `max_client_examples` (0: keep all; else each client's
+StackOverflow 20 by default); StackOverflow's `task` ('nwp': next-word
+prediction, the default; 'tags': tag prediction from a bag of words of
+`bow_vocab_size` (10000) words, `benchmark_features.decode_stackoverflow_tags`),
+`vocab_size` (10000, the 'nwp' vocabulary) and `num_tags` (500), or
+`vocab_file` / `tags_file` (one entry per line, optionally followed by a
+count); `max_client_examples` (0: keep all; else each client's
 first that many rows); `test_clients` (0: all test clients make the
 centralized test set; else a seeded subset of that many).
 
@@ -40,6 +43,7 @@ FILES = {
     'cifar100': ('cifar100.sqlite', 'cifar100.sqlite'),
 }
 SEQUENCE_LENGTH = {'shakespeare': 80, 'stackoverflow': 20}
+STACKOVERFLOW_TASKS = ('nwp', 'tags')
 
 
 def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,14 +52,18 @@ def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
           'max_client_examples': cfg.get('max_client_examples', 0),
           'test_clients': cfg.get('test_clients', 0)}
   if name == 'stackoverflow':
-    opts.update(vocab_size=cfg.get('vocab_size', 10000),
+    opts.update(task=cfg.get('task', 'nwp'), vocab_size=cfg.get('vocab_size', 10000),
+                bow_vocab_size=cfg.get('bow_vocab_size', 10000),
                 num_tags=cfg.get('num_tags', 500),
                 vocab_file=cfg.get('vocab_file', ''), tags_file=cfg.get('tags_file', ''))
   for field in ('sequence_length', 'max_client_examples', 'test_clients',
-                'vocab_size', 'num_tags'):
+                'vocab_size', 'bow_vocab_size', 'num_tags'):
     value = opts.get(field, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
       raise ConfigError(f'data.{field} must be an integer >= 0, got {value!r}')
+  if name == 'stackoverflow' and opts['task'] not in STACKOVERFLOW_TASKS:
+    raise ConfigError(f'data.task must be one of {list(STACKOVERFLOW_TASKS)}, '
+                      f'got {opts["task"]!r}')
   if name in SEQUENCE_LENGTH and opts['sequence_length'] < 1:
     raise ConfigError(f'data.sequence_length must be >= 1 for {name}, '
                       f'got {opts["sequence_length"]}')
@@ -102,10 +110,11 @@ def _cache_key(path: str, split: str, opts: Mapping[str, Any]) -> str:
 def _vocabularies(cfg: Mapping[str, Any], opts: Mapping[str, Any],
                   cache: str) -> features.Vocabularies:
   """Given vocabulary files, or the most frequent words/tags of the train
-  split (counted once, cached)."""
+  split (counted once, cached); `bow_vocab_size` words for `task='tags'`."""
+  num_words = opts['bow_vocab_size' if opts['task'] == 'tags' else 'vocab_size']
   if opts['vocab_file'] and opts['tags_file']:
     words, tags = _read_list(opts['vocab_file']), _read_list(opts['tags_file'])
-    return features.Vocabularies(words[:opts['vocab_size']], tags[:opts['num_tags']])
+    return features.Vocabularies(words[:num_words], tags[:opts['num_tags']])
   train = _file(cfg, 'train')
   if not os.path.isfile(train):
     raise DataError(f'{train}: file not found')
@@ -115,7 +124,7 @@ def _vocabularies(cfg: Mapping[str, Any], opts: Mapping[str, Any],
       return features.Vocabularies(*map(tuple, json.load(f)))
   vocab = features.count_stackoverflow(
       (raw for _, raw in read_clients(train, 'train')),
-      opts['vocab_size'], opts['num_tags'])
+      num_words, opts['num_tags'])
   os.makedirs(cache, exist_ok=True)
   with open(saved + '.tmp', 'w') as f:
     json.dump(vocab, f)
@@ -132,6 +141,8 @@ def _decoder(name: str, opts: Mapping[str, Any],
   if name == 'shakespeare':
     return functools.partial(features.decode_shakespeare,
                              sequence_length=opts['sequence_length'])
+  if opts['task'] == 'tags':
+    return functools.partial(features.decode_stackoverflow_tags, vocab=vocab)
   return functools.partial(features.decode_stackoverflow, vocab=vocab,
                            sequence_length=opts['sequence_length'])
 
@@ -159,7 +170,7 @@ def open_split(cfg: Mapping[str, Any], split: str) -> tuple[ClientStore, int]:
                               opts['max_client_examples'])
     store = build_store(directory, clients, {'source': os.path.abspath(path),
                                              'split': split, 'options': opts})
-  return store, features.num_classes(name, vocab)
+  return store, features.num_classes(name, vocab, opts.get('task', 'nwp'))
 
 
 def centralized(store: ClientStore, num_clients: int, seed: int) -> dict[str, np.ndarray]:

@@ -18,6 +18,12 @@ Each decoder turns one client's raw SQLite features (`sqlite_loader`) into the
   word ids (0 PAD, 1 BOS, 2 EOS, 3.. the vocabulary, then 1 OOV id), one row
   per post truncated/padded; `tags` ('|'-separated) -> `tags` multi-hot
   float32 `[N, num_tags]` over the tag vocabulary.
+- StackOverflow tag prediction (`decode_stackoverflow_tags`, Reddi et al.'s SO
+  LR task, TFF's preprocessing): `x` float32 `[N, vocab]`, each post's
+  bag of words (`tokens` and, if present, `title`) as counts of the
+  vocabulary's words divided by the number of in-vocabulary words (OOV words
+  are dropped; a post without any is all zeros); `y` the multi-hot tags
+  float32 `[N, num_tags]` (tags outside the vocabulary dropped).
 """
 
 from __future__ import annotations
@@ -110,7 +116,6 @@ def decode_stackoverflow(raw: Mapping[str, np.ndarray], vocab: Vocabularies,
                          sequence_length: int) -> dict[str, np.ndarray]:
   word_ids = {w: i + 3 for i, w in enumerate(vocab.words)}
   oov = len(vocab.words) + 3
-  tag_ids = {t: i for i, t in enumerate(vocab.tags)}
   posts = [_text(p).decode('utf-8') for p in _feature(raw, 'tokens').reshape(-1)]
   x = np.full((len(posts), sequence_length), PAD, np.int32)
   y = np.full((len(posts), sequence_length), PAD, np.int32)
@@ -118,18 +123,42 @@ def decode_stackoverflow(raw: Mapping[str, np.ndarray], vocab: Vocabularies,
     ids = [BOS] + [word_ids.get(w, oov) for w in post.split()] + [EOS]
     n = min(len(ids) - 1, sequence_length)
     x[i, :n], y[i, :n] = ids[:n], ids[1:n + 1]
-  tags = np.zeros((len(posts), len(vocab.tags)), np.float32)
-  for i, post in enumerate(_feature(raw, 'tags').reshape(-1)):
+  return {'x': x, 'y': y, 'tags': _multi_hot_tags(raw, vocab.tags)}
+
+
+def _multi_hot_tags(raw: Mapping[str, np.ndarray], tags: tuple[str, ...]) -> np.ndarray:
+  tag_ids = {t: i for i, t in enumerate(tags)}
+  posts = _feature(raw, 'tags').reshape(-1)
+  out = np.zeros((len(posts), len(tags)), np.float32)
+  for i, post in enumerate(posts):
     for tag in _text(post).decode('utf-8').split('|'):
       if tag in tag_ids:
-        tags[i, tag_ids[tag]] = 1.
-  return {'x': x, 'y': y, 'tags': tags}
+        out[i, tag_ids[tag]] = 1.
+  return out
 
 
-def num_classes(name: str, vocab: Vocabularies | None = None) -> int:
-  """Classes (next-token ids for the language sets) of benchmark `name`."""
+def decode_stackoverflow_tags(raw: Mapping[str, np.ndarray],
+                              vocab: Vocabularies) -> dict[str, np.ndarray]:
+  """Bag-of-words `x` `[N, len(vocab.words)]` and multi-hot tags `y`."""
+  word_ids = {w: i for i, w in enumerate(vocab.words)}
+  posts = [_text(p).decode('utf-8') for p in _feature(raw, 'tokens').reshape(-1)]
+  if 'title' in raw:
+    titles = [_text(t).decode('utf-8') for t in _feature(raw, 'title').reshape(-1)]
+    posts = [f'{p} {t}' for p, t in zip(posts, titles, strict=True)]
+  bow = np.zeros((len(posts), len(vocab.words)), np.float32)
+  for i, post in enumerate(posts):
+    ids = [word_ids[w] for w in post.split() if w in word_ids]
+    np.add.at(bow[i], ids, 1.)
+    bow[i] /= max(len(ids), 1)
+  return {'x': bow, 'y': _multi_hot_tags(raw, vocab.tags)}
+
+
+def num_classes(name: str, vocab: Vocabularies | None = None,
+                task: str = 'nwp') -> int:
+  """Classes of benchmark `name`: next-token ids for the language sets, tags
+  for StackOverflow's `task='tags'`."""
   if name == 'stackoverflow':
     if vocab is None:
       raise DataError('stackoverflow needs its vocabulary to count classes')
-    return len(vocab.words) + 4
+    return len(vocab.tags) if task == 'tags' else len(vocab.words) + 4
   return {'emnist': 62, 'cifar100': 100, 'shakespeare': SHAKESPEARE_VOCAB}[name]

@@ -64,7 +64,8 @@ class MultiLabel:
   """Multi-hot labels `[batch, num_labels]`: sigmoid cross-entropy (mean over
   labels, as Keras' binary cross-entropy) and recall@`top_k` (micro-averaged:
   true labels among each example's `top_k` logits over all true labels, the
-  StackOverflow tag metric of Reddi et al. 2021).
+  StackOverflow tag metric of Reddi et al. 2021); with fewer than `top_k`
+  labels, all of them are the top.
 
   Rows are `[loss, true labels in top k, true labels, 1]`.
   """
@@ -79,7 +80,7 @@ class MultiLabel:
   def stats(self, logits: jax.Array, y: jax.Array) -> jax.Array:
     y = y.astype(logits.dtype)
     loss = optax.sigmoid_binary_cross_entropy(logits, y).mean(-1)
-    _, top = jax.lax.top_k(logits, self.top_k)
+    _, top = jax.lax.top_k(logits, min(self.top_k, logits.shape[-1]))
     hits = jnp.take_along_axis(y, top, -1).sum(-1)
     return jnp.stack([loss, hits, y.sum(-1), jnp.ones_like(loss)], -1)
 
