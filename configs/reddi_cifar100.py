@@ -1,15 +1,29 @@
 """Reddi et al. 2021 ("Adaptive Federated Optimization"), CIFAR-100 with
 ResNet-18 (GroupNorm) and FedAdam.
 
-Protocol (paper, Sec. 5 and App. C/D): CIFAR-100 split over 500 clients by
-the Pachinko allocation of the TFF/FedJAX data set, ResNet-18 with group
-normalization (`resnet18_gn`, Hsieh et al. 2020), 10 clients per round, 1
-local epoch, batch 20, 4000 rounds, client SGD, server Adam with beta1 = 0.9,
-beta2 = 0.99. Learning rates: the paper's best FedAdam grid point for
-CIFAR-100 (App. D, log10 table): client 10^-1.5, server 10^0; tau (eps) = 0.1,
-the paper's best adaptivity for this task (App. D). Caveat: the paper trains
-on random 24x24 crops (with flips) of the images; this model takes the 32x32
-images as given, with the CIFAR stem (3x3 convolution, no max-pooling).
+Sources: [P] the paper (arXiv 2003.00295); [H] google-research/federated
+`optimization/docs/hyperparameters.md` (the authors' table of the setups and
+best hyper-parameters found for the paper; learning rates and eps there are
+base-10 logs); [R] google-research/federated `optimization/README.md`.
+The paper's appendix tables could not be read here, so [P] items (client
+counts, metrics) rest on secondary summaries of the paper.
+
+Data and model: CIFAR-100 split over 500 clients by the Pachinko allocation
+of the TFF/FedJAX data set ([P] dataset statistics table); ResNet-18 with
+group normalization ([R] task table; `resnet18_gn`, Hsieh et al. 2020; width
+64 and 2 groups are this repository's choice, not checked against the paper).
+Protocol ([H] "Default values" / cross-task tables): 10 clients per round,
+batch 20, 4000 rounds, 1 client epoch, client SGD.
+Server Adam with beta1 = 0.9, beta2 = 0.99, as recalled for the paper's
+Sec. 5 (beta1 = 0.9, beta2 = 0.99 fixed for FedAdam/FedYogi; not confirmed
+from the paper text here); note [H] instead says its Adam flags kept the
+Keras defaults 0.9 / 0.999.
+Best FedAdam values ([H] "Best hyperparameters", row cifar100_image, column
+Adam): client lr 10^-1.5, server lr 10^0, eps (tau) 10^-1. ([H] lists FedYogi
+as the best method for this task, with the same three values.)
+Caveat: the paper trains on random 24x24 crops of the images ([H]
+`cifar100_image_crop_size` 24); this model takes the 32x32 images as given,
+with the CIFAR stem (3x3 convolution, no max-pooling).
 `--config=configs/reddi_cifar100.py:DIR` (the directory of the
 SQLite files).
 """
