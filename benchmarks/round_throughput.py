@@ -83,7 +83,7 @@ def engine_runner(model, params, data, strategy: str):
   round_fn = fs.build_round(algorithm, fs.plan_batches(data.max_examples, BATCH, steps=STEPS),
                             name, int(chunk or 1))
   ids = jnp.arange(data.num_clients, dtype=jnp.int32)
-  holder = [algorithm.init(jax.tree.map(jnp.copy, params))]
+  holder = [fs.init_state(algorithm, jax.tree.map(jnp.copy, params), data.num_clients)]
 
   def run():
     holder[0], metrics = round_fn(holder[0], data, ids, jax.random.PRNGKey(0))
