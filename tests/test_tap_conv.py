@@ -1,0 +1,45 @@
+"""The per-tap matmul convolution equals lax.conv, values and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.models import get_model
+from fedjax_sim.models.tap_conv import tap_conv
+
+
+@pytest.mark.parametrize('shape,kernel', [((2, 9, 7, 3), (3, 3, 3, 5)),
+                                          ((1, 6, 6, 1), (2, 3, 1, 4))])
+def test_tap_conv_equals_lax_conv(shape, kernel):
+  keys = jax.random.split(jax.random.PRNGKey(0), 3)
+  x = jax.random.normal(keys[0], shape)
+  k = jax.random.normal(keys[1], kernel)
+  b = jax.random.normal(keys[2], kernel[-1:])
+
+  def reference(x, k, b):
+    return jax.lax.conv_general_dilated(x, k, (1, 1), 'VALID',
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + b
+
+  np.testing.assert_allclose(tap_conv(x, k, b), reference(x, k, b), rtol=1e-5, atol=1e-5)
+  loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a)))  # noqa: E731
+  for got, want in zip(jax.grad(loss(tap_conv), (0, 1, 2))(x, k, b),
+                       jax.grad(loss(reference), (0, 1, 2))(x, k, b)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_cnn_implementations_share_parameters_and_results():
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 28, 28, 1))
+  taps = get_model('cnn', 62, {'conv': 'taps'})
+  xla = get_model('cnn', 62, {'conv': 'xla'})
+  params = taps.init(jax.random.PRNGKey(0), x)
+  jax.tree.map(np.testing.assert_array_equal, params, xla.init(jax.random.PRNGKey(0), x))
+  np.testing.assert_allclose(taps.apply(params, x, None), xla.apply(params, x, None),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_conv_implementation_is_a_config_error():
+  model = get_model('cnn', 62, {'conv': 'fft'})
+  with pytest.raises(ConfigError, match="model.options.conv must be one of"):
+    model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
