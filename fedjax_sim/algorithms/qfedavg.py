@@ -42,10 +42,6 @@ class Update(NamedTuple):
   h: jax.Array
 
 
-def squared_norm(tree) -> jax.Array:
-  return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
-
-
 def client_loss(model: Model, params, batches: ClientBatches) -> jax.Array:
   """Mean loss of `params` over all of the client's real examples."""
   rows = jnp.arange(jax.tree.leaves(batches.examples)[0].shape[1])
@@ -71,7 +67,7 @@ def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
     step = jax.tree.map(lambda w, wk: lipschitz * (w - wk), state.params,
                         local.params)
     delta = jax.tree.map(lambda s: loss ** q * s, step)
-    h = q * loss ** (q - 1) * squared_norm(step) + lipschitz * loss ** q
+    h = q * loss ** (q - 1) * optax.tree.norm(step, squared=True) + lipschitz * loss ** q
     weight = (batches.count > 0).astype(jnp.float32)
     return ClientResult(Update(delta, h), weight,
                         {'train_loss': local.loss, 'global_loss': loss})

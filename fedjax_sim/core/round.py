@@ -8,9 +8,10 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax.sharding import Mesh
 
-from fedjax_sim.core.aggregator import Reduced
+from fedjax_sim.core.aggregator import Reduced, safe_divide
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
@@ -111,7 +112,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                                                  state.aggregator, agg_key)
       weight = jnp.where(is_valid, weight, 0.).astype(jnp.float32)
       metric_sum = {k: weight * v for k, v in result.metrics.items()}
-      norm = jnp.sqrt(sum(jnp.vdot(u, u) for u in jax.tree.leaves(result.update)))
+      norm = optax.tree.norm(result.update)
       per_client = ({**result.metrics, 'update_norm': norm}, weight, result.client_state)
       if aggregator.stacked:
         return (weight, metric_sum), (per_client, (update, stats))
@@ -140,8 +141,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                            state.clients, new_client_states)
     new_state = RoundState(algorithm.server_update(state.server, aggregate),
                            clients, aggregator_state)
-    denom = jnp.maximum(total, jnp.finfo(jnp.float32).tiny)
-    metrics = {k: v / denom for k, v in metric_sum.items()}
+    metrics = safe_divide(metric_sum, total)
     metrics.update(aggregator_metrics, total_weight=total,
                    clients={**client_metrics, 'weight': weights})
     return new_state, metrics
