@@ -29,10 +29,14 @@ FedAdagrad as the best method for this task: client 10^2, server 10^1, eps
 10^-2.)
 Evaluation uses a seeded subset of `data.test_clients` test clients (the
 paper validates on 10,000 test examples, [H] `num_validation_examples`).
-Caveat: the loader stores each post's bag of words densely (40 KB a post),
-so the full data set needs `data.max_client_examples` and a lot of disk; the
-cache is built once. `--config=configs/reddi_stackoverflow_lr.py:DIR` (the
-SQLite files' directory).
+Storage: the loader keeps each post's bag of words sparsely, 8 bytes per
+stored word, every post padded to the split's most distinct words (exact; one
+extra pass over the file when the cache is built). `data.bow_max_words = K`
+caps that at K words (a longer post keeps its K most frequent words, which
+changes its logits) when a few long posts make the stores too large.
+`model.options.vocab_size` follows `data.bow_vocab_size` (one shared field).
+`--config=configs/reddi_stackoverflow_lr.py:DIR` (the SQLite files'
+directory).
 """
 
 import ml_collections
@@ -45,12 +49,14 @@ def get_config(path: str = 'data/stackoverflow') -> ml_collections.ConfigDict:
   config.rounds = 1500
   config.clients_per_round = 10
   config.eval_every = 100
+  vocab_size = ml_collections.FieldReference(10_000)
   config.data = ml_collections.ConfigDict(
       {'name': 'stackoverflow', 'path': path, 'task': 'tags',
-       'bow_vocab_size': 10_000, 'num_tags': 500, 'max_client_examples': 1000,
-       'test_clients': 100})
+       'bow_vocab_size': vocab_size, 'bow_max_words': 0, 'num_tags': 500,
+       'max_client_examples': 1000, 'test_clients': 100})
   config.model.name = 'tag_logreg'
-  config.model.options = ml_collections.ConfigDict({'task': {'top_k': 5}})
+  config.model.options = ml_collections.ConfigDict(
+      {'vocab_size': vocab_size, 'task': {'top_k': 5}})
   config.client.batch_size = 100
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** 2.

@@ -164,7 +164,7 @@ TINY_MODELS = {
     'nwp_lstm': {'embed_dim': 4, 'hidden': (8,), 'projection': 4},
     'transformer': {'num_layers': 1, 'num_heads': 2, 'dim': 8, 'mlp_dim': 8,
                     'max_len': 32},
-    'tag_logreg': {},
+    'tag_logreg': {'vocab_size': len(SO_WORDS)},
 }
 
 

@@ -88,10 +88,12 @@ def test_transformer_parameter_count_shapes_and_causality():
 
 
 def test_tag_logreg_parameter_count():
-  model = get_model('tag_logreg', 7)
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((3, 50)))
+  model = get_model('tag_logreg', 7, {'vocab_size': 50})
+  x = jnp.zeros((3, 4, 2))  # (word id, weight) pairs of a sparse bag of words
+  params = model.init(jax.random.PRNGKey(0), x)
+  assert jax.tree.map(jnp.shape, params) == {'kernel': (50, 7), 'bias': (7,)}
   assert num_params(params) == 50 * 7 + 7
-  assert model.apply(params, jnp.ones((3, 50)), None).shape == (3, 7)
+  assert model.apply(params, x, None).shape == (3, 7)
   assert model.task == MultiLabel(5)
   with pytest.raises(ConfigError, match='model.options.task.top_k must be'):
     get_model('tag_logreg', 7, {'task': {'top_k': 0}})
@@ -180,8 +182,9 @@ def tiny_client_data(name, rng):
     if name == 'resnet18_gn':
       return {'x': rng.normal(size=(n, 8, 8, 3)).astype(np.float32),
               'y': rng.integers(0, 10, n).astype(np.int32)}
-    if name == 'tag_logreg':
-      return {'x': rng.random((n, 12)).astype(np.float32),
+    if name == 'tag_logreg':  # 3 distinct word ids of 12 per example, weighted
+      words = np.stack([rng.permutation(12)[:3] for _ in range(n)])
+      return {'x': np.stack([words, rng.random((n, 3))], -1).astype(np.float32),
               'y': (rng.random((n, 10)) < 0.3).astype(np.float32)}
     tokens = rng.integers(1, 10, (n, 7)).astype(np.int32)
     tokens[0, 5:] = 0  # padding at the end of the first sequence
@@ -195,7 +198,7 @@ def tiny_client_data(name, rng):
     ('nwp_lstm', {'hidden': (8,), 'projection': 4, 'embed_dim': 4}),
     ('transformer', {'num_layers': 1, 'num_heads': 2, 'dim': 8, 'mlp_dim': 8,
                      'max_len': 6}),
-    ('tag_logreg', {}),
+    ('tag_logreg', {'vocab_size': 12}),
 ])
 def test_one_fedavg_round_equals_weighted_client_gradients(name, options):
   # One local SGD step on all of a client's examples, then plain averaging:

@@ -5,8 +5,13 @@ the files `scripts/download_data.py` fetches (names in `FILES`; override with
 `train_file` / `test_file`, relative to `path` or absolute); `cache_dir`
 (default `<path>/fedjax_sim_cache`); `sequence_length` (Shakespeare 80,
 StackOverflow 20 by default); StackOverflow's `task` ('nwp': next-word
-prediction, the default; 'tags': tag prediction from a bag of words of
-`bow_vocab_size` (10000) words, `benchmark_features.decode_stackoverflow_tags`),
+prediction, the default; 'tags': tag prediction from a sparse bag of words of
+`bow_vocab_size` (10000) words, `benchmark_features.decode_stackoverflow_tags`,
+each post's (word id, weight) pairs padded to `bow_max_words` pairs: 0, the
+default, is exact, the most distinct in-vocabulary words of any post of the
+split, found by one extra pass over the file; a positive value skips that pass
+and keeps a longer post's `bow_max_words` most frequent words only, with their
+weights unchanged, so only such posts' logits differ from the dense bag's),
 `vocab_size` (10000, the 'nwp' vocabulary) and `num_tags` (500), or
 `vocab_file` / `tags_file` (one entry per line, optionally followed by a
 count); `max_client_examples` (0: keep all; else each client's
@@ -44,6 +49,7 @@ FILES = {
 }
 SEQUENCE_LENGTH = {'shakespeare': 80, 'stackoverflow': 20}
 STACKOVERFLOW_TASKS = ('nwp', 'tags')
+MAX_BOW_VOCAB = 2 ** 24  # word ids are stored exactly as float32
 
 
 def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,16 +60,20 @@ def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
   if name == 'stackoverflow':
     opts.update(task=cfg.get('task', 'nwp'), vocab_size=cfg.get('vocab_size', 10000),
                 bow_vocab_size=cfg.get('bow_vocab_size', 10000),
+                bow_max_words=cfg.get('bow_max_words', 0),
                 num_tags=cfg.get('num_tags', 500),
                 vocab_file=cfg.get('vocab_file', ''), tags_file=cfg.get('tags_file', ''))
   for field in ('sequence_length', 'max_client_examples', 'test_clients',
-                'vocab_size', 'bow_vocab_size', 'num_tags'):
+                'vocab_size', 'bow_vocab_size', 'bow_max_words', 'num_tags'):
     value = opts.get(field, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
       raise ConfigError(f'data.{field} must be an integer >= 0, got {value!r}')
   if name == 'stackoverflow' and opts['task'] not in STACKOVERFLOW_TASKS:
     raise ConfigError(f'data.task must be one of {list(STACKOVERFLOW_TASKS)}, '
                       f'got {opts["task"]!r}')
+  if name == 'stackoverflow' and opts['bow_vocab_size'] > MAX_BOW_VOCAB:
+    raise ConfigError(f'data.bow_vocab_size must be <= {MAX_BOW_VOCAB}, '
+                      f'got {opts["bow_vocab_size"]}')
   if name in SEQUENCE_LENGTH and opts['sequence_length'] < 1:
     raise ConfigError(f'data.sequence_length must be >= 1 for {name}, '
                       f'got {opts["sequence_length"]}')
@@ -132,8 +142,20 @@ def _vocabularies(cfg: Mapping[str, Any], opts: Mapping[str, Any],
   return vocab
 
 
-def _decoder(name: str, opts: Mapping[str, Any],
-             vocab: features.Vocabularies | None) -> features.Decoder:
+def _bow_width(path: str, split: str, opts: Mapping[str, Any],
+               vocab: features.Vocabularies) -> int:
+  """Words stored per post: `bow_max_words`, or (0) the most distinct
+  in-vocabulary words of any kept post of the split (at least 1)."""
+  if opts['bow_max_words']:
+    return opts['bow_max_words']
+  count = functools.partial(features.distinct_words, vocab=vocab)
+  clients = decoded_clients(path, split, lambda raw: {'words': count(raw)},
+                            opts['max_client_examples'])
+  return max([1] + [int(d['words'].max()) for _, d in clients])
+
+
+def _decoder(name: str, opts: Mapping[str, Any], vocab: features.Vocabularies | None,
+             path: str, split: str) -> features.Decoder:
   if name == 'emnist':
     return features.decode_emnist
   if name == 'cifar100':
@@ -142,7 +164,8 @@ def _decoder(name: str, opts: Mapping[str, Any],
     return functools.partial(features.decode_shakespeare,
                              sequence_length=opts['sequence_length'])
   if opts['task'] == 'tags':
-    return functools.partial(features.decode_stackoverflow_tags, vocab=vocab)
+    return functools.partial(features.decode_stackoverflow_tags, vocab=vocab,
+                             max_words=_bow_width(path, split, opts, vocab))
   return functools.partial(features.decode_stackoverflow, vocab=vocab,
                            sequence_length=opts['sequence_length'])
 
@@ -166,7 +189,7 @@ def open_split(cfg: Mapping[str, Any], split: str) -> tuple[ClientStore, int]:
   if os.path.isdir(directory):
     store = ClientStore(directory)
   else:
-    clients = decoded_clients(path, split, _decoder(name, opts, vocab),
+    clients = decoded_clients(path, split, _decoder(name, opts, vocab, path, split),
                               opts['max_client_examples'])
     store = build_store(directory, clients, {'source': os.path.abspath(path),
                                              'split': split, 'options': opts})

@@ -19,11 +19,16 @@ Each decoder turns one client's raw SQLite features (`sqlite_loader`) into the
   per post truncated/padded; `tags` ('|'-separated) -> `tags` multi-hot
   float32 `[N, num_tags]` over the tag vocabulary.
 - StackOverflow tag prediction (`decode_stackoverflow_tags`, Reddi et al.'s SO
-  LR task, TFF's preprocessing): `x` float32 `[N, vocab]`, each post's
-  bag of words (`tokens` and, if present, `title`) as counts of the
-  vocabulary's words divided by the number of in-vocabulary words (OOV words
-  are dropped; a post without any is all zeros); `y` the multi-hot tags
-  float32 `[N, num_tags]` (tags outside the vocabulary dropped).
+  LR task, TFF's preprocessing): each post's bag of words (`tokens` and, if
+  present, `title`) normalized by its number of in-vocabulary words (OOV
+  words are dropped; a post without any has an empty bag), stored sparsely as
+  `x` float32 `[N, max_words, 2]`: per distinct in-vocabulary word, its id
+  (`x[..., 0]`, exact in float32 below 2**24 words) and weight `count /
+  in-vocabulary words` (`x[..., 1]`), most frequent first (ties: lower id),
+  padded with `(0, 0.)`: exactly the nonzeros of TFF's dense `[N, vocab]`
+  vector (8 bytes per word instead of 4 per vocabulary entry). `y` the
+  multi-hot tags float32 `[N, num_tags]` (tags outside the vocabulary
+  dropped).
 """
 
 from __future__ import annotations
@@ -137,20 +142,37 @@ def _multi_hot_tags(raw: Mapping[str, np.ndarray], tags: tuple[str, ...]) -> np.
   return out
 
 
-def decode_stackoverflow_tags(raw: Mapping[str, np.ndarray],
-                              vocab: Vocabularies) -> dict[str, np.ndarray]:
-  """Bag-of-words `x` `[N, len(vocab.words)]` and multi-hot tags `y`."""
-  word_ids = {w: i for i, w in enumerate(vocab.words)}
+def _post_texts(raw: Mapping[str, np.ndarray]) -> list[str]:
+  """Each post's `tokens`, joined with its `title` if the client has titles."""
   posts = [_text(p).decode('utf-8') for p in _feature(raw, 'tokens').reshape(-1)]
   if 'title' in raw:
     titles = [_text(t).decode('utf-8') for t in _feature(raw, 'title').reshape(-1)]
     posts = [f'{p} {t}' for p, t in zip(posts, titles, strict=True)]
-  bow = np.zeros((len(posts), len(vocab.words)), np.float32)
+  return posts
+
+
+def distinct_words(raw: Mapping[str, np.ndarray], vocab: Vocabularies) -> np.ndarray:
+  """int32 `[N]`: the number of distinct in-vocabulary words of each post."""
+  words = frozenset(vocab.words)
+  return np.array([len(words.intersection(post.split())) for post in _post_texts(raw)],
+                  np.int32)
+
+
+def decode_stackoverflow_tags(raw: Mapping[str, np.ndarray], vocab: Vocabularies,
+                              max_words: int) -> dict[str, np.ndarray]:
+  """Sparse bag of words `x` `[N, max_words, 2]` (see the module docstring) and
+  multi-hot tags `y`. A post with more than `max_words` distinct words keeps
+  its `max_words` most frequent ones, with their untruncated weights."""
+  word_ids = {w: i for i, w in enumerate(vocab.words)}
+  posts = _post_texts(raw)
+  x = np.zeros((len(posts), max_words, 2), np.float32)
   for i, post in enumerate(posts):
     ids = [word_ids[w] for w in post.split() if w in word_ids]
-    np.add.at(bow[i], ids, 1.)
-    bow[i] /= max(len(ids), 1)
-  return {'x': bow, 'y': _multi_hot_tags(raw, vocab.tags)}
+    unique, counts = np.unique(np.asarray(ids, np.int64), return_counts=True)
+    keep = np.lexsort((unique, -counts))[:max_words]
+    x[i, :len(keep), 0] = unique[keep]
+    x[i, :len(keep), 1] = counts[keep].astype(np.float32) / np.float32(max(len(ids), 1))
+  return {'x': x, 'y': _multi_hot_tags(raw, vocab.tags)}
 
 
 def num_classes(name: str, vocab: Vocabularies | None = None,
