@@ -21,9 +21,15 @@ Keras defaults 0.9 / 0.999.
 Best FedAdam values ([H] "Best hyperparameters", row cifar100_image, column
 Adam): client lr 10^-1.5, server lr 10^0, eps (tau) 10^-1. ([H] lists FedYogi
 as the best method for this task, with the same three values.)
-Caveat: the paper trains on random 24x24 crops of the images ([H]
-`cifar100_image_crop_size` 24); this model takes the 32x32 images as given,
-with the CIFAR stem (3x3 convolution, no max-pooling).
+Preprocessing as in google-research/federated
+`utils/datasets/cifar100_dataset.py` ([H] `cifar100_image_crop_size` 24):
+training takes a random 24x24 crop of each 32x32 image, mirrored left-right
+with probability 1/2; evaluation takes the central 24x24 crop (model option
+`crop`, done inside the model; the CIFAR stem, a 3x3 convolution without
+max-pooling, is kept). Caveat: that code then standardizes each image on its
+own (`tf.image.per_image_standardization`), while this repository's loader
+scales pixels to [0, 1] and standardizes each channel by fixed data-set
+means and deviations.
 `--config=configs/reddi_cifar100.py:DIR` (the directory of the
 SQLite files).
 """
@@ -40,7 +46,7 @@ def get_config(path: str = 'data/cifar100') -> ml_collections.ConfigDict:
   config.eval_every = 100
   config.data = ml_collections.ConfigDict({'name': 'cifar100', 'path': path})
   config.model.name = 'resnet18_gn'
-  config.model.options = ml_collections.ConfigDict({'width': 64, 'groups': 2})
+  config.model.options = ml_collections.ConfigDict({'width': 64, 'groups': 2, 'crop': 24})
   config.client.batch_size = 20
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** -1.5

@@ -6,6 +6,9 @@ Reddi et al. 2021 replace it by group normalization (2 groups per layer).
 This is the CIFAR variant of He et al. 2016: a 3x3 stem convolution without
 max-pooling, four stages of two basic blocks (widths 64-128-256-512, stride 2
 from the second stage on), global average pooling and a dense output layer.
+With `crop` > 0 the network first takes a `crop` x `crop` window of each image:
+a random, randomly mirrored one in training (drawn from the 'dropout' rng) and
+the central one in evaluation, as Reddi et al. 2021 do with 24x24 crops.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
+
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.models.augment import center_crop, random_crop_flip
 
 
 class BasicBlock(nn.Module):
@@ -35,16 +41,24 @@ class BasicBlock(nn.Module):
 
 class ResNet18GN(nn.Module):
   """`width` scales all stages (64: the standard network); `groups` is the
-  number of GroupNorm groups of every layer."""
+  number of GroupNorm groups of every layer; `crop` the side of the square
+  crop taken of the `[batch, height, width, channels]` inputs (0: none)."""
 
   num_classes: int
   width: int = 64
   groups: int = 2
   blocks: Sequence[int] = (2, 2, 2, 2)
+  crop: int = 0
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    del train
+    if self.crop:
+      if not 0 < self.crop <= min(x.shape[1:3]):
+        raise ConfigError(f'model.options.crop must be 0 (no crop) or in [1, '
+                          f'{min(x.shape[1:3])}] for images of shape {x.shape[1:]}, '
+                          f'got {self.crop}')
+      x = (random_crop_flip(self.make_rng('dropout'), x, self.crop) if train
+           else center_crop(x, self.crop))
     x = nn.Conv(self.width, (3, 3), padding='SAME', use_bias=False)(x)
     x = nn.relu(nn.GroupNorm(self.groups)(x))
     for stage, num_blocks in enumerate(self.blocks):
