@@ -24,12 +24,12 @@ as the best method for this task, with the same three values.)
 Preprocessing as in google-research/federated
 `utils/datasets/cifar100_dataset.py` ([H] `cifar100_image_crop_size` 24):
 training takes a random 24x24 crop of each 32x32 image, mirrored left-right
-with probability 1/2; evaluation takes the central 24x24 crop (model option
-`crop`, done inside the model; the CIFAR stem, a 3x3 convolution without
-max-pooling, is kept). Caveat: that code then standardizes each image on its
-own (`tf.image.per_image_standardization`), while this repository's loader
-scales pixels to [0, 1] and standardizes each channel by fixed data-set
-means and deviations.
+with probability 1/2; evaluation takes the central 24x24 crop; either crop is
+then standardized on its own (`tf.image.per_image_standardization` of the
+0-255 pixels). Both are done inside the model (options `crop` and
+`standardize='per_image'`, on the loader's pixels / 255, with TF's std floor
+scaled accordingly, so the result is TF's); the CIFAR stem, a 3x3 convolution
+without max-pooling, is kept.
 `--config=configs/reddi_cifar100.py:DIR` (the directory of the
 SQLite files).
 """
@@ -46,7 +46,8 @@ def get_config(path: str = 'data/cifar100') -> ml_collections.ConfigDict:
   config.eval_every = 100
   config.data = ml_collections.ConfigDict({'name': 'cifar100', 'path': path})
   config.model.name = 'resnet18_gn'
-  config.model.options = ml_collections.ConfigDict({'width': 64, 'groups': 2, 'crop': 24})
+  config.model.options = ml_collections.ConfigDict(
+      {'width': 64, 'groups': 2, 'crop': 24, 'standardize': 'per_image'})
   config.client.batch_size = 20
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** -1.5

@@ -34,7 +34,8 @@ stored word, every post padded to the split's most distinct words (exact; one
 extra pass over the file when the cache is built). `data.bow_max_words = K`
 caps that at K words (a longer post keeps its K most frequent words, which
 changes its logits) when a few long posts make the stores too large.
-`model.options.vocab_size` follows `data.bow_vocab_size` (one shared field).
+`model.options.vocab_size` follows `data.bow_vocab_size` (one shared field;
+a smaller model vocabulary is a ConfigError).
 `--config=configs/reddi_stackoverflow_lr.py:DIR` (the SQLite files'
 directory).
 """

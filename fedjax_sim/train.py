@@ -22,6 +22,7 @@ from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.round import RoundFn, RoundState, build_round, init_state
 from fedjax_sim.core.sharding import client_mesh
 from fedjax_sim.data.batching import plan_batches
+from fedjax_sim.data.benchmark_data import BOW_VOCAB_SIZE
 from fedjax_sim.data.client_store import ClientStore, eval_subset
 from fedjax_sim.data.federated_data import FederatedData, validate
 from fedjax_sim.data.registry import Dataset, load_dataset
@@ -31,6 +32,7 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
+from fedjax_sim.models.tag_logreg import TagLogisticRegression
 from fedjax_sim.privacy import epsilon_reporter, is_private
 from fedjax_sim.recorder import Recorder
 
@@ -63,11 +65,27 @@ def _positive_int(config: ml_collections.ConfigDict, field: str) -> int:
   return value
 
 
+def _check_tag_vocab(config: ml_collections.ConfigDict) -> None:
+  """`tag_logreg` has a kernel row per word id below its `vocab_size`; the
+  StackOverflow tag task's bags hold ids below `data.bow_vocab_size`."""
+  data = config.data
+  if (config.model.name != 'tag_logreg' or data.get('name') != 'stackoverflow'
+      or data.get('task', 'nwp') != 'tags'):
+    return
+  words = data.get('bow_vocab_size', BOW_VOCAB_SIZE)
+  rows = config.model.get('options', {}).get('vocab_size', TagLogisticRegression.vocab_size)
+  if rows < words:
+    raise ConfigError(f'model.options.vocab_size={rows} must be >= '
+                      f'data.bow_vocab_size={words} (tag_logreg needs a weight row '
+                      'for every word id of the bag of words)')
+
+
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
   """Validates `config` and builds data, model, algorithm and round program."""
   for field in ('rounds', 'clients_per_round', 'eval_every', 'client.batch_size',
                 'client.epochs', 'engine.chunk_size'):
     _positive_int(config, field)
+  _check_tag_vocab(config)
   if config.client.steps < 0:
     raise ConfigError(f'client.steps must be >= 0 (0: use client.epochs), '
                       f'got {config.client.steps}')

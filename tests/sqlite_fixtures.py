@@ -156,7 +156,8 @@ def write_benchmarks(root):
   return root
 
 
-# Small module sizes for each benchmark model (the `task` option is kept).
+# Small module sizes for each benchmark model (`shrink` keeps the `task` and
+# `KEPT_OPTIONS` options).
 TINY_MODELS = {
     'cnn': {},
     'resnet18_gn': {'width': 4, 'groups': 2, 'blocks': (1, 1, 1, 1)},
@@ -166,12 +167,15 @@ TINY_MODELS = {
                     'max_len': 32},
     'tag_logreg': {'vocab_size': len(SO_WORDS)},
 }
+# Options that do not set the model's size (preprocessing inside the model).
+KEPT_OPTIONS = ('crop', 'standardize')
 
 
 def shrink(config, root):
   """Points a benchmark `config` at `write_benchmarks(root)`'s files with a
   tiny model, 2 clients a round, and (StackOverflow) vocabularies that hold
-  exactly the train words and tags, the OOV word id left unscored."""
+  exactly the train words and tags, the OOV word id left unscored; the
+  config's `task` and `KEPT_OPTIONS` model options are kept."""
   name = config.data.name
   config.data.path = os.path.join(str(root), name)
   config.clients_per_round = 2
@@ -183,6 +187,8 @@ def shrink(config, root):
     if 'unscored' in task:  # next-word prediction: BOS, EOS and OOV
       task['unscored'] = (1, 2, len(SO_WORDS) + 3)
   options = dict(TINY_MODELS[config.model.name])
+  options.update((k, config.model.options[k]) for k in KEPT_OPTIONS
+                 if k in config.model.options)
   if task:
     options['task'] = task
   config.model.options = options

@@ -1,22 +1,21 @@
 """Random crops and flips (`fedjax_sim.models.augment`) against NumPy slicing,
-the ResNet's `crop` option against the uncropped network on cropped inputs,
-and the Reddi et al. CIFAR-100 config running one round with its 24x24 crops."""
+per-image standardization against a NumPy copy of TF's formula, the ResNet's
+`crop` and `standardize` options against the plain network on NumPy-cropped
+and standardized inputs, and the Reddi et al. CIFAR-100 config's options
+(tests/test_real_tasks.py and test_all_configs.py train it with them)."""
 
 import importlib
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fedjax_sim import train as train_lib
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.evaluation import evaluate
 from fedjax_sim.models import get_model
 from fedjax_sim.models.augment import (CropParams, center_crop, crop_flip, draw_crop_params,
-                                       random_crop_flip)
-from sqlite_fixtures import TINY_MODELS, shrink, write_benchmarks
+                                       random_crop_flip, standardize_per_image)
+from sqlite_fixtures import TINY_MODELS, shrink
 
 SIZE = 24
 
@@ -85,25 +84,75 @@ def test_center_crop_equals_numpy_slicing(height, width, top, left):
                                 images[:, top:top + SIZE, left:left + SIZE])
 
 
+def tf_per_image_standardization(images):
+  """NumPy float64 copy of `tf.image.per_image_standardization` on each image
+  of `[batch, height, width, channels]`: `(v - mean) / max(std, 1 / sqrt(n))`
+  over its n values, population std."""
+  images = np.asarray(images, np.float64)
+  n = np.prod(images.shape[1:])
+  mean = images.mean(axis=(1, 2, 3), keepdims=True)
+  std = images.std(axis=(1, 2, 3), keepdims=True)
+  return (images - mean) / np.maximum(std, 1 / np.sqrt(n))
+
+
+def test_per_image_standardization_of_scaled_pixels_equals_tf_on_0_255():
+  rng = np.random.default_rng(0)
+  raw = rng.integers(0, 256, (5, SIZE, SIZE, 3))
+  raw[1] = 80  # constant: TF's floor avoids 0 / 0
+  raw[2] = 80
+  raw[2, 3, 5, 1] = 81  # std sqrt(1727) / 1728 below the floor 1 / sqrt(1728)
+  raw[3] = rng.integers(80, 83, (SIZE, SIZE, 3))  # std about 0.8 of 255
+  n = SIZE * SIZE * 3
+  assert raw[2].std() < 1 / np.sqrt(n) < raw[3].std() < 255 / np.sqrt(n) < raw[4].std()
+  want = tf_per_image_standardization(raw)
+  pixels = jnp.asarray(raw / 255., jnp.float32)
+  got = np.asarray(jax.jit(standardize_per_image, static_argnums=1)(pixels, 255.))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(got[1], 0.)
+  assert abs(got[2, 3, 5, 1] - (1 - 1 / n) * np.sqrt(n)) < 1e-4  # floored std
+  # Scaling by 1/255 changes nothing but the floor: images of 0-255 std above
+  # 255 / sqrt(n) agree without rescaling it; lower-contrast ones do not.
+  unscaled = np.asarray(standardize_per_image(pixels))
+  np.testing.assert_allclose(unscaled[[0, 1, 4]], want[[0, 1, 4]], rtol=1e-5, atol=1e-5)
+  for i in (2, 3):
+    assert np.abs(unscaled[i] - want[i]).max() > 0.5
+
+
 TINY = dict(TINY_MODELS['resnet18_gn'], crop=0)
 
 
-def test_resnet_crop_evaluates_on_center_crops_and_trains_on_random_windows():
+@pytest.fixture(scope='module')
+def tiny_params():
+  """Random parameters of the tiny ResNet on 24x24 images (any values do
+  to compare two networks that share them)."""
+  shapes = jax.eval_shape(get_model('resnet18_gn', 10, TINY).init, jax.random.PRNGKey(0),
+                          jnp.zeros((1, SIZE, SIZE, 3)))
+  rng = np.random.default_rng(0)
+  return jax.tree.map(lambda s: jnp.asarray(rng.normal(0, .5, s.shape), jnp.float32), shapes)
+
+
+def logits_per_window(apply_plain, params, images, prepare=lambda w: w):
+  """`[batch, windows, classes]` logits of the plain network on `prepare` of
+  every NumPy window of each image, and the windows' (row, col, flip)."""
+  candidates = [(r, c, f) for r in range(9) for c in range(9) for f in (False, True)]
+  windows = np.stack([[numpy_window(image, *w) for w in candidates] for image in images])
+  flat = prepare(windows.reshape(-1, SIZE, SIZE, images.shape[-1]))
+  logits = np.asarray(apply_plain(params, jnp.asarray(flat, jnp.float32), None))
+  return logits.reshape(len(images), len(candidates), -1), candidates
+
+
+def test_resnet_crop_evaluates_on_center_crops_and_trains_on_random_windows(tiny_params):
   cropped, plain = get_model('resnet18_gn', 10, dict(TINY, crop=SIZE)), get_model(
       'resnet18_gn', 10, TINY)
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 32, 32, 3)), jnp.float32)
-  params = jax.jit(cropped.init)(jax.random.PRNGKey(0), x)
-  plain_params = jax.eval_shape(plain.init, jax.random.PRNGKey(0), x[:, 4:28, 4:28])
-  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, plain_params)
+  assert jax.tree.map(jnp.shape, jax.eval_shape(cropped.init, jax.random.PRNGKey(0), x)) == (
+      jax.tree.map(jnp.shape, tiny_params))
+  params = tiny_params
   apply_cropped, apply_plain = jax.jit(cropped.apply), jax.jit(plain.apply)
   np.testing.assert_allclose(apply_cropped(params, x, None),
                              apply_plain(params, x[:, 4:28, 4:28], None), rtol=1e-5, atol=1e-6)
   # Training: each example's logits are those of one window of its image.
-  candidates = [(r, c, f) for r in range(9) for c in range(9) for f in (False, True)]
-  windows = jnp.asarray([[numpy_window(np.asarray(image), *w) for w in candidates]
-                         for image in x])
-  window_logits = np.asarray(apply_plain(params, windows.reshape(-1, SIZE, SIZE, 3), None))
-  window_logits = window_logits.reshape(2, len(candidates), 10)
+  window_logits, _ = logits_per_window(apply_plain, params, np.asarray(x))
   chosen = []
   for key in (1, 2):
     logits = np.asarray(apply_cropped(params, x, jax.random.PRNGKey(key)))
@@ -116,6 +165,27 @@ def test_resnet_crop_evaluates_on_center_crops_and_trains_on_random_windows():
                                 apply_cropped(params, x, jax.random.PRNGKey(1)))
 
 
+def test_resnet_standardizes_each_crop_per_image_as_tf_does_the_0_255_pixels(tiny_params):
+  rng = np.random.default_rng(1)
+  raw = rng.integers(0, 256, (2, 32, 32, 3))
+  raw[:, :, :8] //= 4  # darker left columns: crops' statistics differ from the image's
+  raw[1, 4:28, 4:28] = 7
+  raw[1, 10, 12, 0] = 8  # a centre of std below TF's floor
+  model = get_model('resnet18_gn', 10, dict(TINY, crop=SIZE, standardize='per_image'))
+  plain = jax.jit(get_model('resnet18_gn', 10, TINY).apply)
+  apply = jax.jit(model.apply)
+  pixels = jnp.asarray(raw / 255., jnp.float32)
+  want = plain(tiny_params, tf_per_image_standardization(raw[:, 4:28, 4:28]), None)
+  np.testing.assert_allclose(apply(tiny_params, pixels, None), want, rtol=1e-4, atol=1e-4)
+  whole = tf_per_image_standardization(raw)[:, 4:28, 4:28]  # standardized before the crop
+  assert np.abs(plain(tiny_params, whole, None) - want).max() > 1e-2
+  # Training: the logits of one standardized random window of each image.
+  window_logits, _ = logits_per_window(plain, tiny_params, raw, tf_per_image_standardization)
+  logits = np.asarray(apply(tiny_params, pixels, jax.random.PRNGKey(3)))
+  for i in range(2):
+    assert np.abs(window_logits[i] - logits[i]).max(-1).min() < 1e-4
+
+
 @pytest.mark.parametrize('crop', [33, -1])
 def test_resnet_crop_outside_the_image_is_a_config_error(crop):
   model = get_model('resnet18_gn', 10, dict(TINY, crop=crop))
@@ -124,25 +194,15 @@ def test_resnet_crop_outside_the_image_is_a_config_error(crop):
     model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
 
 
-def test_reddi_cifar100_config_trains_on_crops_and_evaluates_center_crops(tmp_path,
-                                                                         monkeypatch):
+def test_resnet_unknown_standardization_is_a_config_error():
+  model = get_model('resnet18_gn', 10, dict(TINY, standardize='per_channel'))
+  with pytest.raises(ConfigError, match=r"model.options.standardize must be one of "
+                                        r"\['none', 'per_image'\], got 'per_channel'"):
+    jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+
+
+def test_reddi_cifar100_config_crops_and_standardizes_and_shrink_keeps_both(tmp_path):
   config = importlib.import_module('configs.reddi_cifar100').get_config()
-  assert config.model.options.crop == SIZE
-  config = shrink(config, write_benchmarks(tmp_path))
-  config.model.options = dict(config.model.options, crop=SIZE)
-  config.rounds, config.eval_every = 1, 1
-  evaluated = []
-
-  def recording_evaluate(model, params, examples, *args):
-    evaluated.append((model, params, examples))
-    return evaluate(model, params, examples, *args)
-
-  monkeypatch.setattr(train_lib, 'evaluate', recording_evaluate)
-  (final,) = train_lib.train(config, log=lambda line: None)
-  assert math.isfinite(final['loss']) and math.isfinite(final['train_loss'])
-  (model, params, examples), = evaluated
-  x = jnp.asarray(examples['x'])
-  assert x.shape[1:] == (32, 32, 3)
-  plain = get_model('resnet18_gn', 100, TINY)
-  np.testing.assert_allclose(model.apply(params, x, None),
-                             plain.apply(params, x[:, 4:28, 4:28], None), rtol=1e-5, atol=1e-6)
+  assert (config.model.options.crop, config.model.options.standardize) == (SIZE, 'per_image')
+  options = shrink(config, tmp_path).model.options
+  assert options.to_dict() == dict(TINY_MODELS['resnet18_gn'], crop=SIZE, standardize='per_image')

@@ -1,5 +1,7 @@
 """Bad input fails with one clear error naming the field, data set or client."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,24 @@ def test_mismatched_rows_name_the_client():
   clients = [{'x': np.zeros((2, 3), np.float32), 'y': np.zeros(3, np.int32)}]
   with pytest.raises(DataError, match="mine: client 0 has 3 rows of 'y' but 2 rows of 'x'"):
     from_client_arrays(clients, 'mine')
+
+
+@pytest.mark.parametrize('bow_vocab_size,vocab_size,error,message', [
+    (10, 9, ConfigError, 'model.options.vocab_size=9 must be >= data.bow_vocab_size=10 '),
+    (None, 9999, ConfigError,
+     'model.options.vocab_size=9999 must be >= data.bow_vocab_size=10000 '),
+    # Fits: building goes on to load the data (none here).
+    (10, 10, DataError, 'stackoverflow_train.sqlite: file not found'),
+])
+def test_tag_model_vocabulary_must_hold_the_bag_of_words_ids(tmp_path, bow_vocab_size,
+                                                            vocab_size, error, message):
+  config = importlib.import_module('configs.reddi_stackoverflow_lr').get_config(str(tmp_path))
+  data = config.data.to_dict()
+  if bow_vocab_size is None:  # the default
+    del data['bow_vocab_size']
+  else:
+    data['bow_vocab_size'] = bow_vocab_size
+  config.data = data
+  config.model.options = dict(config.model.options.to_dict(), vocab_size=vocab_size)
+  with pytest.raises(error, match=message):
+    build_experiment(config)

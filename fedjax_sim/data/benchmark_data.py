@@ -19,8 +19,8 @@ first that many rows); `test_clients` (0: all test clients make the
 centralized test set; else a seeded subset of that many).
 
 The first load converts each split once to a `ClientStore` under `cache_dir`
-(keyed by the source file's size and mtime and the options above); later loads
-memory-map it.
+(keyed by the source file's size and mtime, the options above and the
+benchmark's `STORE_FORMATS` version); later loads memory-map it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,12 @@ FILES = {
 }
 SEQUENCE_LENGTH = {'shakespeare': 80, 'stackoverflow': 20}
 STACKOVERFLOW_TASKS = ('nwp', 'tags')
+BOW_VOCAB_SIZE = 10000  # default data.bow_vocab_size
 MAX_BOW_VOCAB = 2 ** 24  # word ids are stored exactly as float32
+# Version of each benchmark's stored features, part of its stores' cache key:
+# bump it when its decoder's output changes, so older stores are not reused.
+# cifar100 2: pixels / 255 (1: also standardized per channel).
+STORE_FORMATS = {'emnist': 1, 'shakespeare': 1, 'stackoverflow': 1, 'cifar100': 2}
 
 
 def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +64,7 @@ def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
           'test_clients': cfg.get('test_clients', 0)}
   if name == 'stackoverflow':
     opts.update(task=cfg.get('task', 'nwp'), vocab_size=cfg.get('vocab_size', 10000),
-                bow_vocab_size=cfg.get('bow_vocab_size', 10000),
+                bow_vocab_size=cfg.get('bow_vocab_size', BOW_VOCAB_SIZE),
                 bow_max_words=cfg.get('bow_max_words', 0),
                 num_tags=cfg.get('num_tags', 500),
                 vocab_file=cfg.get('vocab_file', ''), tags_file=cfg.get('tags_file', ''))
@@ -185,14 +190,15 @@ def open_split(cfg: Mapping[str, Any], split: str) -> tuple[ClientStore, int]:
   if not os.path.isfile(path):
     raise DataError(f'{path}: file not found')
   vocab = _vocabularies(cfg, opts, cache) if name == 'stackoverflow' else None
-  directory = os.path.join(cache, f'{name}_{split}_{_cache_key(path, split, opts)}')
+  stored = {**opts, 'format': STORE_FORMATS[name]}
+  directory = os.path.join(cache, f'{name}_{split}_{_cache_key(path, split, stored)}')
   if os.path.isdir(directory):
     store = ClientStore(directory)
   else:
     clients = decoded_clients(path, split, _decoder(name, opts, vocab, path, split),
                               opts['max_client_examples'])
     store = build_store(directory, clients, {'source': os.path.abspath(path),
-                                             'split': split, 'options': opts})
+                                             'split': split, 'options': stored})
   return store, features.num_classes(name, vocab, opts.get('task', 'nwp'))
 
 

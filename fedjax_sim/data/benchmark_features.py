@@ -5,9 +5,10 @@ Each decoder turns one client's raw SQLite features (`sqlite_loader`) into the
 
 - EMNIST-62: `pixels` `[N, 28, 28]` (or 784 floats) -> `x` float32
   `[N, 28, 28, 1]` as `1 - pixels` (ink = 1, as FedJAX does); `label` -> `y`.
-- CIFAR-100: `image` `[N, 32, 32, 3]` uint8 (or 3072 ints) -> `x` float32,
-  scaled to [0, 1] and standardized per channel; fine `label` -> `y`. No
-  augmentation.
+- CIFAR-100: `image` `[N, 32, 32, 3]` uint8 (or 3072 ints) -> `x` float32
+  `image / 255` in [0, 1]; fine `label` -> `y`. No augmentation and no
+  standardization here: Reddi et al. standardize each image after cropping it,
+  which models do (`resnet18_gn` options `crop`, `standardize`).
 - Shakespeare: `snippets` (bytes) -> character ids with the vocabulary of
   TFF's text-generation tutorial that FedJAX also uses (0 PAD, 1 BOS, 2 EOS,
   3.. the 86 characters, 89 OOV; 90 ids). A client's snippets are joined, each
@@ -46,8 +47,6 @@ SHAKESPEARE_CHARS = (b'dhlptx@DHLPTX $(,048cgkoswCGKOSW[_#\'/37;?bfjnrvzBFJNRVZ"
 SHAKESPEARE_VOCAB = 3 + len(SHAKESPEARE_CHARS) + 1
 _CHAR_IDS = np.full(256, SHAKESPEARE_VOCAB - 1, np.int32)
 _CHAR_IDS[np.frombuffer(SHAKESPEARE_CHARS, np.uint8)] = 3 + np.arange(len(SHAKESPEARE_CHARS))
-CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
-CIFAR_STD = np.array([0.2023, 0.1994, 0.2010], np.float32)
 
 Decoder = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -79,8 +78,14 @@ def decode_emnist(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def decode_cifar100(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  image = _feature(raw, 'image').reshape(-1, 32, 32, 3).astype(np.float32) / 255.
-  return {'x': (image - CIFAR_MEAN) / CIFAR_STD, 'y': _labels(raw, 100)}
+  """`x` = pixels / 255. `tf.image.per_image_standardization`, which Reddi et
+  al. apply after cropping, is invariant to that scaling except for its std
+  floor `1 / sqrt(n)` (n values an image), which does not scale: images of
+  0-255 std below `255 / sqrt(n)` (about 6 for a 24x24x3 crop) would differ.
+  Models therefore standardize with the floor scaled by 255
+  (`augment.standardize_per_image(x, 255)`: TF's result on the 0-255 pixels)."""
+  image = _feature(raw, 'image').reshape(-1, 32, 32, 3).astype(np.float32)
+  return {'x': image / np.float32(255), 'y': _labels(raw, 100)}
 
 
 def _text(value) -> bytes:

@@ -8,7 +8,11 @@ max-pooling, four stages of two basic blocks (widths 64-128-256-512, stride 2
 from the second stage on), global average pooling and a dense output layer.
 With `crop` > 0 the network first takes a `crop` x `crop` window of each image:
 a random, randomly mirrored one in training (drawn from the 'dropout' rng) and
-the central one in evaluation, as Reddi et al. 2021 do with 24x24 crops.
+the central one in evaluation, as Reddi et al. 2021 do with 24x24 crops. With
+`standardize='per_image'` it then standardizes each (cropped) image as
+`tf.image.per_image_standardization` does the 0-255 pixels, for inputs holding
+pixels / 255 (the CIFAR-100 loader's; `augment.standardize_per_image`), as
+Reddi et al. 2021 do after the crop.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import flax.linen as nn
 import jax
 
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.models.augment import center_crop, random_crop_flip
+from fedjax_sim.models.augment import center_crop, random_crop_flip, standardize_per_image
+
+STANDARDIZE = ('none', 'per_image')
+PIXEL_MAX = 255.  # inputs are 0-255 pixel values / PIXEL_MAX
 
 
 class BasicBlock(nn.Module):
@@ -42,13 +49,15 @@ class BasicBlock(nn.Module):
 class ResNet18GN(nn.Module):
   """`width` scales all stages (64: the standard network); `groups` is the
   number of GroupNorm groups of every layer; `crop` the side of the square
-  crop taken of the `[batch, height, width, channels]` inputs (0: none)."""
+  crop taken of the `[batch, height, width, channels]` inputs (0: none);
+  `standardize` 'per_image' or 'none' (see the module docstring)."""
 
   num_classes: int
   width: int = 64
   groups: int = 2
   blocks: Sequence[int] = (2, 2, 2, 2)
   crop: int = 0
+  standardize: str = 'none'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -59,6 +68,11 @@ class ResNet18GN(nn.Module):
                           f'got {self.crop}')
       x = (random_crop_flip(self.make_rng('dropout'), x, self.crop) if train
            else center_crop(x, self.crop))
+    if self.standardize not in STANDARDIZE:
+      raise ConfigError(f'model.options.standardize must be one of {list(STANDARDIZE)}, '
+                        f'got {self.standardize!r}')
+    if self.standardize == 'per_image':
+      x = standardize_per_image(x, PIXEL_MAX)
     x = nn.Conv(self.width, (3, 3), padding='SAME', use_bias=False)(x)
     x = nn.relu(nn.GroupNorm(self.groups)(x))
     for stage, num_blocks in enumerate(self.blocks):

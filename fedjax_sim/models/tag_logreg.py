@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 class TagLogisticRegression(nn.Module):
   """`num_classes` is the number of tags; every word id must be below
-  `vocab_size` (the data's `bow_vocab_size`)."""
+  `vocab_size` (at least the data's `bow_vocab_size`, which `train` checks)."""
 
   num_classes: int
   vocab_size: int = 10000
