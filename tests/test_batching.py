@@ -46,3 +46,30 @@ def test_fixed_steps_cycle_through_data_uniformly():
 def test_fixed_steps_client_without_examples_is_fully_masked():
   idx, mask = client_batches(jax.random.PRNGKey(0), 0, 8, plan_batches(8, 4, steps=5))
   assert not np.asarray(mask).any() and not np.asarray(idx).any()
+
+
+def test_stream_inside_one_epoch_is_a_uniform_random_subset():
+  # 4 steps of 5 from clients of 20..30 examples: one pass, no repeats, and
+  # over many keys every example is equally likely at every position.
+  plan = plan_batches(30, 5, steps=4)
+  keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+  idx, mask = jax.jit(jax.vmap(lambda k: client_batches(k, 25, 30, plan)))(keys)
+  idx = np.asarray(idx).reshape(4000, 20)
+  assert np.asarray(mask).all()
+  assert all(len(set(row)) == 20 for row in idx) and idx.max() < 25
+  freq = np.stack([np.bincount(idx[:, p], minlength=25) for p in (0, 19)]) / 4000
+  np.testing.assert_allclose(freq, 1 / 25, atol=0.015)
+
+
+@pytest.mark.parametrize('count', [0, 3, 19, 20, 30])
+def test_vmapped_batches_equal_one_client_at_a_time(count):
+  # The one-epoch shortcut is a branch per client; under vmap both sides run
+  # and the right one is selected.
+  plan = plan_batches(30, 5, steps=4)
+  keys = jax.random.split(jax.random.PRNGKey(1), 3)
+  counts = np.array([count, 30, 2])
+  together = jax.vmap(lambda k, c: client_batches(k, c, 30, plan))(keys, counts)
+  for c in range(3):
+    alone = client_batches(keys[c], counts[c], 30, plan)
+    for a, b in zip(alone, together):
+      np.testing.assert_array_equal(a, b[c])

@@ -59,12 +59,21 @@ def client_batches(key: jax.Array, count: jax.Array, max_examples: int,
   slot = jnp.arange(max_examples)
   base = jnp.argsort(jnp.where(slot < count,
                                jax.random.uniform(base_key, (max_examples,)), 2.))
-  # Within each epoch-sized block of the stream, a fresh random order.
   position = jnp.arange(length)
-  epoch = position // n
-  noise = jax.random.uniform(order_key, (length,))
-  _, _, shuffled = jax.lax.sort((epoch, noise, position), num_keys=2)
-  indices = base[shuffled % n]
+
+  def reshuffled_epochs():
+    # Within each epoch-sized block of the stream, a fresh random order.
+    noise = jax.random.uniform(order_key, (length,))
+    _, _, shuffled = jax.lax.sort((position // n, noise, position), num_keys=2)
+    return base[shuffled % n]
+
+  if length <= max_examples:
+    # A stream inside one epoch is the start of `base`: the second sort runs
+    # only for clients smaller than the stream (a real branch one client at a
+    # time; under `vmap` both sides run).
+    indices = jax.lax.cond(count >= length, lambda: base[:length], reshuffled_epochs)
+  else:
+    indices = reshuffled_epochs()
   if plan.epochs is None:
     mask = jnp.broadcast_to(count > 0, (length,))
   else:
