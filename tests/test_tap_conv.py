@@ -1,4 +1,4 @@
-"""The per-tap matmul convolution equals lax.conv, values and gradients."""
+"""The im2col convolution and the CNN equal lax.conv references, values and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -43,3 +43,29 @@ def test_unknown_conv_implementation_is_a_config_error():
   model = get_model('cnn', 62, {'conv': 'fft'})
   with pytest.raises(ConfigError, match="model.options.conv must be one of"):
     model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+
+
+def test_cnn_equals_a_lax_conv_and_max_pool_reference_with_gradients():
+  # The CNN's own pooling (reshape + max) and im2col convolution against
+  # lax.conv and flax's max_pool, on 27x27 inputs (odd pooled size: the
+  # last row and column are dropped, as VALID pooling does).
+  import flax.linen as nn
+  x = jax.random.normal(jax.random.PRNGKey(2), (2, 27, 27, 1))
+  model = get_model('cnn', 5, {'conv': 'taps'})
+  params = model.init(jax.random.PRNGKey(0), x)
+
+  def reference(p, x):
+    for name in ('Conv_0', 'Conv_1'):
+      x = nn.relu(jax.lax.conv_general_dilated(
+          x, p[name]['kernel'], (1, 1), 'VALID',
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + p[name]['bias'])
+    x = nn.max_pool(x, (2, 2), strides=(2, 2)).reshape(x.shape[0], -1)
+    x = nn.relu(x @ p['Dense_0']['kernel'] + p['Dense_0']['bias'])
+    return x @ p['Dense_1']['kernel'] + p['Dense_1']['bias']
+
+  np.testing.assert_allclose(model.apply(params, x, None), reference(params, x),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda f: lambda p: jnp.sum(jnp.sin(f(p)))  # noqa: E731
+  got = jax.grad(loss(lambda p: model.apply(p, x, None)))(params)
+  want = jax.grad(loss(lambda p: reference(p, x)))(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)

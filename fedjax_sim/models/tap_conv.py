@@ -1,8 +1,10 @@
-"""A stride-1 VALID 2-D convolution written as one matmul per kernel tap.
+"""A stride-1 VALID 2-D convolution written as one matmul over the kernel taps.
 
 XLA:CPU runs `lax.conv` inside loop bodies (every local-training scan) about
-14x slower than outside them (jax-ml/jax#12868); the same convolution as a sum
-of `kh*kw` shifted matmuls runs at full speed there. Parameters (`kernel`
+14x slower than outside them (jax-ml/jax#12868); the same convolution as the
+`kh*kw` shifted input views side by side (im2col) times the flattened kernel
+runs at full speed there, and one matmul with `kh*kw*cin` inputs is ~2x
+faster on CPU than `kh*kw` matmuls with `cin` inputs each. Parameters (`kernel`
 HWIO, `bias`) have the shapes and initializers of `flax.linen.Conv`, so the
 two are interchangeable.
 """
@@ -16,12 +18,11 @@ import jax.numpy as jnp
 
 def tap_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
   """VALID, stride-1 convolution of NHWC `x` with HWIO `kernel`, plus `bias`."""
-  kh, kw = kernel.shape[:2]
+  kh, kw, cin, cout = kernel.shape
   height, width = x.shape[-3] - kh + 1, x.shape[-2] - kw + 1
-  out = sum(jnp.einsum('...hwi,io->...hwo', x[..., i:i + height, j:j + width, :],
-                       kernel[i, j])
-            for i in range(kh) for j in range(kw))
-  return out + bias
+  patches = jnp.concatenate([x[..., i:i + height, j:j + width, :]
+                             for i in range(kh) for j in range(kw)], -1)
+  return patches @ kernel.reshape(kh * kw * cin, cout) + bias
 
 
 class TapConv(nn.Module):
