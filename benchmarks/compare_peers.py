@@ -1,0 +1,81 @@
+"""fedjax_sim against FedJAX, Flower and a per-client `jax.jit` loop on one
+workload, interleaved in one run.
+
+All systems' workers start first (set-up and one warm-up round each); then
+every repetition times one round of each system in turn, the order rotating
+between repetitions (A B C, B C A, ...), so slow drifts of a shared machine
+hit all systems alike. Prints the median round time, client-steps/s and the
+speed-up of the first system (system's time / its time) for each
+clients-per-round value.
+
+  bash benchmarks/peers/setup_venv.sh fedjax; bash benchmarks/peers/setup_venv.sh flower
+  python benchmarks/compare_peers.py --workload=mlp --clients=10,100,1000 --repeats=5
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
+
+from absl import app, flags  # noqa: E402
+
+import launch  # noqa: E402
+import workloads as wl  # noqa: E402
+
+_WORKLOAD = flags.DEFINE_enum('workload', 'mlp', list(wl.WORKLOADS), 'Workload.')
+_CLIENTS = flags.DEFINE_list('clients', ['10', '100', '1000'], 'Clients per round.')
+_SYSTEMS = flags.DEFINE_list(
+    'systems', ['fedjax_sim:sequential@2', 'fedjax_sim:sequential', 'jit_loop', 'fedjax', 'flower'],
+    'Systems; the ratios are how much faster the first is. fedjax_sim:<strategy>[@<n>] '
+    'runs the engine with that strategy, over a mesh of n CPU devices if given.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed rounds per system (median).')
+_VENVS = flags.DEFINE_string('venvs', launch.DEFAULT_VENVS, "The peers' virtual environments.")
+
+
+def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs: str,
+            log_dir: str) -> dict[str, list[float]]:
+  """Round times of each system, interleaved."""
+  workers = {}
+  try:
+    for system in systems:
+      command = launch.worker_command(system, workload, clients, repeats, venvs)
+      log = os.path.join(log_dir, f"{system.replace(':', '_')}_{clients}.log")
+      workers[system] = launch.Worker(system, command, log)
+      workers[system].wait_ready()
+    params = {s: w.info['num_params'] for s, w in workers.items()}
+    if len(set(params.values())) != 1 or wl.NUM_PARAMS[workload] not in params.values():
+      raise RuntimeError(f'the systems do not train the same model: parameters {params}, '
+                         f'expected {wl.NUM_PARAMS[workload]}')
+    times = {s: [] for s in systems}
+    for r in range(repeats):
+      for system in systems[r % len(systems):] + systems[:r % len(systems)]:
+        times[system].append(workers[system].time_round())
+    return times
+  finally:
+    for worker in workers.values():
+      worker.close()
+
+
+def main(argv):
+  del argv
+  systems, log_dir = _SYSTEMS.value, tempfile.mkdtemp(prefix='compare_peers_')
+  print(f'workload {_WORKLOAD.value}: {wl.STEPS} local SGD steps of batch {wl.BATCH} per '
+        f'client, {wl.NUM_PARAMS[_WORKLOAD.value]:,} parameters; {_REPEATS.value} '
+        f'interleaved repetitions, medians; worker logs in {log_dir}')
+  print(f"| clients | system | round s (median) | client-steps/s | {systems[0]} speed-up |")
+  print('|---:|---|---:|---:|---:|')
+  for clients in map(int, _CLIENTS.value):
+    times = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value, log_dir)
+    medians = {s: statistics.median(t) for s, t in times.items()}
+    for system in systems:
+      print(f'| {clients} | {system} | {medians[system]:.4f} | '
+            f'{clients * wl.STEPS / medians[system]:,.0f} | '
+            f'{medians[system] / medians[systems[0]]:.1f}x |', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

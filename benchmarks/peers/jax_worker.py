@@ -1,0 +1,122 @@
+"""Worker for the systems that run in this repository's environment:
+`fedjax_sim:<strategy>` (the engine: one XLA program per round) and
+`jit_loop` (a jitted local update per client in a Python loop, then the
+weighted mean: what a JAX user writes first).
+
+  python benchmarks/peers/jax_worker.py --system=fedjax_sim:sequential --workload=mlp --clients=100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import protocol  # noqa: E402
+import workloads as wl  # noqa: E402
+
+
+def build_model(workload: str):
+  import fedjax_sim as fs
+  shape, classes = wl.SHAPES[workload]
+  name, options = {'logistic': ('logistic', {}), 'mlp': ('mlp', {'hidden': (200,)}),
+                   'cnn': ('cnn', {'dropout_rate': 0.25})}[workload]
+  return fs.get_model(name, classes, options), shape
+
+
+def engine_round(workload: str, clients: int, strategy: str):
+  """One FedAvg round of the fedjax_sim engine over all `clients`; with
+  `strategy` `<name>@<n>`, over a `clients` mesh of `n` devices."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+  import fedjax_sim as fs
+  model, shape = build_model(workload)
+  x, y = wl.make_data(workload, clients)
+  strategy, _, devices = strategy.partition('@')
+  name, _, chunk = strategy.partition(':')
+  mesh = fs.core.sharding.client_mesh(jax.devices()[:int(devices)]) if devices else None
+  placement = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()) if mesh else None
+  data = jax.device_put(fs.FederatedData({'x': x, 'y': y},
+                                         np.full(clients, wl.EXAMPLES, np.int32)), placement)
+  algorithm = fs.fedavg(model, optax.sgd(wl.LR), optax.sgd(1.))
+  round_fn = fs.build_round(algorithm, fs.plan_batches(wl.EXAMPLES, wl.BATCH, steps=wl.STEPS),
+                            name, int(chunk or 1), mesh)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  ids = jnp.arange(clients, dtype=jnp.int32)
+  state = [fs.init_state(algorithm, params, clients), jax.random.PRNGKey(1)]
+
+  def run():
+    state[1], key = jax.random.split(state[1])
+    state[0], _ = round_fn(state[0], data, ids, key)
+    jax.block_until_ready(state[0])
+  return run, params
+
+
+def jit_loop_round(workload: str, clients: int):
+  """Per-client `jax.jit` local SGD (a `lax.scan` over the steps) in a loop."""
+  import jax
+  import jax.numpy as jnp
+  import optax
+  model, shape = build_model(workload)
+  x, y = wl.make_data(workload, clients)
+  xs = jnp.asarray(x).reshape((clients, wl.STEPS, wl.BATCH) + shape)
+  ys = jnp.asarray(y).reshape(clients, wl.STEPS, wl.BATCH)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  opt = optax.sgd(wl.LR)
+
+  @jax.jit
+  def client_update(p, bx, by, key):
+    def step(carry, batch):
+      q, s, k = carry
+      k, sub = jax.random.split(k)
+      loss = lambda q: optax.softmax_cross_entropy_with_integer_labels(
+          model.apply(q, batch[0], sub), batch[1]).mean()
+      updates, s = opt.update(jax.grad(loss)(q), s, q)
+      return (optax.apply_updates(q, updates), s, k), None
+    (out, _, _), _ = jax.lax.scan(step, (p, opt.init(p), key), (bx, by))
+    return jax.tree.map(jnp.subtract, out, p)
+
+  add = jax.jit(lambda acc, d, w: jax.tree.map(lambda a, b: a + w * b, acc, d))
+  state = [params, jax.random.PRNGKey(1)]
+
+  def run():
+    p, total = state[0], jax.tree.map(jnp.zeros_like, state[0])
+    for c in range(clients):
+      state[1], key = jax.random.split(state[1])
+      total = add(total, client_update(p, xs[c], ys[c], key), float(wl.EXAMPLES))
+    state[0] = jax.tree.map(lambda a, t: a + t / (clients * wl.EXAMPLES), p, total)
+    jax.block_until_ready(state[0])
+  return run, params
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser()
+  parser.add_argument('--system', required=True)
+  parser.add_argument('--workload', required=True)
+  parser.add_argument('--clients', type=int, required=True)
+  args = parser.parse_args()
+  wl.check_workload(args.workload)
+  out = protocol.claim_stdout()
+  devices = args.system.partition('@')[2]
+  if devices:  # CPU devices for the mesh; must be set before jax starts
+    os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                               f' --xla_force_host_platform_device_count={int(devices)}')
+  import jax
+  if args.system.startswith('fedjax_sim:'):
+    run, params = engine_round(args.workload, args.clients, args.system.split(':', 1)[1])
+  elif args.system == 'jit_loop':
+    run, params = jit_loop_round(args.workload, args.clients)
+  else:
+    raise SystemExit(f'unknown --system {args.system!r}')
+  info = {'num_params': sum(a.size for a in jax.tree.leaves(params)),
+          'version': f'jax {jax.__version__}'}
+  protocol.serve(run, info, out)
+
+
+if __name__ == '__main__':
+  main()

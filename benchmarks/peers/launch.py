@@ -1,0 +1,101 @@
+"""Starting benchmark workers and talking to them (`protocol`).
+
+Systems: `fedjax_sim:<strategy>` and `jit_loop` run in this environment;
+`fedjax` and `flower` in their own virtual environments under `venvs`
+(made by `setup_venv.sh`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import psutil
+
+import protocol
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_VENVS = os.path.join(os.path.dirname(HERE), '.venvs')
+PEERS = ('fedjax', 'flower')
+
+
+def worker_command(system: str, workload: str, clients: int, rounds: int,
+                   venvs: str = DEFAULT_VENVS) -> list[str]:
+  """The command line of `system`'s worker timing `rounds` rounds."""
+  args = [f'--workload={workload}', f'--clients={clients}']
+  if system.startswith('fedjax_sim:') or system == 'jit_loop':
+    return [sys.executable, os.path.join(HERE, 'jax_worker.py'), f'--system={system}'] + args
+  if system not in PEERS:
+    raise ValueError(f"--systems: unknown system {system!r}; expected fedjax_sim:<strategy>, "
+                     f"jit_loop, {', '.join(PEERS)}")
+  python = os.path.join(venvs, system, 'bin', 'python')
+  if not os.path.exists(python):
+    raise FileNotFoundError(f'--systems={system} needs {python}; create it with '
+                            f'`bash benchmarks/peers/setup_venv.sh {system}`')
+  extra = [f'--rounds={rounds}'] if system == 'flower' else []
+  return [python, os.path.join(HERE, f'{system}_worker.py')] + args + extra
+
+
+class Worker:
+  """One running worker; samples the peak resident memory of its process
+  tree (Flower's Ray processes included) while it lives."""
+
+  def __init__(self, system: str, command: list[str], log_path: str):
+    self.system = system
+    self.info: dict[str, Any] = {}
+    self.peak_rss = 0
+    self._log = open(log_path, 'w')
+    self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self._log, text=True, bufsize=1)
+    self._sampler = threading.Thread(target=self._sample, daemon=True)
+    self._sampler.start()
+
+  def _sample(self) -> None:
+    try:
+      root = psutil.Process(self._proc.pid)
+      while self._proc.poll() is None:
+        total = 0
+        for p in [root] + root.children(recursive=True):
+          try:
+            total += p.memory_info().rss
+          except psutil.Error:
+            pass
+        self.peak_rss = max(self.peak_rss, total)
+        time.sleep(0.05)
+    except psutil.Error:
+      pass
+
+  def _expect(self, kind: str) -> dict[str, Any]:
+    for line in self._proc.stdout:
+      message = protocol.parse(line)
+      if message and message[0] == kind:
+        return message[1]
+    raise RuntimeError(f'{self.system} worker exited (code {self._proc.wait()}) before '
+                       f"'{kind}'; its log is {self._log.name}")
+
+  def wait_ready(self) -> dict[str, Any]:
+    self.info = self._expect('ready')
+    return self.info
+
+  def time_round(self) -> float:
+    self._proc.stdin.write('round\n')
+    self._proc.stdin.flush()
+    return self._expect('round')['seconds']
+
+  def close(self) -> None:
+    try:
+      self._proc.stdin.write('quit\n')
+      self._proc.stdin.close()
+    except (BrokenPipeError, ValueError):
+      pass
+    try:
+      self._proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+      self._proc.kill()
+      self._proc.wait()
+    self._sampler.join(timeout=5)
+    self._log.close()

@@ -1,0 +1,51 @@
+"""The line protocol between `benchmarks/compare_peers.py` and a worker.
+
+A worker sets its system up and runs one untimed warm-up round (compilation,
+actor start-up), then prints `@@ ready {info}`; for each `round` line on its
+stdin it runs and times one round and prints `@@ round {"seconds": s}`; it
+exits at `quit` or end of input. Messages go to the worker's original stdout;
+anything the libraries print is moved to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+PREFIX = '@@ '
+
+
+def claim_stdout() -> TextIO:
+  """A private stream on the original stdout; fd 1 then points to stderr."""
+  stream = os.fdopen(os.dup(1), 'w', buffering=1)
+  sys.stdout.flush()
+  os.dup2(2, 1)
+  return stream
+
+
+def emit(stream: TextIO, kind: str, payload: dict[str, Any]) -> None:
+  stream.write(f'{PREFIX}{kind} {json.dumps(payload)}\n')
+  stream.flush()
+
+
+def parse(line: str) -> tuple[str, dict[str, Any]] | None:
+  """`(kind, payload)` of a protocol line, None for any other output."""
+  if not line.startswith(PREFIX):
+    return None
+  kind, _, payload = line[len(PREFIX):].partition(' ')
+  return kind, json.loads(payload)
+
+
+def serve(run_round: Callable[[], None], info: dict[str, Any], out: TextIO) -> None:
+  """Warm up with one round, then time one round per `round` command."""
+  run_round()
+  emit(out, 'ready', info)
+  for line in sys.stdin:
+    if line.strip() == 'quit':
+      break
+    start = time.perf_counter()
+    run_round()
+    emit(out, 'round', {'seconds': time.perf_counter() - start})

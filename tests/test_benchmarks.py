@@ -1,0 +1,67 @@
+"""The peer benchmark suite runs end to end with the systems of this
+environment, and its workloads are what they claim to be."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'benchmarks', 'peers'))
+
+import jax_worker  # noqa: E402
+import launch  # noqa: E402
+import workloads as wl  # noqa: E402
+
+
+@pytest.mark.parametrize('workload', wl.WORKLOADS)
+def test_workload_models_and_data(workload):
+  model, shape = jax_worker.build_model(workload)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  assert sum(a.size for a in jax.tree.leaves(params)) == wl.NUM_PARAMS[workload]
+  x, y = wl.make_data(workload, 3)
+  assert x.shape == (3, wl.EXAMPLES) + shape and x.dtype == np.float32
+  assert y.shape == (3, wl.EXAMPLES) and 0 <= y.min() and y.max() < wl.SHAPES[workload][1]
+  again, _ = wl.make_data(workload, 3)
+  np.testing.assert_array_equal(x, again)
+
+
+def test_synthetic_labels_follow_each_clients_own_model():
+  # Synthetic(1, 1): labels are the argmax of a per-client linear model, so a
+  # per-client least-squares fit predicts its own labels far better than
+  # another client's.
+  x, y = wl.make_data('logistic', 2)
+  onehot = np.eye(10)[y]
+  design = [np.c_[xc, np.ones(len(xc))] for xc in x]
+  fits = [np.linalg.lstsq(d, o, rcond=None)[0] for d, o in zip(design, onehot)]
+  own = np.mean([(design[c] @ fits[c]).argmax(1) == y[c] for c in range(2)])
+  other = np.mean([(design[c] @ fits[1 - c]).argmax(1) == y[c] for c in range(2)])
+  assert own > 0.7 and own > other + 0.2
+
+
+def test_compare_peers_runs_interleaved_and_reports_speedups(tmp_path):
+  out = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'benchmarks', 'compare_peers.py'),
+       '--workload=logistic', '--clients=6', '--repeats=2',
+       '--systems=fedjax_sim:sequential@2,jit_loop'],
+      capture_output=True, text=True, timeout=600, cwd=tmp_path)
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = [line.split('|')[1:-1] for line in out.stdout.splitlines()
+          if line.startswith('| 6 |')]
+  assert [r[1].strip() for r in rows] == ['fedjax_sim:sequential@2', 'jit_loop']
+  seconds = [float(r[2]) for r in rows]
+  assert all(s > 0 for s in seconds)
+  assert float(rows[0][3].replace(',', '')) == pytest.approx(60 / seconds[0], rel=0.01)
+  assert rows[0][4].strip() == '1.0x'
+  assert float(rows[1][4].strip()[:-1]) == pytest.approx(seconds[1] / seconds[0], abs=0.06)
+
+
+def test_unknown_system_and_missing_peer_environment_are_clear_errors(tmp_path):
+  with pytest.raises(ValueError, match="unknown system 'fedml'"):
+    launch.worker_command('fedml', 'mlp', 10, 1)
+  with pytest.raises(FileNotFoundError, match='setup_venv.sh flower'):
+    launch.worker_command('flower', 'mlp', 10, 1, venvs=str(tmp_path))
