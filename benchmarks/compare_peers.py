@@ -72,7 +72,7 @@ def main(argv):
     times = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value, log_dir)
     medians = {s: statistics.median(t) for s, t in times.items()}
     for system in systems:
-      print(f'| {clients} | {system} | {medians[system]:.4f} | '
+      print(f'| {clients} | {system} | {medians[system]:.4g} | '
             f'{clients * wl.STEPS / medians[system]:,.0f} | '
             f'{medians[system] / medians[systems[0]]:.1f}x |', flush=True)
 

@@ -67,7 +67,7 @@ def main(argv):
         continue
       seconds, peak = measure(system, workload, clients, _REPEATS.value, _VENVS.value, log_dir)
       last = (clients, seconds)
-      print(f'| {system} | {clients} | {data_mb:,.0f} | {seconds:.3f} | '
+      print(f'| {system} | {clients} | {data_mb:,.0f} | {seconds:.4g} | '
             f'{clients * wl.STEPS / seconds:,.0f} | {peak / 2**20:,.0f} |', flush=True)
 
 
