@@ -210,9 +210,11 @@ def train(config: ml_collections.ConfigDict,
   if streamed and multi_process:
     raise ConfigError(f'data.name={config.data.name!r} is streamed from disk, '
                       'which multi-process runs do not support yet')
-  # Multi-process: every process passes identical values as global arrays.
-  place = ((lambda tree: replicate(tree, client_mesh())) if multi_process
-           else jax.device_put)
+  # On a mesh (multi-process: every process passes identical values as
+  # global arrays) inputs are replicated as the round returns its state, so
+  # the second round reuses the first round's program.
+  on_mesh = multi_process or config.engine.get('shard_clients', False)
+  place = (lambda tree: replicate(tree, client_mesh())) if on_mesh else jax.device_put
   data = None if streamed else place(exp.dataset.train)
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))

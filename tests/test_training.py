@@ -22,6 +22,10 @@ def test_digits_chunked_strategy_gives_the_same_run():
   chunked = train(config, log=lambda line: None)[-1]
   assert abs(vmap['accuracy'] - chunked['accuracy']) < 1e-6
   assert abs(vmap['loss'] - chunked['loss']) < 1e-4
+  config.engine.shard_clients = True  # the `clients` mesh, inputs replicated
+  sharded = train(config, log=lambda line: None)[-1]
+  assert abs(sharded['accuracy'] - chunked['accuracy']) < 1e-6
+  assert abs(sharded['loss'] - chunked['loss']) < 1e-4
 
 
 def test_synthetic_00_loss_goes_down():

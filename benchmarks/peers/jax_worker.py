@@ -48,7 +48,9 @@ def engine_round(workload: str, clients: int, strategy: str):
                             name, int(chunk or 1), mesh)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
   ids = jnp.arange(clients, dtype=jnp.int32)
-  state = [fs.init_state(algorithm, params, clients), jax.random.PRNGKey(1)]
+  # Placed as the round returns it, so the second round reuses the program.
+  state = [jax.device_put(fs.init_state(algorithm, params, clients), placement),
+           jax.random.PRNGKey(1)]
 
   def run():
     state[1], key = jax.random.split(state[1])
