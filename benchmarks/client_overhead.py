@@ -3,8 +3,8 @@ client of each piece of the engine's per-client work, timed alone over
 `--clients` clients with `lax.map` (one client at a time, as the
 `sequential` strategy runs them), next to a whole engine round.
 
-Pieces: the per-client PRNG keys; the example shuffle (`client_batches`: two
-sorts of `max_examples` keys); gathering the client's `[steps, batch]`
+Pieces: the per-client PRNG keys; the example shuffle (`client_batches`: a
+swap-or-not permutation evaluated at every step's positions); gathering the client's `[steps, batch]`
 examples; bare local SGD on pre-batched examples (the model's own cost);
 and, for scale, a copy of the whole data set (memory bandwidth).
 
@@ -58,13 +58,13 @@ def main(argv):
   del argv
   clients, repeats, workload = _CLIENTS.value, _REPEATS.value, _WORKLOAD.value
   model, shape = jax_worker.build_model(workload)
-  x, y = wl.make_data(workload, clients)
+  x, y, _ = wl.make_data(workload, clients)
   x, y = jnp.asarray(x), jnp.asarray(y)
   ids = jnp.arange(clients, dtype=jnp.int32)
   keys = jax.random.split(jax.random.PRNGKey(0), clients)
   counts = jnp.full(clients, wl.EXAMPLES, jnp.int32)
   plan = plan_batches(wl.EXAMPLES, wl.BATCH, steps=wl.STEPS)
-  indices, _ = jax.jit(jax.vmap(lambda k, c: client_batches(k, c, wl.EXAMPLES, plan)))(
+  indices, _ = jax.jit(jax.vmap(lambda k, c: client_batches(k, c, plan)))(
       keys, counts)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
   batched = (x.reshape((clients, wl.STEPS, wl.BATCH) + shape),
@@ -72,7 +72,7 @@ def main(argv):
   pieces = {
       'client keys (fold_in + split)': (one_at_a_time(lambda i: client_key(keys[0], i)), (ids,)),
       'shuffle (client_batches)': (one_at_a_time(
-          lambda k, c: client_batches(k, c, wl.EXAMPLES, plan)), (keys, counts)),
+          lambda k, c: client_batches(k, c, plan)), (keys, counts)),
       'gather [steps, batch] examples': (one_at_a_time(lambda r, i: (x[r, i], y[r, i])),
                                          (ids, indices)),
       'bare local SGD (pre-batched)': (one_at_a_time(

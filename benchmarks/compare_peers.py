@@ -4,12 +4,16 @@ workload, interleaved in one run.
 All systems' workers start first (set-up and one warm-up round each); then
 every repetition times one round of each system in turn, the order rotating
 between repetitions (A B C, B C A, ...), so slow drifts of a shared machine
-hit all systems alike. Prints the median round time, client-steps/s and the
-speed-up of the first system (system's time / its time) for each
-clients-per-round value.
+hit all systems alike. Prints the median round time, real client-steps/s
+(the steps clients really train, not padding) and the speed-up of the first
+system (system's time / its time) for each clients-per-round value.
+`--sizes=ragged` gives the clients heavy-tailed sizes (the same for every
+system; see `peers/workloads.py`).
 
   bash benchmarks/peers/setup_venv.sh fedjax; bash benchmarks/peers/setup_venv.sh flower
   python benchmarks/compare_peers.py --workload=mlp --clients=10,100,1000 --repeats=5
+  python benchmarks/compare_peers.py --workload=logistic --sizes=ragged --clients=1000 \
+      --systems=fedjax_sim:auto,fedjax_sim:sequential@2,fedjax
 """
 
 from __future__ import annotations
@@ -32,17 +36,18 @@ _SYSTEMS = flags.DEFINE_list(
     'systems', ['fedjax_sim:sequential@2', 'fedjax_sim:sequential', 'jit_loop', 'fedjax', 'flower'],
     'Systems; the ratios are how much faster the first is. fedjax_sim:<strategy>[@<n>] '
     'runs the engine with that strategy, over a mesh of n CPU devices if given.')
+_SIZES = flags.DEFINE_enum('sizes', 'equal', list(wl.SIZES), 'Client sizes.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed rounds per system (median).')
 _VENVS = flags.DEFINE_string('venvs', launch.DEFAULT_VENVS, "The peers' virtual environments.")
 
 
 def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs: str,
-            log_dir: str) -> dict[str, list[float]]:
+            log_dir: str, sizes: str = 'equal') -> dict[str, list[float]]:
   """Round times of each system, interleaved."""
   workers = {}
   try:
     for system in systems:
-      command = launch.worker_command(system, workload, clients, repeats, venvs)
+      command = launch.worker_command(system, workload, clients, repeats, venvs, sizes)
       log = os.path.join(log_dir, f"{system.replace(':', '_')}_{clients}.log")
       workers[system] = launch.Worker(system, command, log)
       workers[system].wait_ready()
@@ -63,17 +68,22 @@ def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs
 def main(argv):
   del argv
   systems, log_dir = _SYSTEMS.value, tempfile.mkdtemp(prefix='compare_peers_')
-  print(f'workload {_WORKLOAD.value}: {wl.STEPS} local SGD steps of batch {wl.BATCH} per '
-        f'client, {wl.NUM_PARAMS[_WORKLOAD.value]:,} parameters; {_REPEATS.value} '
+  sizes, plan = _SIZES.value, wl.schedule(_SIZES.value)
+  local = (f'{wl.STEPS} local SGD steps of batch {wl.BATCH}' if sizes == 'equal' else
+           f'{sizes} sizes, 1 epoch of batch {plan.batch}')
+  print(f'workload {_WORKLOAD.value}: {local} per client, '
+        f'{wl.NUM_PARAMS[_WORKLOAD.value]:,} parameters; {_REPEATS.value} '
         f'interleaved repetitions, medians; worker logs in {log_dir}')
   print(f"| clients | system | round s (median) | client-steps/s | {systems[0]} speed-up |")
   print('|---:|---|---:|---:|---:|')
   for clients in map(int, _CLIENTS.value):
-    times = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value, log_dir)
+    steps = wl.client_steps(wl.client_sizes(sizes, clients), plan).sum()
+    times = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value, log_dir,
+                    sizes)
     medians = {s: statistics.median(t) for s, t in times.items()}
     for system in systems:
       print(f'| {clients} | {system} | {medians[system]:.4g} | '
-            f'{clients * wl.STEPS / medians[system]:,.0f} | '
+            f'{steps / medians[system]:,.0f} | '
             f'{medians[system] / medians[systems[0]]:.1f}x |', flush=True)
 
 

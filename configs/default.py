@@ -70,11 +70,17 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config.checkpoint = ml_collections.ConfigDict({'every': 0, 'keep': 3})
 
   config.engine = ml_collections.ConfigDict()
-  config.engine.strategy = 'vmap'  # 'vmap' | 'chunked' | 'sequential'
+  # 'auto' (the engine picks the layout and, with several devices, splits the
+  # clients over all of them) | 'vmap' | 'chunked' | 'sequential'
+  config.engine.strategy = 'auto'
   config.engine.chunk_size = 8
   # Split the sampled clients over all devices (of all processes) with a
   # 'clients' mesh; always on in multi-process runs.
   config.engine.shard_clients = False
+  # Where the client population (data and per-client state) lives: 'device',
+  # 'host' (host memory; each round moves only the sampled clients' rows) or
+  # 'auto' (host once it takes more than 1 GiB, or when streamed from disk).
+  config.engine.population = 'auto'
   if data == 'synthetic':
     use_synthetic(config, alpha=1., beta=1.)
   return config

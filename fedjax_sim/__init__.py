@@ -3,7 +3,8 @@
 from fedjax_sim import algorithms, core, data, models
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import (Aggregator, ClientBatches, ClientResult, FederatedAlgorithm,
-                             RoundState, build_round, init_state, train_locally)
+                             RoundState, build_round, init_state, train_locally,
+                             use_cpu_cores)
 from fedjax_sim.data import FederatedData, load_digits, load_synthetic, plan_batches, sample_clients
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.evaluation import evaluate, evaluate_clients
@@ -17,5 +18,5 @@ __all__ = [
     'RoundState', 'init_state', 'train_locally', 'FederatedData',
     'load_digits', 'load_synthetic', 'plan_batches', 'sample_clients',
     'ConfigError', 'DataError', 'evaluate', 'evaluate_clients', 'Model',
-    'get_model',
+    'get_model', 'use_cpu_cores',
 ]

@@ -28,7 +28,7 @@ import optax
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.core.round import RoundState
-from fedjax_sim.data.batching import BatchPlan, client_batches
+from fedjax_sim.data.batching import BatchPlan, client_stream
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
@@ -72,8 +72,8 @@ def personalized_sums(model: Model, params: Any, personal: Any,
     if plan.num_steps:
       batch_key, train_key = jax.random.split(jax.random.fold_in(key, client_id))
       count = train.counts[client_id]
-      indices, mask = client_batches(batch_key, count, train.max_examples, plan)
-      batches = ClientBatches(train.examples, client_id, count, indices, mask)
+      batches = ClientBatches(train.examples, client_id, count,
+                              client_stream(batch_key, count, plan))
       start = train_locally(loss_fn, optimizer, start, batches, train_key).params
     x, y = test.examples['x'][client_id], test.examples['y'][client_id]
     mask = jnp.arange(test.max_examples) < test.counts[client_id]

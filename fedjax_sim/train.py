@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
+from absl import logging
+from jax.sharding import Mesh
 
 from fedjax_sim import checkpoint, personalization, report
 from fedjax_sim import workdir as workdir_lib
@@ -19,8 +21,10 @@ from fedjax_sim.algorithms.registry import build_algorithm
 from fedjax_sim.attacks import apply_attack
 from fedjax_sim.compression import UPLOAD_BYTES, compress_from_config
 from fedjax_sim.core.algorithm import FederatedAlgorithm
+from fedjax_sim.core.population import (choose_placement, gather_rows, scatter_rows,
+                                        tree_bytes)
 from fedjax_sim.core.round import RoundFn, RoundState, build_round, init_state
-from fedjax_sim.core.sharding import client_mesh
+from fedjax_sim.core.sharding import auto_mesh, client_mesh
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_data import BOW_VOCAB_SIZE
 from fedjax_sim.data.client_store import ClientStore, eval_subset
@@ -54,6 +58,11 @@ class Experiment(NamedTuple):
   # With a ClientStore (data streamed from disk): the fixed seeded subset of
   # `config.eval_clients` clients that client-level evaluation uses.
   client_eval: FederatedData | None = None
+  # The `clients` mesh the round runs on (None: one device).
+  mesh: Mesh | None = None
+  # Data and client states stay in host memory; rounds move the sampled rows
+  # (`fedjax_sim.core.population`).
+  on_host: bool = False
 
 
 def _positive_int(config: ml_collections.ConfigDict, field: str) -> int:
@@ -80,8 +89,10 @@ def _check_tag_vocab(config: ml_collections.ConfigDict) -> None:
                       'for every word id of the bag of words)')
 
 
-def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
-  """Validates `config` and builds data, model, algorithm and round program."""
+def build_experiment(config: ml_collections.ConfigDict,
+                     log: Callable[[str], None] = logging.info) -> Experiment:
+  """Validates `config` and builds data, model, algorithm and round program;
+  `log` receives the engine's choice of layout under `engine.strategy='auto'`."""
   for field in ('rounds', 'clients_per_round', 'eval_every', 'client.batch_size',
                 'client.epochs', 'engine.chunk_size'):
     _positive_int(config, field)
@@ -115,16 +126,35 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     reporters.append(epsilon_reporter(config, num_clients))
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
-  mesh = (client_mesh() if config.engine.get('shard_clients', False)
-          or jax.process_count() > 1 else None)
+  on_host = choose_placement(
+      config.engine.get('population', 'auto'),
+      population_bytes(model, algorithm, dataset), streamed) == 'host'
+  if on_host and jax.process_count() > 1:
+    raise ConfigError("engine.population='host' is not supported in multi-process runs "
+                      "yet; use 'device'")
+  if config.engine.strategy == 'auto':
+    mesh = auto_mesh()
+  else:
+    mesh = (client_mesh() if config.engine.get('shard_clients', False)
+            or jax.process_count() > 1 else None)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
-                         config.engine.chunk_size, mesh)
+                         config.engine.chunk_size, mesh, log, client_rows=on_host)
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
   client_eval = (eval_subset(dataset.train, _positive_int(config, 'eval_clients'),
                              config.seed) if streamed else None)
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
-                    personalize=personalize, client_eval=client_eval)
+                    personalize=personalize, client_eval=client_eval, mesh=mesh,
+                    on_host=on_host)
+
+
+def population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Dataset) -> int:
+  """Bytes of the training data and of every client's persistent state."""
+  train = dataset.train
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0),
+                          jnp.asarray(dataset.test['x'][:1]))
+  state = tree_bytes(jax.eval_shape(algorithm.client_init, params)) * train.num_clients
+  return state + (0 if isinstance(train, ClientStore) else tree_bytes(train))
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -205,22 +235,25 @@ def train(config: ml_collections.ConfigDict,
   if multi_process and workdir:
     raise ConfigError('--workdir is not supported in multi-process runs yet; '
                       'drop it (process 0 prints the eval lines)')
-  exp = build_experiment(config)
+  if multi_process and jax.process_index() > 0:
+    log = lambda line: None  # noqa: E731  (process 0 reports)
+  say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': lambda line: None}[progress]
+  exp = build_experiment(config, say)
   streamed = isinstance(exp.dataset.train, ClientStore)
+  train_data = exp.dataset.train
   if streamed and multi_process:
     raise ConfigError(f'data.name={config.data.name!r} is streamed from disk, '
                       'which multi-process runs do not support yet')
   # On a mesh (multi-process: every process passes identical values as
   # global arrays) inputs are replicated as the round returns its state, so
   # the second round reuses the first round's program.
-  on_mesh = multi_process or config.engine.get('shard_clients', False)
-  place = (lambda tree: replicate(tree, client_mesh())) if on_mesh else jax.device_put
-  data = None if streamed else place(exp.dataset.train)
+  place = (lambda tree: replicate(tree, exp.mesh)) if exp.mesh else jax.device_put
+  data = None if exp.on_host else place(train_data)
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
-  state = place(init_state(exp.algorithm, params, exp.dataset.train.num_clients))
-  if multi_process and jax.process_index() > 0:
-    log = lambda line: None  # noqa: E731  (process 0 reports)
+  state = init_state(exp.algorithm, params, train_data.num_clients, exp.on_host)
+  state = state._replace(server=place(state.server), aggregator=place(state.aggregator),
+                         clients=state.clients if exp.on_host else place(state.clients))
   first_round, recorder, ckpt = 0, None, None
   if workdir:
     _positive_int(config, 'checkpoint.keep')
@@ -230,11 +263,12 @@ def train(config: ml_collections.ConfigDict,
     restored = checkpoint.restore_latest(ckpt, state) if has_run else None
     if restored is not None:
       first_round, state = restored
+      if exp.on_host:  # writable host arrays again
+        state = state._replace(clients=jax.tree.map(np.array, state.clients))
     workdir_lib.truncate_after(workdir, first_round)
     recorder = Recorder(workdir, first_round)
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
-  say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': lambda line: None}[progress]
   if first_round:
     say(f'resumed {workdir} after round {first_round}')
   history = []
@@ -242,10 +276,16 @@ def train(config: ml_collections.ConfigDict,
   for r in range(first_round, config.rounds):
     sample_key, round_key = round_keys(config.seed, r)
     ids = exp.sample_fn(sample_key)
-    if streamed:  # only the sampled clients' rows are read and sent
+    if exp.on_host:  # only the sampled clients' rows are read and sent
+      host_ids = np.asarray(ids)
+      rows = (train_data.gather(host_ids) if streamed
+              else gather_rows(train_data, host_ids))
+      population = state.clients
       state, metrics = exp.round_fn(
-          state, exp.dataset.train.gather(np.asarray(ids)), ids, round_key,
-          data_rows=jnp.arange(ids.shape[0]))
+          state._replace(clients=gather_rows(population, host_ids)), rows, ids,
+          round_key, np.arange(len(host_ids), dtype=np.int32))
+      scatter_rows(population, host_ids, state.clients)
+      state = state._replace(clients=population)
     else:
       state, metrics = exp.round_fn(state, data, place(ids), place(round_key))
     bar.update(1)

@@ -16,6 +16,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from fedjax_sim import distributed  # noqa: E402
+from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
 from fedjax_sim.train import train  # noqa: E402
 
@@ -48,6 +49,8 @@ def main(argv):
       raise ConfigError('--resume needs --workdir')
     if _NUM_PROCESSES.value > 1:
       distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    else:
+      use_cpu_cores()  # one CPU device per core, for engine.strategy 'auto'
     progress = _PROGRESS.value or ('bar' if sys.stderr.isatty() else 'lines')
     train(_CONFIG.value, workdir=_WORKDIR.value, resume=_RESUME.value,
           progress=progress)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fedjax_sim.core import client_key
+from fedjax_sim.core import client_key, step_key
 from fedjax_sim.data.batching import client_batches
 from fedjax_sim.models import masked_loss
 
@@ -34,11 +34,10 @@ def real_steps(data, cid: int, clients_key, plan):
   """`[(batch, mask, step_key)]` of the client's real (not all-padding) steps."""
   x, y = np.asarray(data.examples['x']), np.asarray(data.examples['y'])
   batch_key, train_key, _ = client_key(clients_key, cid)
-  idx, mask = client_batches(batch_key, int(data.counts[cid]), data.max_examples, plan)
+  idx, mask = client_batches(batch_key, int(data.counts[cid]), plan)
   idx, mask = np.asarray(idx), np.asarray(mask)
-  step_keys = jax.random.split(train_key, plan.num_steps)
   return [({'x': jnp.asarray(x[cid, idx[s]]), 'y': jnp.asarray(y[cid, idx[s]])},
-           mask[s], step_keys[s]) for s in range(plan.num_steps) if mask[s].any()]
+           mask[s], step_key(train_key, s)) for s in range(plan.num_steps) if mask[s].any()]
 
 
 def local_sgd(model, params, steps, lr: float,

@@ -3,10 +3,12 @@
 import collections
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fedjax_sim.data.batching import client_batches, plan_batches
+from fedjax_sim.data.batching import client_batches, plan_batches, real_steps
+from fedjax_sim.data.permutation import permute, seed_of
 
 
 @pytest.mark.parametrize('count', [0, 1, 7, 20, 23])
@@ -15,8 +17,8 @@ def test_epochs_visit_every_example_once(count, epochs):
   max_examples, batch = 23, 5
   plan = plan_batches(max_examples, batch, epochs=epochs)
   assert plan.num_steps == -(-epochs * max_examples // batch)
-  idx, mask = jax.jit(client_batches, static_argnums=(2, 3))(
-      jax.random.PRNGKey(count), count, max_examples, plan)
+  idx, mask = jax.jit(client_batches, static_argnums=2)(
+      jax.random.PRNGKey(count), count, plan)
   idx, mask = np.asarray(idx).ravel(), np.asarray(mask).ravel()
   assert mask.sum() == epochs * count
   assert (idx[~mask] == 0).all()
@@ -27,8 +29,8 @@ def test_epochs_visit_every_example_once(count, epochs):
 
 def test_epochs_are_reshuffled_and_keys_matter():
   plan = plan_batches(50, 10, epochs=2)
-  idx, _ = client_batches(jax.random.PRNGKey(0), 50, 50, plan)
-  other, _ = client_batches(jax.random.PRNGKey(1), 50, 50, plan)
+  idx, _ = client_batches(jax.random.PRNGKey(0), 50, plan)
+  other, _ = client_batches(jax.random.PRNGKey(1), 50, plan)
   idx = np.asarray(idx).ravel()
   assert not np.array_equal(idx[:50], idx[50:])
   assert not np.array_equal(idx, np.asarray(other).ravel())
@@ -37,14 +39,14 @@ def test_epochs_are_reshuffled_and_keys_matter():
 def test_fixed_steps_cycle_through_data_uniformly():
   plan = plan_batches(40, 4, steps=30)
   assert plan.num_steps == 30 and plan.epochs is None
-  idx, mask = client_batches(jax.random.PRNGKey(3), 3, 40, plan)
+  idx, mask = client_batches(jax.random.PRNGKey(3), 3, plan)
   assert np.asarray(mask).all()
   counts = collections.Counter(np.asarray(idx).ravel().tolist())
   assert set(counts) == {0, 1, 2} and counts == {0: 40, 1: 40, 2: 40}
 
 
 def test_fixed_steps_client_without_examples_is_fully_masked():
-  idx, mask = client_batches(jax.random.PRNGKey(0), 0, 8, plan_batches(8, 4, steps=5))
+  idx, mask = client_batches(jax.random.PRNGKey(0), 0, plan_batches(8, 4, steps=5))
   assert not np.asarray(mask).any() and not np.asarray(idx).any()
 
 
@@ -53,7 +55,7 @@ def test_stream_inside_one_epoch_is_a_uniform_random_subset():
   # over many keys every example is equally likely at every position.
   plan = plan_batches(30, 5, steps=4)
   keys = jax.random.split(jax.random.PRNGKey(0), 4000)
-  idx, mask = jax.jit(jax.vmap(lambda k: client_batches(k, 25, 30, plan)))(keys)
+  idx, mask = jax.jit(jax.vmap(lambda k: client_batches(k, 25, plan)))(keys)
   idx = np.asarray(idx).reshape(4000, 20)
   assert np.asarray(mask).all()
   assert all(len(set(row)) == 20 for row in idx) and idx.max() < 25
@@ -63,13 +65,43 @@ def test_stream_inside_one_epoch_is_a_uniform_random_subset():
 
 @pytest.mark.parametrize('count', [0, 3, 19, 20, 30])
 def test_vmapped_batches_equal_one_client_at_a_time(count):
-  # The one-epoch shortcut is a branch per client; under vmap both sides run
-  # and the right one is selected.
   plan = plan_batches(30, 5, steps=4)
   keys = jax.random.split(jax.random.PRNGKey(1), 3)
   counts = np.array([count, 30, 2])
-  together = jax.vmap(lambda k, c: client_batches(k, c, 30, plan))(keys, counts)
+  together = jax.vmap(lambda k, c: client_batches(k, c, plan))(keys, counts)
   for c in range(3):
-    alone = client_batches(keys[c], counts[c], 30, plan)
+    alone = client_batches(keys[c], counts[c], plan)
     for a, b in zip(alone, together):
       np.testing.assert_array_equal(a, b[c])
+
+
+@pytest.mark.parametrize('n', [1, 2, 3, 7, 64, 100, 1201])
+def test_permutation_is_exact_for_every_size(n):
+  seeds = jax.vmap(seed_of)(jax.random.split(jax.random.PRNGKey(n), 5))
+  images = np.asarray(jax.vmap(lambda s: permute(s, jnp.arange(n), n))(seeds))
+  for row in images:
+    np.testing.assert_array_equal(np.sort(row), np.arange(n))
+  if n > 3:
+    assert len({tuple(row) for row in images}) == 5  # seeds give other orders
+
+
+def test_permutation_is_uniform_over_positions_and_pairs():
+  # Over many seeds, every example is equally likely at every position, and
+  # consecutive positions are not correlated (P(p[1] = p[0] + 1) = 1/n).
+  n, trials = 25, 20000
+  seeds = jax.vmap(seed_of)(jax.random.split(jax.random.PRNGKey(0), trials))
+  images = np.asarray(jax.vmap(lambda s: permute(s, jnp.arange(n), n))(seeds))
+  freq = np.stack([np.bincount(images[:, p], minlength=n) for p in range(n)]) / trials
+  np.testing.assert_allclose(freq, 1 / n, atol=0.006)  # ~4.3 standard errors
+  np.testing.assert_allclose((images[:, 0] < images[:, 1]).mean(), 0.5, atol=0.015)
+  np.testing.assert_allclose((images[:, 0] + 1 == images[:, 1]).mean(), 1 / n, atol=0.005)
+
+
+@pytest.mark.parametrize('epochs,steps', [(1, 0), (3, 0), (1, 4)])
+def test_real_steps_are_the_steps_with_real_examples(epochs, steps):
+  plan = plan_batches(23, 5, epochs=epochs, steps=steps)
+  for count in (0, 1, 5, 6, 23):
+    _, mask = client_batches(jax.random.PRNGKey(count), count, plan)
+    has_real = np.asarray(mask).any(axis=1)
+    want = int(real_steps(count, plan))
+    assert has_real[:want].all() and not has_real[want:].any()

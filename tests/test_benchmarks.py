@@ -23,18 +23,35 @@ def test_workload_models_and_data(workload):
   model, shape = jax_worker.build_model(workload)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
   assert sum(a.size for a in jax.tree.leaves(params)) == wl.NUM_PARAMS[workload]
-  x, y = wl.make_data(workload, 3)
+  x, y, counts = wl.make_data(workload, 3)
   assert x.shape == (3, wl.EXAMPLES) + shape and x.dtype == np.float32
   assert y.shape == (3, wl.EXAMPLES) and 0 <= y.min() and y.max() < wl.SHAPES[workload][1]
-  again, _ = wl.make_data(workload, 3)
+  np.testing.assert_array_equal(counts, wl.EXAMPLES)
+  again, _, _ = wl.make_data(workload, 3)
   np.testing.assert_array_equal(x, again)
+
+
+def test_ragged_sizes_are_heavy_tailed_and_flat_matches_their_steps():
+  ragged = wl.client_sizes('ragged', 1000)
+  assert ragged.min() >= 1 and 60 < ragged.mean() < 100
+  assert ragged.max() > 10 * np.median(ragged)  # a few clients hold 10x the median
+  plan = wl.schedule('ragged')
+  steps = wl.client_steps(ragged, plan).sum()
+  flat = wl.client_sizes('flat', 1000)
+  assert len(set(flat)) == 1
+  assert abs(wl.client_steps(flat, plan).sum() - steps) <= 500  # rounding of steps/client
+  x, y, counts = wl.make_data('logistic', 50, sizes='ragged')
+  np.testing.assert_array_equal(counts, wl.client_sizes('ragged', 50))
+  assert x.shape[1] == counts.max()
+  for c, n in enumerate(counts):  # zero past each client's size
+    assert not x[c, n:].any() and not y[c, n:].any() and x[c, :n].any()
 
 
 def test_synthetic_labels_follow_each_clients_own_model():
   # Synthetic(1, 1): labels are the argmax of a per-client linear model, so a
   # per-client least-squares fit predicts its own labels far better than
   # another client's.
-  x, y = wl.make_data('logistic', 2)
+  x, y, _ = wl.make_data('logistic', 2)
   onehot = np.eye(10)[y]
   design = [np.c_[xc, np.ones(len(xc))] for xc in x]
   fits = [np.linalg.lstsq(d, o, rcond=None)[0] for d, o in zip(design, onehot)]

@@ -14,7 +14,7 @@ from fedjax_sim.aggregators.dp import (DPOptions, DPState, clip_update, dp_mean,
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import Reduced, build_round, client_key, init_state, round_keys
 from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.data.batching import client_batches, plan_batches
+from fedjax_sim.data.batching import client_stream, plan_batches
 from fedjax_sim.errors import ConfigError
 
 
@@ -64,10 +64,9 @@ def test_dp_round_matches_numpy_reference(ragged_data, tiny_mlp):
   for cid in np.asarray(ids):
     batch_key, train_key, _ = client_key(clients_key, cid)
     count = ragged_data.counts[cid]
-    indices, mask = client_batches(batch_key, count, ragged_data.max_examples, plan)
-    result = algorithm.client_update(
-        algorithm.init(params), (), ClientBatches(ragged_data.examples, jnp.int32(cid),
-                                                  count, indices, mask), train_key)
+    batches = ClientBatches(ragged_data.examples, jnp.int32(cid), count,
+                            client_stream(batch_key, count, plan))
+    result = algorithm.client_update(algorithm.init(params), (), batches, train_key)
     if int(count) > 0:
       clipped, norm = np_clip([np.asarray(x) for x in jax.tree.leaves(result.update)], clip)
       deltas.append(clipped)

@@ -8,7 +8,7 @@ import pytest
 
 from client_loop_reference import local_sgd, to_numpy
 from configs import default
-from fedjax_sim.core import init_state
+from fedjax_sim.core import init_state, step_key
 from fedjax_sim.data.batching import BatchPlan, client_batches
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.errors import ConfigError
@@ -47,13 +47,12 @@ def reference_sums(model, params, personal, train, test, key, steps, batch_size,
   for cid in range(train.num_clients):
     start = params if personal is None else jax.tree.map(lambda a: a[cid], personal)
     batch_key, train_key = jax.random.split(jax.random.fold_in(key, cid))
-    idx, mask = client_batches(batch_key, int(train.counts[cid]), train.max_examples,
+    idx, mask = client_batches(batch_key, int(train.counts[cid]),
                                BatchPlan(steps, batch_size, None))
-    step_keys = jax.random.split(train_key, steps)
     x, y = np.asarray(train.examples['x'][cid]), np.asarray(train.examples['y'][cid])
     batches = [({'x': jnp.asarray(x[np.asarray(idx[s])]),
-                 'y': jnp.asarray(y[np.asarray(idx[s])])}, np.asarray(mask[s]), step_keys[s])
-               for s in range(steps) if np.asarray(mask[s]).any()]
+                 'y': jnp.asarray(y[np.asarray(idx[s])])}, np.asarray(mask[s]),
+                step_key(train_key, s)) for s in range(steps) if np.asarray(mask[s]).any()]
     tuned, _ = local_sgd(model, to_numpy(start), batches, lr)
     n = int(test.counts[cid])
     tx, ty = test.examples['x'][cid, :n], np.asarray(test.examples['y'][cid, :n])

@@ -7,9 +7,10 @@ import optax
 import pytest
 
 from fedjax_sim.algorithms import fedavg
-from fedjax_sim.core import build_round, client_key, init_state, round_keys, run_local_steps
+from fedjax_sim.core import (build_round, client_key, init_state, round_keys, run_local_steps,
+                             step_key)
 from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.data.batching import client_batches, plan_batches
+from fedjax_sim.data.batching import client_batches, client_stream, plan_batches
 from fedjax_sim.models import masked_loss
 
 
@@ -22,16 +23,15 @@ def reference_round(model, params, server_state, data, ids, key, plan,
   clients_key, _ = round_keys(key)
   for cid in np.asarray(ids):
     batch_key, train_key, _ = client_key(clients_key, cid)
-    idx, mask = client_batches(batch_key, counts[cid], data.max_examples, plan)
+    idx, mask = client_batches(batch_key, counts[cid], plan)
     idx, mask = np.asarray(idx), np.asarray(mask)
-    step_keys = jax.random.split(train_key, plan.num_steps)
     local, opt_state, step_losses = params, client_opt.init(params), []
     for s in range(plan.num_steps):
       if not mask[s].any():
         continue
       batch = {'x': jnp.asarray(x[cid, idx[s]]), 'y': jnp.asarray(y[cid, idx[s]])}
       loss, grads = jax.value_and_grad(masked_loss, argnums=1)(
-          model, local, batch, jnp.asarray(mask[s]), step_keys[s])
+          model, local, batch, jnp.asarray(mask[s]), step_key(train_key, s))
       updates, opt_state = client_opt.update(grads, opt_state, local)
       local = optax.apply_updates(local, updates)
       step_losses.append(float(loss))
@@ -99,18 +99,37 @@ def test_strategies_agree_with_chunk_not_dividing_clients(ragged_data, tiny_mlp)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), results[0], other)
 
 
-def test_masked_steps_leave_client_state_bit_identical(ragged_data):
-  """A fully padded step must not touch the state, even if the step would."""
-  indices = jnp.zeros((3, 2), jnp.int32)
-  mask = jnp.array([[True, False], [False, False], [True, True]])
-  batches = ClientBatches(ragged_data.examples, jnp.int32(3), jnp.int32(23),
-                          indices, mask)
+def test_local_loop_runs_only_the_clients_real_steps(ragged_data):
+  """The local loop's trip count is the client's own: 23 examples, 2 epochs
+  of batch 4 is 12 steps (the plan allows 12 for the largest client), 5
+  examples is 3 steps, an empty client none; the last step's mask holds the
+  remainder."""
+  plan = plan_batches(ragged_data.max_examples, 4, epochs=2)
+  for count, want_steps in ((23, 12), (5, 3), (0, 0)):
+    batches = ClientBatches(ragged_data.examples, jnp.int32(3), jnp.int32(count),
+                            client_stream(jax.random.PRNGKey(0), count, plan))
 
-  def step(state, batch, step_mask, key):
-    return state + 1. + batch['x'].sum() * 0., step_mask.sum()
+    def step(state, batch, mask, key):
+      return state + 1., mask.sum()
 
-  state, aux, valid = run_local_steps(step, jnp.float32(0.), batches,
-                                      jax.random.PRNGKey(0))
-  assert float(state) == 2.
-  np.testing.assert_array_equal(valid, [True, False, True])
-  np.testing.assert_array_equal(aux, [1, 0, 2])
+    state, seen, steps = jax.jit(lambda b: run_local_steps(step, jnp.float32(0.), b,
+                                                           jax.random.PRNGKey(1)))(batches)
+    assert int(steps) == want_steps and float(state) == want_steps
+    assert int(seen) == 2 * count  # every real example twice, no padding
+
+
+def test_vmapped_clients_keep_their_own_final_state(ragged_data):
+  """Under vmap the clients run in lock-step until the longest is done; a
+  finished client's state is not touched by the extra iterations."""
+  plan = plan_batches(ragged_data.max_examples, 4)
+  counts = jnp.array([23, 1, 0, 7], jnp.int32)
+
+  def client(count):
+    batches = ClientBatches(ragged_data.examples, jnp.int32(3), count,
+                            client_stream(jax.random.PRNGKey(2), count, plan))
+    step = lambda state, batch, mask, key: (state * 2. + batch['x'][0, 0], 0.)  # noqa: E731
+    return run_local_steps(step, jnp.float32(1.), batches, jax.random.PRNGKey(0))[0]
+
+  together = jax.vmap(client)(counts)
+  alone = [client(c) for c in counts]
+  np.testing.assert_array_equal(together, np.array(alone))

@@ -39,15 +39,15 @@ def reference_round(model, x, c, controls, data, ids, key, plan, lr, server_lr):
   return x, c
 
 
-@pytest.mark.parametrize('strategy', ['vmap', 'sequential'])
-def test_scaffold_two_rounds_match_python_loop(ragged_data, tiny_mlp, strategy):
+@pytest.mark.parametrize('strategy,chunk', [('vmap', 1), ('chunked', 2), ('sequential', 1)])
+def test_scaffold_two_rounds_match_python_loop(ragged_data, tiny_mlp, strategy, chunk):
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
   lr, server_lr = 0.3, 0.8
   rounds = [[3, 0, 2], [1, 3, 2]]  # client 3 twice; client 2 has no examples
   algorithm = scaffold(tiny_mlp, lr, optax.sgd(server_lr), ragged_data.num_clients,
                        clients_per_round=3)
   plan = plan_batches(ragged_data.max_examples, 4, epochs=1)  # 6, 1, 0, 2 steps
-  round_fn = build_round(algorithm, plan, strategy)
+  round_fn = build_round(algorithm, plan, strategy, chunk)
   state = init_state(algorithm, jax.tree.map(jnp.copy, params), ragged_data.num_clients)
   x = to_numpy(params)
   c = jax.tree.map(np.zeros_like, x)

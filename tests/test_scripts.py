@@ -16,7 +16,11 @@ def run(*flags, cwd='/'):
 def test_train_prints_one_line_per_eval():
   result = run('--config.rounds=4', '--config.eval_every=2')
   assert result.returncode == 0, result.stderr
-  lines = result.stdout.strip().splitlines()
+  engine, *lines = result.stdout.strip().splitlines()
+  # The default engine.strategy 'auto' says once what it chose: on this CPU,
+  # one device per core (scripts/train.py splits the host).
+  cores = len(os.sched_getaffinity(0))
+  assert engine == f'engine: auto layout sequential on {cores} cpu device(s), 10 clients per round'
   assert len(lines) == 2
   pattern = (r'round\s+(\d+)\s+test_accuracy (\d\.\d+)\s+test_loss (\d+\.\d+)\s+'
              r'train_loss \d+\.\d+\s+client_accuracy \d\.\d+\s+'

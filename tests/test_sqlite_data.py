@@ -50,7 +50,7 @@ def one_round(data: FederatedData, ids, num_classes):
   state = init_state(algorithm, model.init(jax.random.PRNGKey(0),
                                            jnp.asarray(data.examples['x'][0, :1])), 10)
   _, metrics = round_fn(state, jax.device_put(data), jnp.asarray(ids, jnp.int32),
-                        jax.random.PRNGKey(1), data_rows=jnp.arange(len(ids)))
+                        jax.random.PRNGKey(1), jnp.arange(len(ids)))
   return float(metrics['train_loss'])
 
 

@@ -128,7 +128,7 @@ def test_progress_bar_and_resume_without_workdir(tmp_path):
   proc = subprocess.run([sys.executable, SCRIPT, '--config.rounds=3', '--progress=bar'],
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0 and '3/3' in proc.stderr  # the bar
-  assert proc.stdout.startswith('round     3')  # eval lines, above the bar
+  assert proc.stdout.split('\n')[1].startswith('round     3')  # eval lines, above the bar
   proc = subprocess.run([sys.executable, SCRIPT, '--resume'], capture_output=True,
                         text=True, timeout=300)
   assert proc.returncode == 2 and proc.stderr.strip() == 'error: --resume needs --workdir'

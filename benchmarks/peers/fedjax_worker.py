@@ -38,19 +38,21 @@ def build_model(workload: str):
       train_loss=lambda b, p: fedjax.metrics.unreduced_cross_entropy_loss(b['y'], p))
 
 
-def fedjax_round(workload: str, clients: int):
+def fedjax_round(workload: str, clients: int, sizes: str):
   import fedjax
   import jax
   from fedjax.algorithms import fed_avg
   model = build_model(workload)
-  x, y = wl.make_data(workload, clients)
-  datasets = [fedjax.ClientDataset({'x': x[c], 'y': y[c]}) for c in range(clients)]
+  x, y, counts = wl.make_data(workload, clients, sizes=sizes)
+  datasets = [fedjax.ClientDataset({'x': x[c, :n], 'y': y[c, :n]})
+              for c, n in enumerate(counts)]
+  plan = wl.schedule(sizes)
   algorithm = fed_avg.federated_averaging(
       grad_fn=fedjax.model_grad(model),
       client_optimizer=fedjax.optimizers.sgd(wl.LR),
       server_optimizer=fedjax.optimizers.sgd(1.),
       client_batch_hparams=fedjax.ShuffleRepeatBatchHParams(
-          batch_size=wl.BATCH, num_epochs=None, num_steps=wl.STEPS))
+          batch_size=plan.batch, num_epochs=plan.epochs, num_steps=plan.steps))
   params = model.init(jax.random.PRNGKey(0))
   state = [algorithm.init(params), jax.random.PRNGKey(1)]
 
@@ -67,11 +69,13 @@ def main() -> None:
   parser = argparse.ArgumentParser()
   parser.add_argument('--workload', required=True)
   parser.add_argument('--clients', type=int, required=True)
+  parser.add_argument('--sizes', default='equal')
   args = parser.parse_args()
   wl.check_workload(args.workload)
+  wl.check_sizes(args.sizes)
   out = protocol.claim_stdout()
   import jax
-  run, params = fedjax_round(args.workload, args.clients)
+  run, params = fedjax_round(args.workload, args.clients, args.sizes)
   info = {'num_params': sum(a.size for a in jax.tree_util.tree_leaves(params)),
           'version': f'fedjax 0.0.17, jax {jax.__version__}'}
   protocol.serve(run, info, out)

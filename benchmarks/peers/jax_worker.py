@@ -27,24 +27,28 @@ def build_model(workload: str):
   return fs.get_model(name, classes, options), shape
 
 
-def engine_round(workload: str, clients: int, strategy: str):
+def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal'):
   """One FedAvg round of the fedjax_sim engine over all `clients`; with
-  `strategy` `<name>@<n>`, over a `clients` mesh of `n` devices."""
+  `strategy` `<name>@<n>`, over a `clients` mesh of `n` devices; `auto` is
+  the engine's default layout, as a user who sets no engine flag gets it."""
   import jax
   import jax.numpy as jnp
   import numpy as np
   import optax
   import fedjax_sim as fs
   model, shape = build_model(workload)
-  x, y = wl.make_data(workload, clients)
+  x, y, counts = wl.make_data(workload, clients, sizes=sizes)
   strategy, _, devices = strategy.partition('@')
   name, _, chunk = strategy.partition(':')
   mesh = fs.core.sharding.client_mesh(jax.devices()[:int(devices)]) if devices else None
+  if name == 'auto':
+    mesh = fs.core.auto_mesh()
   placement = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()) if mesh else None
-  data = jax.device_put(fs.FederatedData({'x': x, 'y': y},
-                                         np.full(clients, wl.EXAMPLES, np.int32)), placement)
+  data = jax.device_put(fs.FederatedData({'x': x, 'y': y}, counts), placement)
   algorithm = fs.fedavg(model, optax.sgd(wl.LR), optax.sgd(1.))
-  round_fn = fs.build_round(algorithm, fs.plan_batches(wl.EXAMPLES, wl.BATCH, steps=wl.STEPS),
+  plan = wl.schedule(sizes)
+  round_fn = fs.build_round(algorithm, fs.plan_batches(x.shape[1], plan.batch, plan.epochs or 1,
+                                                       plan.steps or 0),
                             name, int(chunk or 1), mesh)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
   ids = jnp.arange(clients, dtype=jnp.int32)
@@ -65,7 +69,7 @@ def jit_loop_round(workload: str, clients: int):
   import jax.numpy as jnp
   import optax
   model, shape = build_model(workload)
-  x, y = wl.make_data(workload, clients)
+  x, y, _ = wl.make_data(workload, clients)
   xs = jnp.asarray(x).reshape((clients, wl.STEPS, wl.BATCH) + shape)
   ys = jnp.asarray(y).reshape(clients, wl.STEPS, wl.BATCH)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
@@ -101,16 +105,24 @@ def main() -> None:
   parser.add_argument('--system', required=True)
   parser.add_argument('--workload', required=True)
   parser.add_argument('--clients', type=int, required=True)
+  parser.add_argument('--sizes', default='equal')
   args = parser.parse_args()
   wl.check_workload(args.workload)
+  wl.check_sizes(args.sizes)
   out = protocol.claim_stdout()
   devices = args.system.partition('@')[2]
   if devices:  # CPU devices for the mesh; must be set before jax starts
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                                f' --xla_force_host_platform_device_count={int(devices)}')
   import jax
+  if args.system == 'fedjax_sim:auto':
+    import fedjax_sim as fs
+    fs.use_cpu_cores()  # what scripts/train.py does
   if args.system.startswith('fedjax_sim:'):
-    run, params = engine_round(args.workload, args.clients, args.system.split(':', 1)[1])
+    run, params = engine_round(args.workload, args.clients, args.system.split(':', 1)[1],
+                               args.sizes)
+  elif args.sizes != 'equal':
+    raise SystemExit(f'--system={args.system} runs equal-size clients only')
   elif args.system == 'jit_loop':
     run, params = jit_loop_round(args.workload, args.clients)
   else:

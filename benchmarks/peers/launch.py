@@ -24,9 +24,14 @@ PEERS = ('fedjax', 'flower')
 
 
 def worker_command(system: str, workload: str, clients: int, rounds: int,
-                   venvs: str = DEFAULT_VENVS) -> list[str]:
-  """The command line of `system`'s worker timing `rounds` rounds."""
+                   venvs: str = DEFAULT_VENVS, sizes: str = 'equal') -> list[str]:
+  """The command line of `system`'s worker timing `rounds` rounds on clients
+  of `sizes` (`workloads.SIZES`; Flower and `jit_loop` run `equal` only)."""
   args = [f'--workload={workload}', f'--clients={clients}']
+  if sizes != 'equal':
+    if system in ('flower', 'jit_loop'):
+      raise ValueError(f'--systems={system} runs --sizes=equal only, got {sizes!r}')
+    args.append(f'--sizes={sizes}')
   if system.startswith('fedjax_sim:') or system == 'jit_loop':
     return [sys.executable, os.path.join(HERE, 'jax_worker.py'), f'--system={system}'] + args
   if system not in PEERS:

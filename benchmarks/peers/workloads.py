@@ -1,9 +1,20 @@
 """The benchmark workloads, defined once for every system (NumPy only, so the
 peers' virtual environments can import it).
 
-Every client holds `STEPS * BATCH` examples and runs `STEPS` local SGD steps
-of batch `BATCH` (no shuffling), learning rate `LR`; the server averages the
-client models weighted by example count (FedAvg, server learning rate 1).
+Client sizes (`SIZES`):
+- `equal`: every client holds `STEPS * BATCH` examples and runs `STEPS` local
+  SGD steps of batch `BATCH`.
+- `ragged`: heavy-tailed sizes as in real federated data (LEAF/TFF EMNIST,
+  Shakespeare, StackOverflow): LogNormal(mu, `RAGGED_SIGMA`) with mean about
+  `RAGGED_MEAN` examples (of 1,000 clients: mean 76, median 44, largest 1,436),
+  at least 1; every client runs one epoch of batch `RAGGED_BATCH`, so its
+  steps are ceil(size / batch).
+- `flat`: the same number of clients and (up to rounding) the same total
+  steps as `ragged`, every client the same size: what `ragged` would cost
+  if the sizes were equal.
+
+Learning rate `LR`; the server averages the client models weighted by
+example count (FedAvg, server learning rate 1).
 
 - `logistic`: multinomial logistic regression, 60 features -> 10 classes, on
   Synthetic(1, 1) (Li et al. 2020) with a fixed client size.
@@ -16,11 +27,14 @@ client models weighted by example count (FedAvg, server learning rate 1).
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 STEPS, BATCH, LR = 10, 20, 0.05
 EXAMPLES = STEPS * BATCH
+RAGGED_BATCH, RAGGED_MEAN, RAGGED_SIGMA = 10, 80, 1.1
+SIZES = ('equal', 'ragged', 'flat')
 # name -> (input shape of one example, number of classes)
 SHAPES = {'logistic': ((60,), 10), 'mlp': ((784,), 10), 'cnn': ((28, 28, 1), 62)}
 # Trainable parameters of each model (checked by every system).
@@ -35,34 +49,82 @@ def check_workload(name: str) -> None:
     raise ValueError(f'--workload must be one of {list(WORKLOADS)}, got {name!r}')
 
 
-def _synthetic_client(rng: np.random.Generator, alpha: float = 1., beta: float = 1.):
-  """One Synthetic(alpha, beta) client of `EXAMPLES` examples."""
+class Schedule(NamedTuple):
+  """Local training of a workload's clients: `steps` fixed steps of `batch`,
+  or (steps None) `epochs` passes over each client's data."""
+
+  batch: int
+  epochs: int | None
+  steps: int | None
+
+
+def schedule(sizes: str) -> Schedule:
+  check_sizes(sizes)
+  return Schedule(BATCH, None, STEPS) if sizes == 'equal' else Schedule(RAGGED_BATCH, 1, None)
+
+
+def check_sizes(sizes: str) -> None:
+  if sizes not in SIZES:
+    raise ValueError(f'--sizes must be one of {list(SIZES)}, got {sizes!r}')
+
+
+def client_sizes(sizes: str, clients: int, seed: int = 0) -> np.ndarray:
+  """int `[clients]`: each client's number of examples."""
+  check_sizes(sizes)
+  if sizes == 'equal':
+    return np.full(clients, EXAMPLES, np.int64)
+  mu = np.log(RAGGED_MEAN) - RAGGED_SIGMA ** 2 / 2
+  ragged = np.maximum(1, np.round(np.random.default_rng([seed, 1]).lognormal(
+      mu, RAGGED_SIGMA, clients))).astype(np.int64)
+  if sizes == 'ragged':
+    return ragged
+  steps = max(1, round(client_steps(ragged, schedule('ragged')).sum() / clients))
+  return np.full(clients, steps * RAGGED_BATCH, np.int64)
+
+
+def client_steps(counts: np.ndarray, plan: Schedule) -> np.ndarray:
+  """The local steps each client really runs."""
+  if plan.steps is not None:
+    return np.where(counts > 0, plan.steps, 0)
+  return -(-plan.epochs * counts // plan.batch)
+
+
+def _synthetic_client(rng: np.random.Generator, examples: int, alpha: float = 1.,
+                      beta: float = 1.):
+  """One Synthetic(alpha, beta) client of `examples` examples."""
   features, classes = 60, 10
   u, b = rng.normal(0, np.sqrt(alpha)), rng.normal(0, np.sqrt(beta))
   w = rng.normal(u, 1, (features, classes))
   bias = rng.normal(u, 1, classes)
   v = rng.normal(b, 1, features)
   cov = np.arange(1, features + 1) ** -1.2
-  x = v + rng.normal(size=(EXAMPLES, features)) * np.sqrt(cov)
+  x = v + rng.normal(size=(examples, features)) * np.sqrt(cov)
   return x.astype(np.float32), np.argmax(x @ w + bias, axis=1).astype(np.int32)
 
 
-def make_data(name: str, clients: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """`x [clients, EXAMPLES, *shape]` float32 and `y [clients, EXAMPLES]` int32."""
+def make_data(name: str, clients: int, seed: int = 0,
+              sizes: str = 'equal') -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """`x [clients, max size, *shape]` float32 and `y [clients, max size]`
+  int32, zero past each client's size, and the sizes `counts [clients]`."""
   check_workload(name)
-  rng = np.random.default_rng(seed)
-  if name == 'logistic':
-    pairs = [_synthetic_client(rng) for _ in range(clients)]
-    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+  counts = client_sizes(sizes, clients, seed)
   shape, classes = SHAPES[name]
-  x = rng.standard_normal((clients, EXAMPLES) + shape, dtype=np.float32)
-  return x, rng.integers(0, classes, (clients, EXAMPLES)).astype(np.int32)
+  x = np.zeros((clients, counts.max()) + shape, np.float32)
+  y = np.zeros((clients, counts.max()), np.int32)
+  rng = np.random.default_rng(seed)
+  for c, n in enumerate(counts):
+    if name == 'logistic':
+      x[c, :n], y[c, :n] = _synthetic_client(rng, n)
+    else:
+      x[c, :n] = rng.standard_normal((n,) + shape, dtype=np.float32)
+      y[c, :n] = rng.integers(0, classes, n)
+  return x, y, counts.astype(np.int32)
 
 
 def save_data(name: str, clients: int, directory: str, seed: int = 0) -> str:
-  """Writes `make_data` as `x.npy` / `y.npy` under `directory` (for systems
-  whose clients live in other processes and memory-map it); returns it."""
-  x, y = make_data(name, clients, seed)
+  """Writes equal-size `make_data` as `x.npy` / `y.npy` under `directory` (for
+  systems whose clients live in other processes and memory-map it); returns it."""
+  x, y, _ = make_data(name, clients, seed)
   os.makedirs(directory, exist_ok=True)
   np.save(os.path.join(directory, 'x.npy'), x)
   np.save(os.path.join(directory, 'y.npy'), y)

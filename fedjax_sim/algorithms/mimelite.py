@@ -22,6 +22,7 @@ import optax
 from fedjax_sim.algorithms.fedavg import ServerState as ModelState
 from fedjax_sim.algorithms.fedavg import (apply_pseudo_gradient, check_weighting,
                                           client_weight)
+from fedjax_sim.algorithms.full_pass import full_pass_grad
 from fedjax_sim.algorithms.plain_sgd import plain_sgd_learning_rate
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
@@ -42,13 +43,6 @@ class Update(NamedTuple):
 
   delta: Any
   full_grad: Any
-
-
-def full_batch_grad(model: Model, params, batches: ClientBatches):
-  """Gradient of the mean loss over all the client's real examples."""
-  slots = jnp.arange(jax.tree.leaves(batches.examples)[0].shape[1])
-  mask = slots < batches.count
-  return jax.grad(lambda p: masked_loss(model, p, batches.batch(slots), mask))(params)
 
 
 def mimelite(model: Model, learning_rate: float, beta: float,
@@ -76,7 +70,7 @@ def mimelite(model: Model, learning_rate: float, beta: float,
     local = train_locally(loss_fn, optimizer, state.params, batches, key,
                           with_momentum)
     delta = jax.tree.map(jnp.subtract, local.params, state.params)
-    update = Update(delta, full_batch_grad(model, state.params, batches))
+    update = Update(delta, full_pass_grad(model, state.params, batches))
     return ClientResult(update, client_weight(batches, weighting),
                         {'train_loss': local.loss})
 

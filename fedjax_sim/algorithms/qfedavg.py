@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fedjax_sim.algorithms.full_pass import full_pass_loss
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
@@ -42,12 +43,6 @@ class Update(NamedTuple):
   h: jax.Array
 
 
-def client_loss(model: Model, params, batches: ClientBatches) -> jax.Array:
-  """Mean loss of `params` over all of the client's real examples."""
-  rows = jnp.arange(jax.tree.leaves(batches.examples)[0].shape[1])
-  return masked_loss(model, params, batches.batch(rows), rows < batches.count)
-
-
 def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
   """Builds q-FedAvg with local SGD at `learning_rate` (L = 1/learning_rate)."""
   client_optimizer = optax.sgd(learning_rate)
@@ -62,7 +57,7 @@ def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
   def client_update(state: ServerState, client_state, batches: ClientBatches,
                     key: jax.Array) -> ClientResult:
     del client_state
-    loss = client_loss(model, state.params, batches) + LOSS_OFFSET
+    loss = full_pass_loss(model, state.params, batches) + LOSS_OFFSET
     local = train_locally(loss_fn, client_optimizer, state.params, batches, key)
     step = jax.tree.map(lambda w, wk: lipschitz * (w - wk), state.params,
                         local.params)

@@ -3,11 +3,13 @@
 from fedjax_sim.core.aggregator import Aggregator, Reduced, weighted_mean
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, no_client_state
 from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.core.local_training import LocalResult, run_local_steps, train_locally
+from fedjax_sim.core.local_training import LocalResult, run_local_steps, step_key, train_locally
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
 from fedjax_sim.core.round import RoundState, build_round, client_key, init_state, round_keys
+from fedjax_sim.core.sharding import auto_mesh, client_mesh, use_cpu_cores
 
 __all__ = ['Aggregator', 'Reduced', 'weighted_mean', 'ClientResult',
            'FederatedAlgorithm', 'no_client_state', 'ClientBatches',
-           'run_local_steps', 'train_locally', 'LocalResult', 'STRATEGIES', 'map_and_sum', 'RoundState',
-           'build_round', 'client_key', 'init_state', 'round_keys']
+           'run_local_steps', 'step_key', 'train_locally', 'LocalResult', 'STRATEGIES', 'map_and_sum', 'RoundState',
+           'build_round', 'client_key', 'init_state', 'round_keys', 'auto_mesh',
+           'client_mesh', 'use_cpu_cores']

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.data.batching import BatchStream, real_steps
+
+Acc = TypeVar('Acc')
+
 
 class ClientBatches(NamedTuple):
-  """What a client sees: all padded examples plus its own batch plan.
+  """What a client sees: all padded examples plus its own batch stream.
 
-  Examples are gathered on demand (`batch(indices)`), inside the mapped
-  client function, so only the clients being processed at once (one, a
-  chunk, or all under `vmap`) hold a `[steps, batch, ...]` copy.
+  Examples are gathered on demand, one step at a time inside the client's
+  loop, so a client costs its real steps, not the padded example axis.
 
   Attributes:
     examples: the full padded arrays `[num_clients, max_examples, ...]`.
     client_id: this client's id (scalar int32).
     count: number of real examples of this client.
-    indices: int32 `[steps, batch]` example indices into the client's row.
-    mask: bool `[steps, batch]`, False for padding.
+    stream: this round's batch stream of the client.
     row: this client's row in `examples` when the data hold only some clients
       (streamed data sets); None when the row is `client_id`.
   """
@@ -28,12 +30,35 @@ class ClientBatches(NamedTuple):
   examples: Mapping[str, jax.Array]
   client_id: jax.Array
   count: jax.Array
-  indices: jax.Array
-  mask: jax.Array
+  stream: BatchStream
   row: jax.Array | None = None
+
+  @property
+  def num_steps(self) -> jax.Array:
+    """The client's real number of local steps (int32)."""
+    return real_steps(self.count, self.stream.plan)
+
+  def step(self, s: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
+    """`(batch, mask)` of local step `s`."""
+    indices, mask = self.stream.step(s)
+    return self.batch(indices), mask
 
   def batch(self, indices: jax.Array) -> dict[str, jax.Array]:
     """Gathers the examples at `indices` (any int shape) of this client."""
     row = self.client_id if self.row is None else self.row
     return {k: jnp.asarray(v)[row, indices]
             for k, v in self.examples.items()}
+
+  def fold_examples(self, fn: Callable[[Acc, dict[str, jax.Array], jax.Array], Acc],
+                    init: Acc, size: int) -> Acc:
+    """Folds `fn(acc, batch, mask)` over the real examples in order, `size`
+    at a time (the last slice masked); `ceil(count / size)` iterations."""
+    slots = jnp.arange(size, dtype=jnp.int32)
+
+    def body(i, acc):
+      rows = i * size + slots
+      mask = rows < self.count
+      return fn(acc, self.batch(jnp.where(mask, rows, 0)), mask)
+
+    return jax.lax.fori_loop(0, (self.count + size - 1) // size, body, init)
+

@@ -1,4 +1,4 @@
-"""Local training of one client: a masked `lax.scan` over its steps."""
+"""Local training of one client: a loop over the client's own real steps."""
 
 from __future__ import annotations
 
@@ -9,36 +9,40 @@ import jax.numpy as jnp
 import optax
 
 from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core.tree_util import zeros_of_output
 
 State = TypeVar('State')
 StepFn = Callable[[State, dict, jax.Array, jax.Array], tuple[State, Any]]
 
 
+def step_key(key: jax.Array, s: jax.Array) -> jax.Array:
+  """The PRNG key of local step `s` (e.g. for dropout)."""
+  return jax.random.fold_in(key, s)
+
+
 def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
                     key: jax.Array) -> tuple[State, Any, jax.Array]:
-  """Runs `step(state, batch, mask, key) -> (state, aux)` over every step.
-
-  A step whose batch is all padding leaves `state` untouched (bit for bit).
-  The client's `[steps, batch, ...]` examples are gathered once before the
-  scan (one contiguous gather beats one small gather per step on CPU).
+  """Runs `step(state, batch, mask, key) -> (state, aux)` over the client's
+  `batches.num_steps` real steps: a loop whose trip count is the client's
+  own, so a small client costs few steps (under `vmap` the mapped clients run
+  in lock-step until the longest is done; finished clients' states are kept
+  as they are, bit for bit).
 
   Returns:
-    `(final_state, aux stacked over steps, step_valid [steps])`.
+    `(final_state, aux summed over the steps, num_steps int32)`.
   """
-  step_valid = batches.mask.any(axis=1)
-  keys = jax.random.split(key, batches.indices.shape[0])
-  examples = batches.batch(batches.indices)
+  num_steps = batches.num_steps
 
-  def body(state, xs):
-    batch, mask, valid, step_key = xs
-    new_state, aux = step(state, batch, mask, step_key)
-    kept = jax.tree.map(lambda new, old: jnp.where(valid, new, old),
-                        new_state, state)
-    return kept, aux
+  def body(s, carry):
+    state, total = carry
+    batch, mask = batches.step(s)
+    state, aux = step(state, batch, mask, step_key(key, s))
+    return state, jax.tree.map(jnp.add, total, aux)
 
-  state, aux = jax.lax.scan(body, state,
-                            (examples, batches.mask, step_valid, keys))
-  return state, aux, step_valid
+  first_batch, first_mask = jax.eval_shape(batches.step, jnp.int32(0))
+  zeros = zeros_of_output(lambda *a: step(*a)[1], state, first_batch, first_mask, key)
+  state, total = jax.lax.fori_loop(0, num_steps, body, (state, zeros))
+  return state, total, num_steps
 
 
 LossFn = Callable[[Any, dict, jax.Array, jax.Array], jax.Array]
@@ -50,7 +54,7 @@ class LocalResult(NamedTuple):
   Attributes:
     params: the client's final parameters.
     loss: mean training loss over the real steps (0 for an empty client).
-    num_steps: number of real (not all-padding) steps, float32.
+    num_steps: number of real steps, float32.
   """
 
   params: Any
@@ -67,16 +71,15 @@ def train_locally(loss_fn: LossFn, optimizer: optax.GradientTransformation,
   before the optimizer sees it (e.g. SCAFFOLD's control-variate correction).
   """
 
-  def step(carry, batch, mask, step_key):
+  def step(carry, batch, mask, key):
     local, opt_state = carry
-    loss, grads = jax.value_and_grad(loss_fn)(local, batch, mask, step_key)
+    loss, grads = jax.value_and_grad(loss_fn)(local, batch, mask, key)
     if grad_fn is not None:
       grads = grad_fn(grads, local)
     updates, opt_state = optimizer.update(grads, opt_state, local)
     return (optax.apply_updates(local, updates), opt_state), loss
 
-  (final, _), losses, valid = run_local_steps(
+  (final, _), loss_sum, num_steps = run_local_steps(
       step, (params, optimizer.init(params)), batches, key)
-  num_steps = valid.sum().astype(jnp.float32)
-  loss = jnp.sum(losses * valid) / jnp.maximum(num_steps, 1.)
-  return LocalResult(final, loss, num_steps)
+  num_steps = num_steps.astype(jnp.float32)
+  return LocalResult(final, loss_sum / jnp.maximum(num_steps, 1.), num_steps)

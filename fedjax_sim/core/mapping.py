@@ -13,6 +13,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.core.tree_util import zeros_of_output
 from fedjax_sim.errors import ConfigError
 
 STRATEGIES = ('vmap', 'chunked', 'sequential')
@@ -57,8 +58,7 @@ def map_and_sum(fn: ClientFn, xs: PyTree, strategy: str,
 def _scan_sum(fn: ClientFn, xs: PyTree) -> tuple[PyTree, PyTree]:
   """Scans `fn` over the leading axis of `xs`, accumulating its first output."""
   first = jax.tree.map(lambda a: a[0], xs)
-  summed_shape, _ = jax.eval_shape(fn, *first)
-  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), summed_shape)
+  zeros = zeros_of_output(lambda *x: fn(*x)[0], *first)
 
   def body(total, x):
     summed, stacked = fn(*x)

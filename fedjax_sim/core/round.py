@@ -9,18 +9,23 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fedjax_sim.core.aggregator import Reduced, safe_divide
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core.layout import Layout, choose_layout
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
-from fedjax_sim.core.sharding import sharded_map_and_sum
-from fedjax_sim.data.batching import BatchPlan, client_batches
+from fedjax_sim.core.population import host_client_states
+from fedjax_sim.core.sharding import auto_mesh, sharded_map_and_sum
+from fedjax_sim.core.schedule import balanced_order, inverse
+from fedjax_sim.data.batching import BatchPlan, client_stream, real_steps
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 
 PyTree = Any
+ENGINE_STRATEGIES = ('auto',) + STRATEGIES
 
 
 class RoundState(NamedTuple):
@@ -28,7 +33,8 @@ class RoundState(NamedTuple):
 
   Attributes:
     server: the algorithm's server state.
-    clients: every client's persistent state, leaves `[num_clients, ...]`.
+    clients: every client's persistent state, leaves `[num_clients, ...]`
+      (with `build_round(client_rows=True)`: only the sampled clients' rows).
     aggregator: the aggregator's state.
   """
 
@@ -42,11 +48,16 @@ RoundFn = Callable[[RoundState, FederatedData, jax.Array, jax.Array],
 
 
 def init_state(algorithm: FederatedAlgorithm, params: PyTree,
-               num_clients: int) -> RoundState:
-  """The state before round 0: server, `num_clients` client states, aggregator."""
+               num_clients: int, on_host: bool = False) -> RoundState:
+  """The state before round 0: server, `num_clients` client states (device
+  arrays, or with `on_host` NumPy arrays: `fedjax_sim.core.population`),
+  aggregator."""
   one = algorithm.client_init(params)
-  clients = jax.tree.map(
-      lambda a: jnp.broadcast_to(a, (num_clients,) + jnp.shape(a)).copy(), one)
+  if on_host:
+    clients = host_client_states(one, num_clients)
+  else:
+    clients = jax.tree.map(
+        lambda a: jnp.broadcast_to(a, (num_clients,) + jnp.shape(a)).copy(), one)
   return RoundState(algorithm.init(params), clients, algorithm.aggregator.init())
 
 
@@ -62,9 +73,18 @@ def client_key(clients_key: jax.Array, client_id: jax.Array) -> tuple[jax.Array,
 
 
 def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
-                strategy: str = 'vmap', chunk_size: int = 1,
-                mesh: Mesh | None = None) -> RoundFn:
+                strategy: str = 'auto', chunk_size: int = 1,
+                mesh: Mesh | None = None,
+                log: Callable[[str], None] = logging.info,
+                client_rows: bool = False) -> RoundFn:
   """Returns `round(state, data, client_ids, key, data_rows=None) -> (state, metrics)`.
+
+  `strategy='auto'` (the default) picks the layout (`fedjax_sim.core.layout`)
+  when the round is compiled, from the backend, the model's size and the
+  clients per device, over every device (`sharding.auto_mesh`) unless a
+  `mesh` is given; `log` receives the choice. On a CPU, call
+  `fedjax_sim.core.sharding.use_cpu_cores()` right after `import jax` so
+  every core is a device.
 
   The returned function is jitted with `state` donated; it compiles once per
   data shape and number of sampled clients (round index and client ids are
@@ -74,59 +94,86 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   `data_rows = arange(len(client_ids))`); client keys and client states still
   follow `client_ids`, so the result equals a round on the full data.
 
+  Every client runs only its own real local steps (`real_steps` of its example
+  count). Clients are mapped longest first (`fedjax_sim.core.schedule`), so a
+  `chunked` chunk holds clients of similar length and a round costs about the
+  sampled clients' real steps in every strategy but `vmap`, whose single chunk
+  runs as long as its longest client.
+
+  With `client_rows`, `state.clients` holds only the sampled clients' states,
+  `[len(client_ids), ...]` in the order of `client_ids`, and the round
+  returns their new states there: the population's states can then live
+  anywhere (host memory, `fedjax_sim.core.population`), and device memory
+  does not grow with the number of clients.
+
   With a `mesh` (`fedjax_sim.core.sharding.client_mesh`), the sampled clients
-  are split over its devices (padded with masked clients to a multiple of the
-  device count) and their sums all-reduced, still in one program.
+  are dealt over its devices with balanced total steps (padded with masked
+  clients to a multiple of the device count) and their sums all-reduced,
+  still in one program.
 
   Metrics: the weighted means of the clients' metrics, `total_weight`, the
   aggregator's metrics, and `clients` (each client's metrics, weight and
   `update_norm` — the L2 norm of its whole update pytree — in sampled order).
   """
-  if strategy not in STRATEGIES:
-    raise ConfigError(f'engine.strategy must be one of {STRATEGIES}, got {strategy!r}')
+  if strategy not in ENGINE_STRATEGIES:
+    raise ConfigError(f'engine.strategy must be one of {ENGINE_STRATEGIES}, got {strategy!r}')
   if chunk_size < 1:
     raise ConfigError(f'engine.chunk_size must be >= 1, got {chunk_size}')
+  if strategy == 'auto' and mesh is None:
+    mesh = auto_mesh()
   aggregator = algorithm.aggregator
+  num_devices = mesh.size if mesh else 1
+
+  def one_client(shared, client_id, row, count, is_valid, slot):
+    state, data, clients_key = shared
+    batch_key, train_key, agg_key = client_key(clients_key, client_id)
+    batches = ClientBatches(data.examples, client_id, count,
+                            client_stream(batch_key, count, plan), row)
+    own_state = jax.tree.map(lambda a: a[slot], state.clients)
+    result = algorithm.client_update(state.server, own_state, batches, train_key)
+    weight = jnp.where(is_valid, result.weight, 0.).astype(jnp.float32)
+    update, weight, stats = aggregator.prepare(result.update, weight,
+                                               state.aggregator, agg_key)
+    weight = jnp.where(is_valid, weight, 0.).astype(jnp.float32)
+    metric_sum = {k: weight * v for k, v in result.metrics.items()}
+    norm = optax.tree.norm(result.update)
+    per_client = ({**result.metrics, 'update_norm': norm}, weight, result.client_state)
+    if aggregator.stacked:
+      return (weight, metric_sum), (per_client, (update, stats))
+    stats = {k: jnp.where(is_valid, v, 0.) for k, v in stats.items()}
+    update_sum = jax.tree.map(lambda u: weight * u, update)
+    return (weight, metric_sum, update_sum, stats), (per_client, ())
 
   def round_fn(state: RoundState, data: FederatedData, client_ids, key,
                data_rows=None):
     num_sampled = client_ids.shape[0]
-    group = (chunk_size if strategy == 'chunked' else 1) * (mesh.size if mesh else 1)
+    shared = (state, data, round_keys(key)[0])
+    example = (jnp.int32(0),) * 3 + (jnp.bool_(True), jnp.int32(0))
+    layout = Layout(strategy, chunk_size)
+    if strategy == 'auto':
+      layout = _auto_layout(one_client, shared, example, aggregator.stacked,
+                            math.ceil(num_sampled / num_devices), mesh)
+      log(f'engine: auto layout {layout.describe()} on {num_devices} '
+          f'{_platform(mesh)} device(s), {num_sampled} clients per round')
+    group = (layout.chunk_size if layout.strategy == 'chunked' else 1) * num_devices
     padded = math.ceil(num_sampled / group) * group
     ids = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(client_ids)
     rows = ids if data_rows is None else (
         jnp.zeros(padded, jnp.int32).at[:num_sampled].set(data_rows))
     valid = jnp.arange(padded) < num_sampled
-    clients_key, server_key = round_keys(key)
-
-    def one_client(shared, client_id, row, is_valid):
-      state, data, clients_key = shared
-      count = jnp.where(is_valid, data.counts[row], 0)
-      batch_key, train_key, agg_key = client_key(clients_key, client_id)
-      indices, mask = client_batches(batch_key, count, data.max_examples, plan)
-      batches = ClientBatches(data.examples, client_id, count, indices, mask, row)
-      own_state = jax.tree.map(lambda a: a[client_id], state.clients)
-      result = algorithm.client_update(state.server, own_state, batches, train_key)
-      weight = jnp.where(is_valid, result.weight, 0.).astype(jnp.float32)
-      update, weight, stats = aggregator.prepare(result.update, weight,
-                                                 state.aggregator, agg_key)
-      weight = jnp.where(is_valid, weight, 0.).astype(jnp.float32)
-      metric_sum = {k: weight * v for k, v in result.metrics.items()}
-      norm = optax.tree.norm(result.update)
-      per_client = ({**result.metrics, 'update_norm': norm}, weight, result.client_state)
-      if aggregator.stacked:
-        return (weight, metric_sum), (per_client, (update, stats))
-      stats = {k: jnp.where(is_valid, v, 0.) for k, v in stats.items()}
-      update_sum = jax.tree.map(lambda u: weight * u, update)
-      return (weight, metric_sum, update_sum, stats), (per_client, ())
-
-    shared = (state, data, clients_key)
+    counts = jnp.where(valid, data.counts[rows], 0).astype(jnp.int32)
+    # Longest clients first, snake-dealt over the devices (`schedule`): chunks
+    # of similar length, balanced devices; outputs return to sampled order.
+    perm = balanced_order(real_steps(counts, plan), num_devices)
+    slots = jnp.arange(padded, dtype=jnp.int32) if client_rows else ids
+    xs = tuple(a[perm] for a in (ids, rows, counts, valid, slots))
     if mesh is None:
-      summed, (per_client, stacked) = map_and_sum(
-          functools.partial(one_client, shared), (ids, rows, valid), strategy, chunk_size)
+      summed, stacked_out = map_and_sum(
+          functools.partial(one_client, shared), xs, *layout)
     else:
-      summed, (per_client, stacked) = sharded_map_and_sum(
-          one_client, shared, (ids, rows, valid), strategy, chunk_size, mesh)
+      summed, stacked_out = sharded_map_and_sum(one_client, shared, xs, *layout, mesh)
+    back = inverse(perm)
+    per_client, stacked = jax.tree.map(lambda a: a[back], stacked_out)
     first = lambda tree: jax.tree.map(lambda a: a[:num_sampled], tree)
     client_metrics, weights, new_client_states = first(per_client)
     total, metric_sum = summed[:2]
@@ -136,9 +183,9 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     else:
       reduced = Reduced(summed[2], total, summed[3])
     aggregate, aggregator_state, aggregator_metrics = aggregator.combine(
-        reduced, state.aggregator, server_key)
-    clients = jax.tree.map(lambda all_, new: all_.at[client_ids].set(new),
-                           state.clients, new_client_states)
+        reduced, state.aggregator, round_keys(key)[1])
+    clients = new_client_states if client_rows else jax.tree.map(
+        lambda all_, new: all_.at[client_ids].set(new), state.clients, new_client_states)
     new_state = RoundState(algorithm.server_update(state.server, aggregate),
                            clients, aggregator_state)
     metrics = safe_divide(metric_sum, total)
@@ -146,4 +193,34 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                    clients={**client_metrics, 'weight': weights})
     return new_state, metrics
 
-  return jax.jit(round_fn, donate_argnums=0)
+  if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
+    return jax.jit(round_fn, donate_argnums=0)
+  # Inputs and outputs replicated over the mesh, so every round runs the same
+  # program and state never moves.
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(round_fn, donate_argnums=0, in_shardings=replicated,
+                 out_shardings=replicated)
+
+
+def _platform(mesh: Mesh | None) -> str:
+  return (mesh.devices.flat[0] if mesh else jax.devices()[0]).platform
+
+
+def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: bool,
+                 clients_per_device: int, mesh: Mesh | None) -> Layout:
+  """`choose_layout` for this round, from abstract shapes only."""
+  abstract = lambda tree: jax.tree.map(  # noqa: E731
+      lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
+  summed, stacked_out = jax.eval_shape(one_client, abstract(shared), *example)
+  update = stacked_out[1][0] if stacked else summed[2]
+  update_size = sum(math.prod(a.shape) for a in jax.tree.leaves(update))
+  platform = _platform(mesh)
+  if platform == 'cpu':
+    return choose_layout(platform, update_size, clients_per_device)
+  device = mesh.devices.flat[0] if mesh else jax.devices()[0]
+  memory = jax.jit(one_client).lower(abstract(shared), *abstract(example)).compile()
+  memory = memory.memory_analysis()
+  client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
+  stats = device.memory_stats() or {}
+  free = stats.get('bytes_limit', 0) - stats.get('bytes_in_use', 0)
+  return choose_layout(platform, update_size, clients_per_device, client_bytes, free)

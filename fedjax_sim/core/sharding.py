@@ -8,10 +8,12 @@ round stays one XLA program (`shard_map` inside the jitted round).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable
 
 import jax
 import numpy as np
+from absl import logging
 from jax.sharding import Mesh, PartitionSpec as P
 
 from fedjax_sim.core.mapping import map_and_sum
@@ -43,3 +45,28 @@ def sharded_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], shared: PyTree
   specs = (P(),) + tuple(P(AXIS) for _ in xs)
   return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P()),
                        check_vma=False)(shared, *xs)
+
+
+def auto_mesh() -> Mesh | None:
+  """The mesh `strategy='auto'` uses: every device, or None with only one."""
+  return client_mesh() if jax.device_count() > 1 else None
+
+
+def use_cpu_cores(count: int | None = None) -> int:
+  """Splits the host CPU into `count` XLA devices (default: one per core this
+  process may use), so `auto` spreads clients over every core.
+
+  Call it right after `import jax`, before JAX runs anything; a device count
+  already set in `XLA_FLAGS` (`--xla_force_host_platform_device_count`) is
+  kept. Returns the number of CPU devices asked for (0 when left as it was).
+  """
+  if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
+    return 0
+  count = count or len(os.sched_getaffinity(0))
+  try:
+    jax.config.update('jax_num_cpu_devices', count)
+  except RuntimeError as e:  # JAX has already started its backends
+    logging.warning('use_cpu_cores: %s; keeping %d CPU device(s)', e,
+                    len(jax.devices('cpu')))
+    return 0
+  return count

@@ -1,27 +1,35 @@
-"""Local-training batches of one client as `[steps, batch]` example indices + mask.
+"""Local-training batches of one client, produced one step at a time.
 
-A client's example stream is its examples reshuffled every epoch; steps take
-consecutive slices of `batch_size` from that stream. Everything is `jnp` with
-static shapes, so the same function runs under `vmap`, `lax.map` and `jit`.
+A client's example stream is its examples reshuffled every epoch; step `s`
+takes stream positions `[s * batch, (s + 1) * batch)`. Each position's
+example comes from an exact per-epoch permutation evaluated at that position
+(`fedjax_sim.data.permutation`), so a step costs O(batch) whatever the
+client's size, and a client only pays for the steps it really runs
+(`real_steps`). Everything is `jnp` with static shapes (vmap/jit friendly).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.data.permutation import epoch_seed, permute, seed_of
+
 
 class BatchPlan(NamedTuple):
-  """Static shape of local training: `num_steps` batches of `batch_size`.
+  """Static shape of local training.
 
   Attributes:
-    num_steps: steps every client runs (shorter clients have masked steps).
+    num_steps: the most steps any client runs (the largest client's, or the
+      fixed count); a client runs only its own `real_steps`.
     batch_size: examples per step.
-    epochs: passes over each client's data, or None when every client runs
-      exactly `num_steps` steps (cycling through reshuffled epochs).
+    epochs: passes over each client's data, or None when every non-empty
+      client runs exactly `num_steps` steps (cycling through reshuffled epochs).
   """
 
   num_steps: int
@@ -38,46 +46,47 @@ def plan_batches(max_examples: int, batch_size: int, epochs: int = 1,
                    batch_size, epochs)
 
 
-def client_batches(key: jax.Array, count: jax.Array, max_examples: int,
-                   plan: BatchPlan) -> tuple[jax.Array, jax.Array]:
-  """Example indices `[steps, batch]` and validity mask for one client.
-
-  Args:
-    key: this client's PRNG key for the round.
-    count: number of real examples of the client (traced scalar).
-    max_examples: padded example axis length (static).
-    plan: the static batch plan.
-
-  Returns:
-    `(indices, mask)`; `indices` lie in `[0, count)` (0 where masked) and every
-    epoch visits each real example exactly once.
-  """
-  length = plan.num_steps * plan.batch_size
-  n = jnp.maximum(count, 1)
-  base_key, order_key = jax.random.split(key)
-  # A random permutation of the real examples (padding sorted to the end).
-  slot = jnp.arange(max_examples)
-  base = jnp.argsort(jnp.where(slot < count,
-                               jax.random.uniform(base_key, (max_examples,)), 2.))
-  position = jnp.arange(length)
-
-  def reshuffled_epochs():
-    # Within each epoch-sized block of the stream, a fresh random order.
-    noise = jax.random.uniform(order_key, (length,))
-    _, _, shuffled = jax.lax.sort((position // n, noise, position), num_keys=2)
-    return base[shuffled % n]
-
-  if length <= max_examples:
-    # A stream inside one epoch is the start of `base`: the second sort runs
-    # only for clients smaller than the stream (a real branch one client at a
-    # time; under `vmap` both sides run).
-    indices = jax.lax.cond(count >= length, lambda: base[:length], reshuffled_epochs)
-  else:
-    indices = reshuffled_epochs()
+def real_steps(count: jax.Array, plan: BatchPlan) -> jax.Array:
+  """int32 number of steps a client of `count` examples trains (0 if empty)."""
+  count = jnp.asarray(count, jnp.int32)
   if plan.epochs is None:
-    mask = jnp.broadcast_to(count > 0, (length,))
-  else:
-    mask = position < plan.epochs * count
-  indices = jnp.where(mask, indices, 0).astype(jnp.int32)
-  shape = (plan.num_steps, plan.batch_size)
-  return indices.reshape(shape), mask.reshape(shape)
+    return jnp.where(count > 0, plan.num_steps, 0).astype(jnp.int32)
+  return (plan.epochs * count + plan.batch_size - 1) // plan.batch_size
+
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=['seed', 'count'],
+                   meta_fields=['plan'])
+@dataclasses.dataclass(frozen=True)
+class BatchStream:
+  """One client's batches for one round (see `client_stream`); a pytree
+  whose `plan` is static."""
+
+  seed: jax.Array
+  count: jax.Array
+  plan: BatchPlan
+
+  def step(self, s: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(indices [batch], mask [batch])` of step `s`; indices lie in
+    `[0, count)` (0 where masked)."""
+    batch = self.plan.batch_size
+    position = s * batch + jnp.arange(batch, dtype=jnp.int32)
+    n = jnp.maximum(self.count, 1)
+    index = permute(epoch_seed(self.seed, position // n), position % n, n)
+    if self.plan.epochs is None:
+      mask = jnp.broadcast_to(self.count > 0, (batch,))
+    else:
+      mask = position < self.plan.epochs * self.count
+    return jnp.where(mask, index, 0), mask
+
+
+def client_stream(key: jax.Array, count: jax.Array, plan: BatchPlan) -> BatchStream:
+  """The batch stream of a client with `count` real examples."""
+  return BatchStream(seed_of(key), jnp.asarray(count, jnp.int32), plan)
+
+
+def client_batches(key: jax.Array, count: jax.Array,
+                   plan: BatchPlan) -> tuple[jax.Array, jax.Array]:
+  """All `plan.num_steps` steps of `client_stream` as `[steps, batch]`
+  indices and mask (steps past the client's `real_steps` are fully masked)."""
+  stream = client_stream(key, count, plan)
+  return jax.vmap(stream.step)(jnp.arange(plan.num_steps, dtype=jnp.int32))

@@ -1,0 +1,108 @@
+"""`strategy='auto'` and the round's cost: clients run their real steps, and
+clients mapped together have similar lengths."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from fedjax_sim.algorithms import fedavg
+from fedjax_sim.core import (ClientResult, FederatedAlgorithm, build_round, init_state,
+                             run_local_steps)
+from fedjax_sim.core.layout import CPU_CHUNK, Layout, choose_layout
+from fedjax_sim.core.schedule import balanced_order, inverse
+from fedjax_sim.data.batching import plan_batches
+from fedjax_sim.data.federated_data import from_client_arrays
+
+
+def test_cpu_choice_follows_model_size():
+  assert choose_layout('cpu', 610, 500) == Layout('chunked', CPU_CHUNK)
+  assert choose_layout('cpu', 159_010, 500) == Layout('sequential', 1)
+  assert choose_layout('cpu', 610, 5) == Layout('sequential', 1)  # too few to chunk
+
+
+def test_accelerator_chunk_is_what_fits_in_memory():
+  # 1 GB free, 10 MB per client: half the memory holds 50 clients.
+  assert choose_layout('gpu', 10**6, 1000, 10 * 10**6, 10**9) == Layout('chunked', 50)
+  assert choose_layout('gpu', 10**6, 20, 10 * 10**6, 10**9) == Layout('chunked', 20)
+  assert choose_layout('gpu', 10**6, 20, 10**12, 10**9) == Layout('chunked', 1)
+
+
+@pytest.mark.parametrize('devices', [1, 2, 3])
+def test_balanced_order_sorts_each_device_and_balances_totals(devices):
+  steps = jnp.array([3, 40, 0, 7, 7, 1, 12, 5, 9, 2, 30, 4], jnp.int32)
+  perm = np.asarray(balanced_order(steps, devices))
+  np.testing.assert_array_equal(np.sort(perm), np.arange(12))
+  np.testing.assert_array_equal(np.asarray(inverse(jnp.asarray(perm)))[perm], np.arange(12))
+  shares = np.asarray(steps)[perm].reshape(devices, -1)
+  assert all((np.diff(share) <= 0).all() for share in shares)  # longest first
+  totals = shares.sum(1)
+  assert totals.max() - totals.min() <= np.asarray(steps).max()
+
+
+def counting_algorithm(calls: list) -> FederatedAlgorithm:
+  """Each local step reports (through a host callback) that it ran."""
+
+  def client_update(server, client_state, batches, key):
+    def step(state, batch, mask, step_key):
+      jax.debug.callback(lambda: calls.append(1))
+      return state + mask.sum(), jnp.float32(0.)
+
+    total, _, steps = run_local_steps(step, jnp.int32(0), batches, key)
+    return ClientResult(jnp.float32(0.), jnp.float32(1.),
+                        {'examples': total.astype(jnp.float32),
+                         'steps': steps.astype(jnp.float32)})
+
+  return FederatedAlgorithm(lambda p: p, client_update, lambda s, a: s)
+
+
+def test_chunks_hold_clients_of_similar_length():
+  """Chunks of 2 over clients of 12, 1, 1 and 12 steps: sorted, the chunks
+  are (12, 12) and (1, 1), 12 + 1 lock-step iterations (the callback runs
+  once per iteration of a vmapped chunk); in sampled order they would be
+  (12, 1) and (1, 12), 24."""
+  rng = np.random.default_rng(0)
+  data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
+                              'y': np.zeros(n, np.int32)} for n in (48, 4, 3, 46)], 'c')
+  calls = []
+  round_fn = build_round(counting_algorithm(calls), plan_batches(data.max_examples, 4),
+                         'chunked', 2)
+  _, metrics = round_fn(init_state(counting_algorithm([]), jnp.float32(0.), 4), data,
+                        jnp.arange(4, dtype=jnp.int32), jax.random.PRNGKey(0))
+  jax.effects_barrier()
+  np.testing.assert_array_equal(metrics['clients']['steps'], [12, 1, 1, 12])  # sampled order
+  np.testing.assert_array_equal(metrics['clients']['examples'], [48, 4, 3, 46])
+  assert len(calls) == 13
+
+
+def test_sequential_clients_run_only_their_real_steps():
+  rng = np.random.default_rng(0)
+  counts = (23, 0, 1, 7)
+  data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
+                              'y': np.zeros(n, np.int32)} for n in counts], 'c')
+  calls = []
+  round_fn = build_round(counting_algorithm(calls), plan_batches(data.max_examples, 5),
+                         'sequential')
+  round_fn(init_state(counting_algorithm([]), jnp.float32(0.), 4), data,
+           jnp.arange(4, dtype=jnp.int32), jax.random.PRNGKey(0))
+  jax.effects_barrier()
+  assert len(calls) == 5 + 0 + 1 + 2  # not 4 clients x 5 steps
+
+
+def test_auto_equals_explicit_layout_and_logs_its_choice_once(ragged_data, tiny_mlp):
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  algorithm = fedavg(tiny_mlp, optax.sgd(0.1), optax.sgd(1.))
+  plan = plan_batches(ragged_data.max_examples, 4)
+  ids = jnp.array([3, 0, 2, 5, 1], jnp.int32)
+  logged = []
+  auto = build_round(algorithm, plan, log=logged.append)
+  state = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
+  for r in range(2):
+    state, _ = auto(state, ragged_data, ids, jax.random.PRNGKey(r))
+  assert logged == ['engine: auto layout sequential on 1 cpu device(s), 5 clients per round']
+  explicit = build_round(algorithm, plan, 'sequential')
+  other = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
+  for r in range(2):
+    other, _ = explicit(other, ragged_data, ids, jax.random.PRNGKey(r))
+  jax.tree.map(np.testing.assert_array_equal, state, other)

@@ -1,0 +1,99 @@
+"""Population-scale client state: data and client states in host memory,
+only the sampled clients' rows on the device, bit-identical to the dense
+device state, with exact resume; device memory flat in the population."""
+
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from configs import scaffold as scaffold_config
+from fedjax_sim import checkpoint
+from fedjax_sim.algorithms.scaffold import scaffold
+from fedjax_sim.core import build_round, init_state
+from fedjax_sim.core.population import DEVICE_BYTES, choose_placement
+from fedjax_sim.data.batching import plan_batches
+from fedjax_sim.data.federated_data import FederatedData
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.models import get_model
+from fedjax_sim.train import build_experiment, train
+
+
+def scaffold_run(population, rounds=4):
+  config = scaffold_config.get_config()
+  config.rounds, config.eval_every, config.checkpoint.every = rounds, 2, 2
+  config.engine.population = population
+  return config
+
+
+def newest_checkpoint(config, workdir):
+  exp = build_experiment(config)
+  params = exp.model.init(jax.random.PRNGKey(0), jnp.asarray(exp.dataset.test['x'][:1]))
+  like = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
+  return checkpoint.restore_latest(checkpoint.manager(os.path.join(workdir, 'checkpoints'), 3),
+                                   like)
+
+
+def test_host_population_equals_device_population_and_resumes_exactly(tmp_path):
+  device, host = str(tmp_path / 'device'), str(tmp_path / 'host')
+  assert not build_experiment(scaffold_run('device')).on_host
+  assert build_experiment(scaffold_run('host')).on_host
+  want = train(scaffold_run('device'), log=lambda line: None, workdir=device)
+  got = train(scaffold_run('host'), log=lambda line: None, workdir=host)
+  strip = lambda history: [{k: v for k, v in h.items() if k != 'rounds_per_sec'}  # noqa: E731
+                           for h in history]
+  assert strip(got) == strip(want)
+  (n1, a), (n2, b) = newest_checkpoint(scaffold_run('device'), device), \
+      newest_checkpoint(scaffold_run('host'), host)
+  assert n1 == n2 == 4
+  jax.tree.map(np.testing.assert_array_equal, a, b)  # SCAFFOLD controls included
+  assert np.abs(np.asarray(jax.tree.leaves(b.clients)[0])).max() > 0  # clients trained
+  # A crash after round 2's checkpoint: resume from it on the host.
+  shutil.rmtree(os.path.join(host, 'checkpoints', '4'))
+  train(scaffold_run('host'), log=lambda line: None, workdir=host, resume=True)
+  n3, c = newest_checkpoint(scaffold_run('host'), host)
+  assert n3 == 4
+  jax.tree.map(np.testing.assert_array_equal, a, c)
+
+
+def round_memory(num_clients: int, client_rows: bool) -> int:
+  """Argument + output + temporary bytes of the compiled SCAFFOLD round with
+  100 clients per round (compiled from shapes only, nothing allocated)."""
+  model = get_model('logistic', 10, {})
+  algorithm = scaffold(model, 0.1, optax.sgd(1.), num_clients, 100)
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 60)))
+  rows = 100 if client_rows else num_clients
+  state = jax.eval_shape(lambda p: init_state(algorithm, p, rows), params)
+  data = FederatedData({'x': jax.ShapeDtypeStruct((rows, 40, 60), jnp.float32),
+                        'y': jax.ShapeDtypeStruct((rows, 40), jnp.int32)},
+                       jax.ShapeDtypeStruct((rows,), jnp.int32))
+  ids = jax.ShapeDtypeStruct((100,), jnp.int32)
+  round_fn = build_round(algorithm, plan_batches(40, 10), 'chunked', 8,
+                         client_rows=client_rows)
+  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+  memory = round_fn.lower(state, data, ids, key, ids if client_rows else None)
+  memory = memory.compile().memory_analysis()
+  return (memory.argument_size_in_bytes + memory.output_size_in_bytes
+          + memory.temp_size_in_bytes)
+
+
+def test_device_memory_is_flat_in_the_population_on_the_host():
+  host = [round_memory(n, True) for n in (1_000, 100_000)]
+  dense = [round_memory(n, False) for n in (1_000, 100_000)]
+  assert host[0] == host[1]
+  assert dense[1] > 50 * dense[0]  # the dense state and data grow with clients
+
+
+def test_auto_placement_follows_population_size():
+  assert choose_placement('auto', DEVICE_BYTES) == 'device'
+  assert choose_placement('auto', DEVICE_BYTES + 1) == 'host'
+  assert choose_placement('auto', 10, streamed=True) == 'host'
+  assert choose_placement('device', DEVICE_BYTES * 10) == 'device'
+  with pytest.raises(ConfigError, match="engine.population must be one of .* got 'gpu'"):
+    choose_placement('gpu', 0)
+  with pytest.raises(ConfigError, match='needs in-memory data'):
+    choose_placement('device', 0, streamed=True)
