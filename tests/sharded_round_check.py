@@ -42,14 +42,19 @@ def main():
   rounds = [[3, 0, 2, 5, 1, 8, 10, 7, 6], [9, 3, 4, 5, 1, 0, 2, 6, 8]]  # 9: not a multiple of 8
   result = {}
   for name, algorithm in algorithms.items():
-    for strategy, chunk in [('vmap', 1), ('chunked', 2), ('sequential', 1)]:
+    # (strategy, chunk, mesh of the second run); 'auto' maps over all 8
+    # devices by itself and is compared with one device, one client at a time.
+    for strategy, chunk, mesh in [('vmap', 1, client_mesh()), ('chunked', 2, client_mesh()),
+                                  ('sequential', 1, client_mesh()), ('auto', 1, None)]:
       states = []
-      for mesh in (None, client_mesh()):
-        round_fn = build_round(algorithm, plan, strategy, chunk, mesh)
+      for round_fn in (build_round(algorithm, plan, 'sequential' if strategy == 'auto'
+                                   else strategy, chunk),
+                       build_round(algorithm, plan, strategy, chunk, mesh)):
         state = init_state(algorithm, jax.tree.map(jnp.copy, params), len(COUNTS))
-        for r, ids in enumerate(rounds):
+        for r, ids in enumerate(rounds):  # plain inputs, as a library user passes them
           state, metrics = round_fn(state, data, jnp.array(ids, jnp.int32),
                                     jax.random.PRNGKey(r))
+        assert round_fn._cache_size() == 1  # the second round reused the program
         states.append((state, metrics['clients']['weight']))
       (a, wa), (b, wb) = states
       assert wa.shape == wb.shape == (9,)

@@ -100,7 +100,9 @@ def test_auto_equals_explicit_layout_and_logs_its_choice_once(ragged_data, tiny_
   state = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
   for r in range(2):
     state, _ = auto(state, ragged_data, ids, jax.random.PRNGKey(r))
-  assert logged == ['engine: auto layout sequential on 1 cpu device(s), 5 clients per round']
+  devices = jax.device_count()  # auto maps over every device
+  assert logged == [f'engine: auto layout sequential on {devices} cpu device(s), '
+                    '5 clients per round']
   explicit = build_round(algorithm, plan, 'sequential')
   other = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
   for r in range(2):

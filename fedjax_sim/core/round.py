@@ -195,11 +195,17 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
 
   if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
     return jax.jit(round_fn, donate_argnums=0)
-  # Inputs and outputs replicated over the mesh, so every round runs the same
-  # program and state never moves.
+  jitted = jax.jit(round_fn, donate_argnums=0)
   replicated = NamedSharding(mesh, P())
-  return jax.jit(round_fn, donate_argnums=0, in_shardings=replicated,
-                 out_shardings=replicated)
+
+  def on_mesh(*args):
+    # Inputs replicated over the mesh, as the round returns its state (a
+    # no-op for arrays already there): every round runs the first round's
+    # program, and state never moves.
+    return jitted(*jax.device_put(args, replicated))
+
+  on_mesh.lower, on_mesh._cache_size = jitted.lower, jitted._cache_size
+  return on_mesh
 
 
 def _platform(mesh: Mesh | None) -> str:
