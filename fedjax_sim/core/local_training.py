@@ -13,6 +13,8 @@ from fedjax_sim.core.tree_util import zeros_of_output
 
 State = TypeVar('State')
 StepFn = Callable[[State, dict, jax.Array, jax.Array], tuple[State, Any]]
+# Most local steps whose examples are gathered together (see run_local_steps).
+BLOCK_STEPS = 8
 
 
 def step_key(key: jax.Array, s: jax.Array) -> jax.Array:
@@ -23,25 +25,38 @@ def step_key(key: jax.Array, s: jax.Array) -> jax.Array:
 def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
                     key: jax.Array) -> tuple[State, Any, jax.Array]:
   """Runs `step(state, batch, mask, key) -> (state, aux)` over the client's
-  `batches.num_steps` real steps: a loop whose trip count is the client's
+  `batches.num_steps` real steps: loops whose trip counts are the client's
   own, so a small client costs few steps (under `vmap` the mapped clients run
   in lock-step until the longest is done; finished clients' states are kept
   as they are, bit for bit).
+
+  Steps run in blocks of up to `BLOCK_STEPS`: a block's example indices are
+  computed and its examples gathered at once (a few vectorized operations
+  instead of many tiny ones per step), then its real steps run one by one.
 
   Returns:
     `(final_state, aux summed over the steps, num_steps int32)`.
   """
   num_steps = batches.num_steps
+  block = min(batches.stream.plan.num_steps, BLOCK_STEPS)
+  offsets = jnp.arange(block, dtype=jnp.int32)
 
-  def body(s, carry):
-    state, total = carry
-    batch, mask = batches.step(s)
-    state, aux = step(state, batch, mask, step_key(key, s))
-    return state, jax.tree.map(jnp.add, total, aux)
+  def run_block(b, carry):
+    first = b * block
+    examples, masks = jax.vmap(batches.step)(first + offsets)
+
+    def run_step(j, carry):
+      state, total = carry
+      batch = jax.tree.map(lambda a: a[j], examples)
+      state, aux = step(state, batch, masks[j], step_key(key, first + j))
+      return state, jax.tree.map(jnp.add, total, aux)
+
+    return jax.lax.fori_loop(0, jnp.minimum(block, num_steps - first), run_step, carry)
 
   first_batch, first_mask = jax.eval_shape(batches.step, jnp.int32(0))
   zeros = zeros_of_output(lambda *a: step(*a)[1], state, first_batch, first_mask, key)
-  state, total = jax.lax.fori_loop(0, num_steps, body, (state, zeros))
+  state, total = jax.lax.fori_loop(0, (num_steps + block - 1) // block, run_block,
+                                   (state, zeros))
   return state, total, num_steps
 
 

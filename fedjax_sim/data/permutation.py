@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-ROUNDS = 24
+ROUNDS = 12
 _GOLDEN = 0x9E3779B9
 
 
@@ -39,13 +39,20 @@ def epoch_seed(seed: jax.Array, epoch: jax.Array) -> jax.Array:
 
 def permute(seed: jax.Array, i: jax.Array, n: jax.Array) -> jax.Array:
   """Image of `i` (int32, any shape, in `[0, n)`) under the permutation of
-  `[0, n)` (`n >= 1`) that `seed` (uint32, broadcastable to `i`) selects."""
+  `[0, n)` (`1 <= n < 2**24`) that `seed` (uint32, broadcastable to `i`)
+  selects."""
   x = jnp.asarray(i, jnp.uint32)
   n = jnp.asarray(n, jnp.uint32)
+  scale = n.astype(jnp.float32) * jnp.float32(2. ** -24)
   for r in range(ROUNDS):
-    tag = jnp.uint32((r + 1) * _GOLDEN & 0xFFFFFFFF)
-    k = mix32(seed ^ tag) % n
-    partner = (k + n - x) % n
-    flip = mix32(jnp.maximum(x, partner) ^ mix32(seed + tag)) >> 31
-    x = jnp.where(flip == 1, partner, x)
+    # This round's key material (a multiply-xorshift of the seed) gives the
+    # pairing offset k in [0, n) and keys the swap bit of each pair.
+    h = (seed ^ jnp.uint32((r + 1) * _GOLDEN & 0xFFFFFFFF)) * jnp.uint32(0x7FEB352D)
+    h ^= h >> 15
+    k = jnp.minimum((h >> 8).astype(jnp.float32) * scale, n - 1).astype(jnp.uint32)
+    partner = k + n - x
+    partner = jnp.where(partner >= n, partner - n, partner)
+    f = (jnp.maximum(x, partner) ^ h) * jnp.uint32(0x846CA68B)
+    f ^= f >> 16
+    x = jnp.where((f * jnp.uint32(0x9E3779B1)) >> 31 == 1, partner, x)
   return x.astype(jnp.int32)
