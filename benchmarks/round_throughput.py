@@ -1,7 +1,9 @@
 """Round throughput of the MLP workload, per strategy, against two baselines.
 
 Workload: 784-200-10 MLP, FedAvg, 10 local SGD steps of batch 20 per client.
-Prints client-steps/s for each engine strategy and for two hand-written
+Prints client-steps/s for each engine strategy (`auto`, the default, over one
+CPU device per core as `scripts/train.py` runs it; explicit strategies on
+one device) and for two hand-written
 baselines measured in the same run (a plain `jit(vmap)` over pre-batched data,
 and a per-client `jit` loop), achieved GFLOP/s, and the % of this machine's fp32
 matmul peak measured in the same run.
@@ -29,9 +31,10 @@ from fedjax_sim.models import masked_loss  # noqa: E402
 
 _CLIENTS = flags.DEFINE_list('clients', ['100', '1000'], 'Clients per round.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions (median).')
-_STRATEGIES = flags.DEFINE_list('strategies', ['vmap', 'chunked:8', 'chunked:32',
+_STRATEGIES = flags.DEFINE_list('strategies', ['auto', 'vmap', 'chunked:8', 'chunked:32',
                                                'sequential'],
-                                'Engine strategies, chunked:K for chunk size K.')
+                                'Engine strategies, chunked:K for chunk size K; `auto` '
+                                'runs over one CPU device per core, the others on one.')
 _BASELINES = flags.DEFINE_bool('baselines', True, 'Also time the baselines.')
 
 STEPS, BATCH, FEATURES, HIDDEN, CLASSES, LR = 10, 20, 784, 200, 10, 0.05
@@ -138,6 +141,7 @@ def per_client_loop_runner(model, params, data):
 
 def main(argv):
   del argv
+  fs.use_cpu_cores()  # what scripts/train.py does; `auto` then uses every core
   model = fs.get_model('mlp', CLASSES, {'hidden': (HIDDEN,)})
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, FEATURES)))
   peak = matmul_peak_gflops(_REPEATS.value)

@@ -16,7 +16,7 @@ from fedjax_sim.aggregators.median import from_config as median_from_config  # n
 from fedjax_sim.algorithms import fedavg  # noqa: E402
 from fedjax_sim.algorithms.scaffold import scaffold  # noqa: E402
 from fedjax_sim.core import build_round, init_state  # noqa: E402
-from fedjax_sim.core.sharding import client_mesh  # noqa: E402
+from fedjax_sim.core.sharding import client_mesh, replicator  # noqa: E402
 from fedjax_sim.data.batching import plan_batches  # noqa: E402
 from fedjax_sim.data.federated_data import from_client_arrays  # noqa: E402
 from fedjax_sim.models import get_model  # noqa: E402
@@ -26,6 +26,9 @@ COUNTS = (1, 7, 0, 23, 5, 12, 9, 3, 16, 2, 11)
 
 def main():
   assert jax.device_count() == 8, jax.devices()
+  # Data passed to every round is replicated onto the mesh once.
+  place, plain = replicator(client_mesh()), jnp.arange(5.)
+  assert place(plain) is place(plain) and place(place(plain)) is place(plain)
   rng = np.random.default_rng(0)
   data = from_client_arrays([{'x': rng.normal(size=(n, 6)).astype(np.float32),
                               'y': rng.integers(0, 4, n).astype(np.int32)} for n in COUNTS], 'r')

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from absl import logging
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
 from fedjax_sim.core.aggregator import Reduced, safe_divide
 from fedjax_sim.core.algorithm import FederatedAlgorithm
@@ -18,7 +18,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.layout import Layout, choose_layout
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
 from fedjax_sim.core.population import host_client_states
-from fedjax_sim.core.sharding import auto_mesh, sharded_map_and_sum
+from fedjax_sim.core.sharding import auto_mesh, replicator, sharded_map_and_sum
 from fedjax_sim.core.schedule import balanced_order, inverse
 from fedjax_sim.data.batching import BatchPlan, client_stream, real_steps
 from fedjax_sim.data.federated_data import FederatedData
@@ -196,13 +196,12 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
     return jax.jit(round_fn, donate_argnums=0)
   jitted = jax.jit(round_fn, donate_argnums=0)
-  replicated = NamedSharding(mesh, P())
+  place = replicator(mesh)
 
   def on_mesh(*args):
-    # Inputs replicated over the mesh, as the round returns its state (a
-    # no-op for arrays already there): every round runs the first round's
-    # program, and state never moves.
-    return jitted(*jax.device_put(args, replicated))
+    # Inputs replicated over the mesh as the round returns its state, so
+    # every round runs the first round's program and nothing moves twice.
+    return jitted(*place(args))
 
   on_mesh.lower, on_mesh._cache_size = jitted.lower, jitted._cache_size
   return on_mesh

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from typing import Any, Callable
 
 import jax
 import numpy as np
 from absl import logging
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fedjax_sim.core.mapping import map_and_sum
 
@@ -45,6 +46,28 @@ def sharded_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], shared: PyTree
   specs = (P(),) + tuple(P(AXIS) for _ in xs)
   return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P()),
                        check_vma=False)(shared, *xs)
+
+
+def replicator(mesh: Mesh) -> Callable[[PyTree], PyTree]:
+  """`place(tree)`: `tree` replicated over `mesh`. Arrays already replicated
+  there are returned as they are; a device array placed elsewhere is copied
+  once and the copy reused while the caller holds the original (data passed
+  every round is not copied every round); NumPy inputs are copied each time."""
+  sharding = NamedSharding(mesh, P())
+  copies: dict[int, tuple[weakref.ref, jax.Array]] = {}
+
+  def place_leaf(a):
+    if not isinstance(a, jax.Array):
+      return jax.device_put(a, sharding)
+    if a.sharding.is_equivalent_to(sharding, a.ndim):
+      return a
+    ref, copy = copies.get(id(a), (None, None))
+    if ref is None or ref() is not a:
+      copy = jax.device_put(a, sharding)
+      copies[id(a)] = (weakref.ref(a, lambda _, key=id(a): copies.pop(key, None)), copy)
+    return copy
+
+  return lambda tree: jax.tree.map(place_leaf, tree)
 
 
 def auto_mesh() -> Mesh | None:
