@@ -29,6 +29,7 @@ from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_data import BOW_VOCAB_SIZE
 from fedjax_sim.data.client_store import ClientStore, eval_subset
 from fedjax_sim.data.federated_data import FederatedData, validate
+from fedjax_sim.data.packed import pack, packed_bytes
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
@@ -149,12 +150,12 @@ def build_experiment(config: ml_collections.ConfigDict,
 
 
 def population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Dataset) -> int:
-  """Bytes of the training data and of every client's persistent state."""
+  """Bytes of the (packed) training data and of every client's persistent state."""
   train = dataset.train
   params = jax.eval_shape(model.init, jax.random.PRNGKey(0),
                           jnp.asarray(dataset.test['x'][:1]))
   state = tree_bytes(jax.eval_shape(algorithm.client_init, params)) * train.num_clients
-  return state + (0 if isinstance(train, ClientStore) else tree_bytes(train))
+  return state + (0 if isinstance(train, ClientStore) else packed_bytes(train))
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -248,7 +249,8 @@ def train(config: ml_collections.ConfigDict,
   # global arrays) inputs are replicated as the round returns its state, so
   # the second round reuses the first round's program.
   place = (lambda tree: replicate(tree, exp.mesh)) if exp.mesh else jax.device_put
-  data = None if exp.on_host else place(train_data)
+  # The round reads the real examples only (no padding; `data.packed`).
+  data = None if exp.on_host else place(pack(train_data))
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
   state = init_state(exp.algorithm, params, train_data.num_clients, exp.on_host)

@@ -108,3 +108,28 @@ def test_auto_equals_explicit_layout_and_logs_its_choice_once(ragged_data, tiny_
   for r in range(2):
     other, _ = explicit(other, ragged_data, ids, jax.random.PRNGKey(r))
   jax.tree.map(np.testing.assert_array_equal, state, other)
+
+
+def test_accelerator_auto_sizes_chunks_from_xla_memory_analysis(ragged_data, tiny_mlp,
+                                                                monkeypatch):
+  """The accelerator path, run on this CPU with the platform and the free
+  memory stubbed: the chunk is half the free memory over what XLA's memory
+  analysis says one compiled client needs."""
+  from fedjax_sim.core import round as round_lib
+  monkeypatch.setattr(round_lib, '_platform', lambda mesh: 'gpu')
+  free = []
+  monkeypatch.setattr(round_lib, '_free_bytes', lambda device: free[0])
+  algorithm = fedavg(tiny_mlp, optax.sgd(0.1), optax.sgd(1.))
+  plan = plan_batches(ragged_data.max_examples, 4)
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  ids = jnp.array([3, 0, 2, 5, 1], jnp.int32)
+  results = []
+  for free_bytes in (0, 10**12):
+    free[:] = [free_bytes]
+    logged = []
+    state = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
+    state, _ = build_round(algorithm, plan, log=logged.append)(
+        state, ragged_data, ids, jax.random.PRNGKey(0))
+    results.append(state)
+    assert logged[0].startswith(f"engine: auto layout chunked:{1 if not free_bytes else 5} ")
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), *results)

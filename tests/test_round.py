@@ -133,3 +133,27 @@ def test_vmapped_clients_keep_their_own_final_state(ragged_data):
   together = jax.vmap(client)(counts)
   alone = [client(c) for c in counts]
   np.testing.assert_array_equal(together, np.array(alone))
+
+
+@pytest.mark.parametrize('strategy,chunk_size', [('vmap', 1), ('chunked', 2), ('sequential', 1)])
+def test_packed_data_gives_the_padded_round(ragged_data, tiny_mlp, strategy, chunk_size):
+  from fedjax_sim.data.packed import pack
+  packed = pack(ragged_data)
+  counts = np.asarray(ragged_data.counts)
+  assert packed.examples['x'].shape[0] == counts.sum() + 1  # no padding (one spare row)
+  for c, n in enumerate(counts):
+    np.testing.assert_array_equal(
+        packed.examples['x'][packed.offsets[c]:packed.offsets[c] + n],
+        np.asarray(ragged_data.examples['x'])[c, :n])
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  algorithm = fedavg(tiny_mlp, optax.adam(0.05), optax.sgd(1.))
+  round_fn = build_round(algorithm, plan_batches(ragged_data.max_examples, 4, 2),
+                         strategy, chunk_size)
+  ids = jnp.array([3, 0, 2, 5, 1], jnp.int32)
+  outs = []
+  for data in (ragged_data, packed):
+    state = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)
+    for r in range(2):
+      state, metrics = round_fn(state, data, ids, jax.random.PRNGKey(r))
+    outs.append((state, metrics))
+  jax.tree.map(np.testing.assert_array_equal, *outs)

@@ -2,7 +2,10 @@
 
 A worker sets its system up and runs one untimed warm-up round (compilation,
 actor start-up), then prints `@@ ready {info}`; for each `round` line on its
-stdin it runs and times one round and prints `@@ round {"seconds": s}`; it
+stdin it runs one untimed round, then times one round and prints
+`@@ round {"seconds": s}` (rounds of a real run follow each other in one
+process; the untimed round wakes the process's threads and caches after the
+other workers ran, which otherwise slowed whichever system came next); it
 exits at `quit` or end of input. Messages go to the worker's original stdout;
 anything the libraries print is moved to stderr.
 """
@@ -40,12 +43,13 @@ def parse(line: str) -> tuple[str, dict[str, Any]] | None:
 
 
 def serve(run_round: Callable[[], None], info: dict[str, Any], out: TextIO) -> None:
-  """Warm up with one round, then time one round per `round` command."""
+  """Warm up with one round, then per `round` command an untimed and a timed round."""
   run_round()
   emit(out, 'ready', info)
   for line in sys.stdin:
     if line.strip() == 'quit':
       break
+    run_round()
     start = time.perf_counter()
     run_round()
     emit(out, 'round', {'seconds': time.perf_counter() - start})

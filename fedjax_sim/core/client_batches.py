@@ -19,12 +19,15 @@ class ClientBatches(NamedTuple):
   loop, so a client costs its real steps, not the padded example axis.
 
   Attributes:
-    examples: the full padded arrays `[num_clients, max_examples, ...]`.
+    examples: the full padded arrays `[num_clients, max_examples, ...]`, or
+      with `offset` the packed arrays `[total examples, ...]`
+      (`fedjax_sim.data.packed`).
     client_id: this client's id (scalar int32).
     count: number of real examples of this client.
     stream: this round's batch stream of the client.
     row: this client's row in `examples` when the data hold only some clients
       (streamed data sets); None when the row is `client_id`.
+    offset: packed data: the client's first example's row; None when padded.
   """
 
   examples: Mapping[str, jax.Array]
@@ -32,6 +35,7 @@ class ClientBatches(NamedTuple):
   count: jax.Array
   stream: BatchStream
   row: jax.Array | None = None
+  offset: jax.Array | None = None
 
   @property
   def num_steps(self) -> jax.Array:
@@ -45,6 +49,8 @@ class ClientBatches(NamedTuple):
 
   def batch(self, indices: jax.Array) -> dict[str, jax.Array]:
     """Gathers the examples at `indices` (any int shape) of this client."""
+    if self.offset is not None:
+      return {k: jnp.asarray(v)[self.offset + indices] for k, v in self.examples.items()}
     row = self.client_id if self.row is None else self.row
     return {k: jnp.asarray(v)[row, indices]
             for k, v in self.examples.items()}
