@@ -29,7 +29,7 @@ from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_data import BOW_VOCAB_SIZE
 from fedjax_sim.data.client_store import ClientStore, eval_subset
 from fedjax_sim.data.federated_data import FederatedData, validate
-from fedjax_sim.data.packed import pack, packed_bytes
+from fedjax_sim.data.packed import for_round, packed_bytes
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
@@ -249,8 +249,8 @@ def train(config: ml_collections.ConfigDict,
   # global arrays) inputs are replicated as the round returns its state, so
   # the second round reuses the first round's program.
   place = (lambda tree: replicate(tree, exp.mesh)) if exp.mesh else jax.device_put
-  # The round reads the real examples only (no padding; `data.packed`).
-  data = None if exp.on_host else place(pack(train_data))
+  # Packed (no padding) where padding would waste much memory (`data.packed`).
+  data = None if exp.on_host else place(for_round(train_data))
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
   state = init_state(exp.algorithm, params, train_data.num_clients, exp.on_host)

@@ -58,10 +58,11 @@ def counting_algorithm(calls: list) -> FederatedAlgorithm:
 
 
 def test_chunks_hold_clients_of_similar_length():
-  """Chunks of 2 over clients of 12, 1, 1 and 12 steps: sorted, the chunks
-  are (12, 12) and (1, 1), 12 + 1 lock-step iterations (the callback runs
-  once per iteration of a vmapped chunk); in sampled order they would be
-  (12, 1) and (1, 12), 24."""
+  """Chunks of 2 over clients of 12, 1, 1 and 12 steps, sorted: the first
+  chunk's two 12-step clients run one at a time (24 step callbacks), the
+  rest as the chunk (1, 1): 1 lock-step iteration (the callback runs once per
+  iteration of a vmapped chunk). In sampled order the chunks would be
+  (12, 1) and (1, 12), 24 iterations."""
   rng = np.random.default_rng(0)
   data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
                               'y': np.zeros(n, np.int32)} for n in (48, 4, 3, 46)], 'c')
@@ -73,7 +74,7 @@ def test_chunks_hold_clients_of_similar_length():
   jax.effects_barrier()
   np.testing.assert_array_equal(metrics['clients']['steps'], [12, 1, 1, 12])  # sampled order
   np.testing.assert_array_equal(metrics['clients']['examples'], [48, 4, 3, 46])
-  assert len(calls) == 13
+  assert len(calls) == 25
 
 
 def test_sequential_clients_run_only_their_real_steps():

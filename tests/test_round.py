@@ -157,3 +157,10 @@ def test_packed_data_gives_the_padded_round(ragged_data, tiny_mlp, strategy, chu
       state, metrics = round_fn(state, data, ids, jax.random.PRNGKey(r))
     outs.append((state, metrics))
   jax.tree.map(np.testing.assert_array_equal, *outs)
+
+
+def test_rounds_read_padded_data_unless_padding_is_large(ragged_data, monkeypatch):
+  from fedjax_sim.data import packed
+  assert packed.for_round(ragged_data) is ragged_data
+  monkeypatch.setattr(packed, 'PADDING_LIMIT', 0)
+  assert isinstance(packed.for_round(ragged_data), packed.PackedData)

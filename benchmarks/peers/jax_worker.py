@@ -44,8 +44,9 @@ def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal
   if name == 'auto':
     mesh = fs.core.auto_mesh()
   placement = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()) if mesh else None
-  # Packed (no padding), as scripts/train.py runs it.
-  data = jax.device_put(fs.data.pack(fs.FederatedData({'x': x, 'y': y}, counts)), placement)
+  # Padded or packed (heavy padding), as scripts/train.py runs it.
+  data = jax.device_put(fs.data.for_round(fs.FederatedData({'x': x, 'y': y}, counts)),
+                        placement)
   algorithm = fs.fedavg(model, optax.sgd(wl.LR), optax.sgd(1.))
   plan = wl.schedule(sizes)
   round_fn = fs.build_round(algorithm, fs.plan_batches(x.shape[1], plan.batch, plan.epochs or 1,

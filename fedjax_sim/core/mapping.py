@@ -43,16 +43,30 @@ def map_and_sum(fn: ClientFn, xs: PyTree, strategy: str,
     return _scan_sum(fn, xs)
   if strategy == 'chunked':
     num = jax.tree.leaves(xs)[0].shape[0]
-    chunks = jax.tree.map(
-        lambda a: a.reshape((num // chunk_size, chunk_size) + a.shape[1:]), xs)
-
-    def chunk_fn(*chunk):
-      summed, stacked = jax.vmap(fn)(*chunk)
-      return jax.tree.map(lambda a: a.sum(0), summed), stacked
-
-    summed, stacked = _scan_sum(chunk_fn, chunks)
-    return summed, jax.tree.map(lambda a: a.reshape((num,) + a.shape[2:]), stacked)
+    if num < 2 * chunk_size or chunk_size == 1:
+      return _chunked(fn, xs, chunk_size)
+    # The first chunk's clients (the longest, as the engine orders them) run
+    # one at a time, so one long client does not hold up a whole chunk.
+    (head_sum, head), (rest_sum, rest) = (
+        _scan_sum(fn, jax.tree.map(lambda a: a[:chunk_size], xs)),
+        _chunked(fn, jax.tree.map(lambda a: a[chunk_size:], xs), chunk_size))
+    return (jax.tree.map(jnp.add, head_sum, rest_sum),
+            jax.tree.map(lambda a, b: jnp.concatenate([a, b]), head, rest))
   raise ConfigError(f'engine.strategy must be one of {STRATEGIES}, got {strategy!r}')
+
+
+def _chunked(fn: ClientFn, xs: PyTree, chunk_size: int) -> tuple[PyTree, PyTree]:
+  """Scans over chunks of `chunk_size` vmapped clients."""
+  num = jax.tree.leaves(xs)[0].shape[0]
+  chunks = jax.tree.map(
+      lambda a: a.reshape((num // chunk_size, chunk_size) + a.shape[1:]), xs)
+
+  def chunk_fn(*chunk):
+    summed, stacked = jax.vmap(fn)(*chunk)
+    return jax.tree.map(lambda a: a.sum(0), summed), stacked
+
+  summed, stacked = _scan_sum(chunk_fn, chunks)
+  return summed, jax.tree.map(lambda a: a.reshape((num,) + a.shape[2:]), stacked)
 
 
 def _scan_sum(fn: ClientFn, xs: PyTree) -> tuple[PyTree, PyTree]:

@@ -5,7 +5,10 @@ max_examples, ...]`), which on heavy-tailed data is mostly padding (1,000
 clients of mean 76 and max 1,436 examples: 19x the real data). The round
 engine also accepts `PackedData`, whose arrays hold only the real examples;
 a client's examples are rows `offsets[c] : offsets[c] + counts[c]`. The
-round computes the same values from either layout.
+round computes the same values from either layout. On a CPU a vmapped chunk
+gathers about 15% slower from packed rows than from padded ones
+(`benchmarks/RESULTS.md`), so `for_round` packs only where padding would
+waste more than `PADDING_LIMIT` bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import jax
 import numpy as np
 
 from fedjax_sim.data.federated_data import FederatedData
+
+PADDING_LIMIT = 512 << 20
 
 
 class PackedData(NamedTuple):
@@ -57,3 +62,10 @@ def packed_bytes(data: FederatedData) -> int:
   per_example = sum(math.prod(np.shape(v)[2:]) * np.dtype(v.dtype).itemsize
                     for v in data.examples.values())
   return total * per_example + 8 * data.num_clients
+
+
+def for_round(data: FederatedData) -> FederatedData | PackedData:
+  """`data` as a round should read it: padded, or packed when its padding
+  takes more than `PADDING_LIMIT` bytes."""
+  padded = sum(np.asarray(v).nbytes for v in data.examples.values())
+  return pack(data) if padded - packed_bytes(data) > PADDING_LIMIT else data
