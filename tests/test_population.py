@@ -72,7 +72,7 @@ def round_memory(num_clients: int, client_rows: bool) -> int:
                         'y': jax.ShapeDtypeStruct((rows, 40), jnp.int32)},
                        jax.ShapeDtypeStruct((rows,), jnp.int32))
   ids = jax.ShapeDtypeStruct((100,), jnp.int32)
-  round_fn = build_round(algorithm, plan_batches(40, 10), 'chunked', 8,
+  round_fn = build_round(algorithm, plan_batches(40, 10), 'sequential',
                          client_rows=client_rows)
   key = jax.ShapeDtypeStruct((2,), jnp.uint32)
   memory = round_fn.lower(state, data, ids, key, ids if client_rows else None)
@@ -83,9 +83,8 @@ def round_memory(num_clients: int, client_rows: bool) -> int:
 
 def test_device_memory_is_flat_in_the_population_on_the_host():
   host = [round_memory(n, True) for n in (1_000, 100_000)]
-  dense = [round_memory(n, False) for n in (1_000, 100_000)]
   assert host[0] == host[1]
-  assert dense[1] > 50 * dense[0]  # the dense state and data grow with clients
+  assert round_memory(100_000, False) > 100 * host[0]  # dense state and data grow
 
 
 def test_auto_placement_follows_population_size():
