@@ -152,7 +152,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   def round_fn(state: RoundState, data: FederatedData | PackedData, client_ids, key,
                data_rows=None):
     num_sampled = client_ids.shape[0]
-    shared = (state, data, round_keys(key)[0])
+    clients_key, server_key = round_keys(key)
+    shared = (state, data, clients_key)
     example = (jnp.int32(0),) * 3 + (jnp.bool_(True), jnp.int32(0))
     layout = Layout(strategy, chunk_size)
     if strategy == 'auto':
@@ -188,7 +189,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     else:
       reduced = Reduced(summed[2], total, summed[3])
     aggregate, aggregator_state, aggregator_metrics = aggregator.combine(
-        reduced, state.aggregator, round_keys(key)[1])
+        reduced, state.aggregator, server_key)
     clients = new_client_states if client_rows else jax.tree.map(
         lambda all_, new: all_.at[client_ids].set(new), state.clients, new_client_states)
     new_state = RoundState(algorithm.server_update(state.server, aggregate),
@@ -198,9 +199,9 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                    clients={**client_metrics, 'weight': weights})
     return new_state, metrics
 
-  if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
-    return jax.jit(round_fn, donate_argnums=0)
   jitted = jax.jit(round_fn, donate_argnums=0)
+  if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
+    return jitted
   place = replicator(mesh)
 
   def on_mesh(*args):
