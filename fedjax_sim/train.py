@@ -127,9 +127,11 @@ def build_experiment(config: ml_collections.ConfigDict,
     reporters.append(epsilon_reporter(config, num_clients))
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
-  on_host = choose_placement(
-      config.engine.get('population', 'auto'),
-      population_bytes(model, algorithm, dataset), streamed) == 'host'
+  placement = config.engine.get('population', 'auto')
+  if placement == 'auto' and jax.process_count() > 1:
+    placement = 'device'  # multi-process runs keep the population on the devices
+  on_host = choose_placement(placement, population_bytes(model, algorithm, dataset),
+                             streamed) == 'host'
   if on_host and jax.process_count() > 1:
     raise ConfigError("engine.population='host' is not supported in multi-process runs "
                       "yet; use 'device'")
