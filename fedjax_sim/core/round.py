@@ -213,8 +213,12 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   return on_mesh
 
 
+def _first_device(mesh: Mesh | None) -> jax.Device:
+  return mesh.devices.flat[0] if mesh else jax.devices()[0]
+
+
 def _platform(mesh: Mesh | None) -> str:
-  return (mesh.devices.flat[0] if mesh else jax.devices()[0]).platform
+  return _first_device(mesh).platform
 
 
 def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: bool,
@@ -231,7 +235,7 @@ def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: 
   memory = jax.jit(one_client).lower(abstract(shared), *abstract(example)).compile()
   memory = memory.memory_analysis()
   client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
-  free = _free_bytes(mesh.devices.flat[0] if mesh else jax.devices()[0])
+  free = _free_bytes(_first_device(mesh))
   return choose_layout(platform, update_size, clients_per_device, client_bytes, free)
 
 
