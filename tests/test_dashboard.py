@@ -23,28 +23,48 @@ from fedjax_sim.dashboard import make_server
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def find_or_install_chromium() -> tuple[str | None, str]:
-  """Debian's chromium, installed with apt-get when missing and possible.
+REQUIRE_BROWSER = 'FEDJAX_SIM_REQUIRE_BROWSER'  # .ci/run sets it after .ci/setup succeeded.
 
-  Returns `(path or None, why it is missing)`. Set FEDJAX_SIM_NO_INSTALL=1 to
-  never install.
+
+def browser_or_reason(env, which):
+  """Where chromium is, or why not and whether that must fail the tests.
+
+  `env` is a mapping like os.environ and `which` a function like shutil.which.
+  Returns `(path, None, False)` when chromium is on PATH, else
+  `(None, reason, required)`: `required` is true when REQUIRE_BROWSER is set
+  (to anything but '' or '0'), and then a missing browser is a failure, not a skip.
   """
-  if shutil.which('chromium'):
-    return shutil.which('chromium'), ''
-  if os.environ.get('FEDJAX_SIM_NO_INSTALL'):
-    return None, 'chromium not installed and FEDJAX_SIM_NO_INSTALL is set'
-  if not (shutil.which('apt-get') and os.geteuid() == 0):
-    return None, 'chromium not installed and apt-get (as root) unavailable'
-  env = {**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'}
-  for command in (['apt-get', 'update', '-q'], ['apt-get', 'install', '-y', '-q', 'chromium']):
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if result.returncode:
-      return None, f'installing chromium failed: {" ".join(command)}: {result.stderr[-300:]}'
-  return shutil.which('chromium'), 'apt-get installed no chromium binary'
+  path = which('chromium')
+  if path:
+    return path, None, False
+  required = env.get(REQUIRE_BROWSER, '') not in ('', '0')
+  reason = "chromium is not on PATH; install it with 'bash .ci/setup' (Debian, as root)"
+  if required:
+    reason += f', {REQUIRE_BROWSER} is set, so the browser tests must run'
+  return None, reason, required
 
 
-CHROMIUM, WHY_NO_CHROMIUM = find_or_install_chromium()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=WHY_NO_CHROMIUM)
+@pytest.fixture
+def chromium():
+  """The chromium binary; skips the test without it, or fails it when required."""
+  path, reason, required = browser_or_reason(os.environ, shutil.which)
+  if path is None:
+    (pytest.fail if required else pytest.skip)(reason)
+  return path
+
+
+def test_missing_browser_skips_unless_required():
+  found = lambda name: f'/usr/bin/{name}'
+  missing = lambda name: None
+  assert browser_or_reason({}, found) == ('/usr/bin/chromium', None, False)
+  assert browser_or_reason({REQUIRE_BROWSER: '1'}, found) == ('/usr/bin/chromium', None, False)
+  for env in [{}, {REQUIRE_BROWSER: ''}, {REQUIRE_BROWSER: '0'}]:
+    path, reason, required = browser_or_reason(env, missing)
+    assert path is None and not required and 'bash .ci/setup' in reason
+  path, reason, required = browser_or_reason({REQUIRE_BROWSER: '1'}, missing)
+  assert path is None and required and 'bash .ci/setup' in reason and REQUIRE_BROWSER in reason
+
+
 WINDOW = (1100, 800)
 ACCURACY_MARKER = (255, 0, 0)  # The page's marker colors for accuracy and loss points.
 LOSS_MARKER = (0, 0, 255)
@@ -142,28 +162,27 @@ def count_markers(png_path, color):
   return count
 
 
-def screenshot(url, path):
+def screenshot(chromium, url, path):
   """Headless chromium screenshot after the page's JS ran (virtual time)."""
-  subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu',
+  subprocess.run([chromium, '--headless', '--no-sandbox', '--disable-gpu',
                   f'--screenshot={path}', f'--window-size={WINDOW[0]},{WINDOW[1]}',
                   '--virtual-time-budget=4000', url],
                  capture_output=True, timeout=120, check=True, cwd=os.path.dirname(path))
 
 
-@needs_chromium
-def test_browser_draws_one_marker_per_row(tmp_path, serve):
+def test_browser_draws_one_marker_per_row(tmp_path, serve, chromium):
   run_dir = tmp_path / 'only_run'
   os.makedirs(run_dir)
   shots = tmp_path / 'shots'
   os.makedirs(shots)
   append_rows(str(run_dir), range(1, 6))
   shot = str(shots / 'first.png')
-  screenshot(serve + '/', shot)
+  screenshot(chromium, serve + '/', shot)
   assert count_markers(shot, ACCURACY_MARKER) == 5
   assert count_markers(shot, LOSS_MARKER) == 5
   append_rows(str(run_dir), range(6, 10))
   shot = str(shots / 'second.png')
-  screenshot(serve + '/', shot)
+  screenshot(chromium, serve + '/', shot)
   assert count_markers(shot, ACCURACY_MARKER) == 9
   assert count_markers(shot, LOSS_MARKER) == 9
 
@@ -178,7 +197,7 @@ def above_four(fd):
 class DevTools:
   """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe."""
 
-  def __init__(self):
+  def __init__(self, chromium):
     to_chrome, self._write = os.pipe()
     self._read, from_chrome = os.pipe()
     # Move the child's ends above 4 so that the redirections below cannot clobber them.
@@ -187,7 +206,7 @@ class DevTools:
             f'--window-size={WINDOW[0]},{WINDOW[1]}', 'about:blank']
     # Chromium reads commands from fd 3 and writes replies to fd 4.
     self._proc = subprocess.Popen(
-        ['bash', '-c', f'exec "$0" "$@" 3<&{to_chrome} 4>&{from_chrome}', CHROMIUM, *args],
+        ['bash', '-c', f'exec "$0" "$@" 3<&{to_chrome} 4>&{from_chrome}', chromium, *args],
         pass_fds=(to_chrome, from_chrome), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     os.close(to_chrome)
@@ -240,13 +259,12 @@ class DevTools:
     os.close(self._read)
 
 
-@needs_chromium
-def test_browser_page_updates_without_reload(tmp_path, serve):
+def test_browser_page_updates_without_reload(tmp_path, serve, chromium):
   run_dir = tmp_path / 'live_run'
   os.makedirs(run_dir)
   append_rows(str(run_dir), range(1, 4))
   circles = "document.querySelectorAll('circle').length"
-  browser = DevTools()
+  browser = DevTools(chromium)
   try:
     browser.open(serve + '/')
     browser.wait_for(f'{circles} === 6')
