@@ -1,15 +1,23 @@
-"""A round compiles once: new round keys or sampled clients reuse the program."""
+"""A round compiles once: new round keys or sampled clients reuse the program,
+on one device and on a 2-device `clients` mesh driven by `train()`."""
+
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax import monitoring
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data import plan_batches, sample_clients
 
 COMPILE_EVENT = '/jax/core/compile/backend_compile_duration'
+ROUND_PROGRAM = 'jit(round_fn)'  # the event's `fun_name` for the round's program
 
 
 def test_round_compiles_once_across_rounds(ragged_data, tiny_mlp):
@@ -75,3 +83,91 @@ def test_sharded_round_compiles_once_when_inputs_are_replicated(ragged_data, tin
     assert compiles == []
   finally:
     monitoring.unregister_event_duration_listener(listener)
+
+
+# --- Two devices, the real training path ---------------------------------
+# Run in a subprocess with two forced CPU devices (XLA reads the flag once, at
+# start-up): `python tests/test_compile_once.py` trains a few rounds per case
+# through `fedjax_sim.train.train` and prints, per case, how often the round
+# program was compiled, its jit cache size, and how many of the inputs train()
+# passed were not already replicated over the mesh. Either placement alone
+# (train() replicating its inputs, or the mesh round's `replicator`) keeps the
+# round on one program; with neither, the second round recompiles.
+
+MESH_CASES = {  # name: (engine.strategy, engine.shard_clients, engine.population)
+    'auto': ('auto', False, 'device'),
+    'sequential/shard_clients': ('sequential', True, 'device'),
+    'chunked/shard_clients/host': ('chunked', True, 'host'),
+}
+
+
+def test_two_device_mesh_round_compiles_once_in_train():
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+         'JAX_PLATFORMS': 'cpu',
+         'PYTHONPATH': os.pathsep.join([root, os.environ.get('PYTHONPATH', '')])}
+  proc = subprocess.run([sys.executable, os.path.abspath(__file__)], capture_output=True,
+                        text=True, env=env, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert set(result) == set(MESH_CASES), result
+  for name, case in result.items():
+    assert case['devices'] == 2 and case['mesh_size'] == 2, (name, case)
+    assert case['calls'] == case['rounds'] >= 4, (name, case)
+    # Exactly one: zero would mean the counter saw nothing.
+    assert case['round_compiles'] == 1, (name, case)
+    assert case['cache_size'] == 1, (name, case)
+    if MESH_CASES[name][2] == 'device':  # train() replicates what it passes
+      assert case['unplaced_inputs'] == 0, (name, case)
+
+
+def _mesh_main():
+  from configs import default
+  from fedjax_sim import train as train_lib
+  assert jax.device_count() == 2, jax.devices()
+  result = {}
+  for name, (strategy, shard_clients, population) in MESH_CASES.items():
+    config = default.get_config()
+    config.rounds, config.eval_every, config.clients_per_round = 5, 100, 5
+    config.data.num_clients = 10
+    config.model.options.hidden = (16,)
+    config.engine.strategy, config.engine.chunk_size = strategy, 2
+    config.engine.shard_clients, config.engine.population = shard_clients, population
+    built, unplaced, compiles = [], [], []
+    build_round = train_lib.build_round
+
+    def capture(*args, **kwargs):
+      round_fn = build_round(*args, **kwargs)
+      built.append((round_fn, args[4] if len(args) > 4 else kwargs.get('mesh')))
+
+      def counted(*a, **k):
+        # Inputs train() passes that are not yet replicated over the mesh.
+        replicated = NamedSharding(built[0][1], P())
+        unplaced.append(sum(not (isinstance(x, jax.Array)
+                              and x.sharding.is_equivalent_to(replicated, x.ndim))
+                         for x in jax.tree.leaves((a, k))))
+        return round_fn(*a, **k)
+
+      return counted
+
+    def listener(event, duration, fun_name=None, **kwargs):
+      if event == COMPILE_EVENT and fun_name == ROUND_PROGRAM:
+        compiles.append(fun_name)
+
+    train_lib.build_round = capture
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+      train_lib.train(config, log=lambda line: None, progress='none')
+    finally:
+      monitoring.unregister_event_duration_listener(listener)
+      train_lib.build_round = build_round
+    (round_fn, mesh), = built
+    result[name] = {'devices': jax.device_count(), 'mesh_size': mesh.size if mesh else 1,
+                    'rounds': config.rounds, 'calls': len(unplaced),
+                    'unplaced_inputs': max(unplaced),
+                    'round_compiles': len(compiles), 'cache_size': round_fn._cache_size()}
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  _mesh_main()
