@@ -4,6 +4,11 @@ the clients with `fedjax.for_each_client` (one jitted step per batch, a
 Python loop over clients and steps) on `ShuffleRepeatBatchHParams` batches.
 
   benchmarks/.venvs/fedjax/bin/python benchmarks/peers/fedjax_worker.py --workload=mlp --clients=100
+
+With `--dump_params=PATH` it instead runs one round from
+`workloads.initial_params` and writes the new server parameters to PATH
+(`.npz`, named as `initial_params` names them), to check systems against
+each other (`tests/test_peer_equivalence.py`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,33 @@ def build_model(workload: str):
       train_loss=lambda b, p: fedjax.metrics.unreduced_cross_entropy_loss(b['y'], p))
 
 
-def fedjax_round(workload: str, clients: int, sizes: str):
+def haiku_name(i: int) -> str:
+  """Haiku's name of the model's `i`-th `hk.Linear`."""
+  return 'linear' if i == 0 else f'linear_{i}'
+
+
+def from_shared(arrays, like):
+  """`workloads.initial_params` arrays as the model's parameters `like`."""
+  import jax
+  params = {haiku_name(i): {'w': arrays[f'dense{i}/kernel'], 'b': arrays[f'dense{i}/bias']}
+            for i in range(len(like))}
+  shapes = lambda tree: jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), tree)  # noqa: E731
+  if shapes(params) != shapes(dict(like)):
+    raise ValueError(f'parameters {shapes(params)} do not fit the model {shapes(like)}')
+  return params
+
+
+def to_shared(params):
+  """The model's parameters named as `workloads.initial_params` names them."""
+  import numpy as np
+  return {f'dense{i}/{shared}': np.asarray(params[haiku_name(i)][leaf])
+          for i in range(len(params)) for shared, leaf in (('kernel', 'w'), ('bias', 'b'))}
+
+
+def fedjax_round(workload: str, clients: int, sizes: str, init=None):
+  """One FedAvg round of FedJAX over all `clients`, from `init`
+  (`workloads.initial_params`) if given; the round returns the new server
+  parameters."""
   import fedjax
   import jax
   from fedjax.algorithms import fed_avg
@@ -54,6 +85,8 @@ def fedjax_round(workload: str, clients: int, sizes: str):
       client_batch_hparams=fedjax.ShuffleRepeatBatchHParams(
           batch_size=plan.batch, num_epochs=plan.epochs, num_steps=plan.steps))
   params = model.init(jax.random.PRNGKey(0))
+  if init is not None:
+    params = from_shared(init, params)
   state = [algorithm.init(params), jax.random.PRNGKey(1)]
 
   def run():
@@ -62,6 +95,7 @@ def fedjax_round(workload: str, clients: int, sizes: str):
     round_clients = [(c, datasets[c], keys[c]) for c in range(clients)]
     state[0], _ = algorithm.apply(state[0], round_clients)
     jax.block_until_ready(state[0].params)
+    return state[0].params
   return run, params
 
 
@@ -70,11 +104,20 @@ def main() -> None:
   parser.add_argument('--workload', required=True)
   parser.add_argument('--clients', type=int, required=True)
   parser.add_argument('--sizes', default='equal')
+  parser.add_argument('--dump_params', default='',
+                      help='run one round from workloads.initial_params, write the server '
+                      'parameters to this .npz and exit')
   args = parser.parse_args()
   wl.check_workload(args.workload)
   wl.check_sizes(args.sizes)
   out = protocol.claim_stdout()
   import jax
+  if args.dump_params:
+    import numpy as np
+    run, _ = fedjax_round(args.workload, args.clients, args.sizes,
+                          wl.initial_params(args.workload))
+    np.savez(args.dump_params, **to_shared(run()))
+    return
   run, params = fedjax_round(args.workload, args.clients, args.sizes)
   info = {'num_params': sum(a.size for a in jax.tree_util.tree_leaves(params)),
           'version': f'fedjax 0.0.17, jax {jax.__version__}'}

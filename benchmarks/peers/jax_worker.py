@@ -4,6 +4,11 @@
 weighted mean: what a JAX user writes first).
 
   python benchmarks/peers/jax_worker.py --system=fedjax_sim:sequential --workload=mlp --clients=100
+
+With `--dump_params=PATH` a `fedjax_sim:` system instead runs one round from
+`workloads.initial_params` and writes the new server parameters to PATH
+(`.npz`, named as `initial_params` names them), to check systems against
+each other (`tests/test_peer_equivalence.py`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,31 @@ def build_model(workload: str):
   return fs.get_model(name, classes, options), shape
 
 
-def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal'):
+def from_shared(arrays, like):
+  """`workloads.initial_params` arrays as the model's parameters `like`."""
+  import jax
+  params = {f'Dense_{i}': {'kernel': arrays[f'dense{i}/kernel'],
+                           'bias': arrays[f'dense{i}/bias']} for i in range(len(like))}
+  shapes = lambda tree: jax.tree.map(lambda a: (a.shape, a.dtype), tree)  # noqa: E731
+  if shapes(params) != shapes(like):
+    raise ValueError(f'parameters {shapes(params)} do not fit the model {shapes(like)}')
+  return params
+
+
+def to_shared(params):
+  """The model's parameters named as `workloads.initial_params` names them."""
+  import numpy as np
+  return {f'dense{i}/{leaf}': np.asarray(params[f'Dense_{i}'][leaf])
+          for i in range(len(params)) for leaf in ('kernel', 'bias')}
+
+
+def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal',
+                 init=None):
   """One FedAvg round of the fedjax_sim engine over all `clients`; with
   `strategy` `<name>@<n>`, over a `clients` mesh of `n` devices; `auto` is
-  the engine's default layout, as a user who sets no engine flag gets it."""
+  the engine's default layout, as a user who sets no engine flag gets it.
+  Starts from `init` (`workloads.initial_params`) if given; the round
+  returns the new server parameters."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -53,6 +79,8 @@ def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal
                                                        plan.steps or 0),
                             name, int(chunk or 1), mesh)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  if init is not None:
+    params = from_shared(init, params)
   ids = jnp.arange(clients, dtype=jnp.int32)
   # Placed as the round returns it, so the second round reuses the program.
   state = [jax.device_put(fs.init_state(algorithm, params, clients), placement),
@@ -62,6 +90,7 @@ def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal
     state[1], key = jax.random.split(state[1])
     state[0], _ = round_fn(state[0], data, ids, key)
     jax.block_until_ready(state[0])
+    return state[0].server.params
   return run, params
 
 
@@ -108,6 +137,9 @@ def main() -> None:
   parser.add_argument('--workload', required=True)
   parser.add_argument('--clients', type=int, required=True)
   parser.add_argument('--sizes', default='equal')
+  parser.add_argument('--dump_params', default='',
+                      help='run one round from workloads.initial_params, write the server '
+                      'parameters to this .npz and exit (fedjax_sim systems)')
   args = parser.parse_args()
   wl.check_workload(args.workload)
   wl.check_sizes(args.sizes)
@@ -120,6 +152,14 @@ def main() -> None:
   if args.system == 'fedjax_sim:auto':
     import fedjax_sim as fs
     fs.use_cpu_cores()  # what scripts/train.py does
+  if args.dump_params:
+    if not args.system.startswith('fedjax_sim:'):
+      raise SystemExit(f'--dump_params: fedjax_sim:<strategy> systems only, got {args.system!r}')
+    import numpy as np
+    run, _ = engine_round(args.workload, args.clients, args.system.split(':', 1)[1],
+                          args.sizes, wl.initial_params(args.workload))
+    np.savez(args.dump_params, **to_shared(run()))
+    return
   if args.system.startswith('fedjax_sim:'):
     run, params = engine_round(args.workload, args.clients, args.system.split(':', 1)[1],
                                args.sizes)

@@ -12,6 +12,13 @@ Client sizes (`SIZES`):
 - `flat`: the same number of clients and (up to rounding) the same total
   steps as `ragged`, every client the same size: what `ragged` would cost
   if the sizes were equal.
+- `whole`: for checking systems against each other, not for timing: sizes
+  cycle through `WHOLE_SIZES`, each a divisor of the batch `WHOLE_BATCH`;
+  `WHOLE_EPOCHS` epochs (1 to 3 steps a client). Every batch then holds whole
+  passes over its client's data (a system that fills a short last batch with
+  further examples, like FedJAX, fills it with whole passes too), so a round
+  does not depend on the order in which each system shuffles the examples
+  (`tests/test_peer_equivalence.py`; start from `initial_params`).
 
 Learning rate `LR`; the server averages the client models weighted by
 example count (FedAvg, server learning rate 1).
@@ -34,7 +41,8 @@ import numpy as np
 STEPS, BATCH, LR = 10, 20, 0.05
 EXAMPLES = STEPS * BATCH
 RAGGED_BATCH, RAGGED_MEAN, RAGGED_SIGMA = 10, 80, 1.1
-SIZES = ('equal', 'ragged', 'flat')
+WHOLE_SIZES, WHOLE_BATCH, WHOLE_EPOCHS = (5, 8, 10, 20, 40), 40, 3
+SIZES = ('equal', 'ragged', 'flat', 'whole')
 # name -> (input shape of one example, number of classes)
 SHAPES = {'logistic': ((60,), 10), 'mlp': ((784,), 10), 'cnn': ((28, 28, 1), 62)}
 # Trainable parameters of each model (checked by every system).
@@ -42,6 +50,9 @@ NUM_PARAMS = {'logistic': 60 * 10 + 10,
               'mlp': 784 * 200 + 200 + 200 * 10 + 10,
               'cnn': 9 * 32 + 32 + 9 * 32 * 64 + 64 + 9216 * 128 + 128 + 128 * 62 + 62}
 WORKLOADS = tuple(SHAPES)
+# (inputs, outputs) of each dense layer, input to output, of the workloads
+# whose parameters `initial_params` gives.
+DENSE_LAYERS = {'logistic': ((60, 10),), 'mlp': ((784, 200), (200, 10))}
 
 
 def check_workload(name: str) -> None:
@@ -60,6 +71,8 @@ class Schedule(NamedTuple):
 
 def schedule(sizes: str) -> Schedule:
   check_sizes(sizes)
+  if sizes == 'whole':
+    return Schedule(WHOLE_BATCH, WHOLE_EPOCHS, None)
   return Schedule(BATCH, None, STEPS) if sizes == 'equal' else Schedule(RAGGED_BATCH, 1, None)
 
 
@@ -73,6 +86,8 @@ def client_sizes(sizes: str, clients: int, seed: int = 0) -> np.ndarray:
   check_sizes(sizes)
   if sizes == 'equal':
     return np.full(clients, EXAMPLES, np.int64)
+  if sizes == 'whole':
+    return np.resize(np.array(WHOLE_SIZES, np.int64), clients)
   mu = np.log(RAGGED_MEAN) - RAGGED_SIGMA ** 2 / 2
   ragged = np.maximum(1, np.round(np.random.default_rng([seed, 1]).lognormal(
       mu, RAGGED_SIGMA, clients))).astype(np.int64)
@@ -119,6 +134,23 @@ def make_data(name: str, clients: int, seed: int = 0,
       x[c, :n] = rng.standard_normal((n,) + shape, dtype=np.float32)
       y[c, :n] = rng.integers(0, classes, n)
   return x, y, counts.astype(np.int32)
+
+
+def initial_params(name: str, seed: int = 0) -> dict[str, np.ndarray]:
+  """The same starting parameters for every system (the workers'
+  `--dump_params`): float32 `dense{i}/kernel [inputs, outputs]` (LeCun
+  normal) and `dense{i}/bias` (nonzero, so a mix-up of biases shows), layer
+  `i` counted from the input; for the dense-only workloads (`DENSE_LAYERS`)."""
+  if name not in DENSE_LAYERS:
+    raise ValueError(f'initial_params: --workload must be one of {list(DENSE_LAYERS)}, '
+                     f'got {name!r}')
+  rng = np.random.default_rng([seed, 2])
+  params = {}
+  for i, (inputs, outputs) in enumerate(DENSE_LAYERS[name]):
+    params[f'dense{i}/kernel'] = (rng.standard_normal((inputs, outputs))
+                                  / np.sqrt(inputs)).astype(np.float32)
+    params[f'dense{i}/bias'] = (0.1 * rng.standard_normal(outputs)).astype(np.float32)
+  return params
 
 
 def save_data(name: str, clients: int, directory: str, seed: int = 0) -> str:
