@@ -23,6 +23,9 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # uses this fixed seeded subset of clients, not all of them.
   config.eval_clients = 100
   config.weighting = 'num_examples'  # or 'uniform'
+  # A client update or server state that is not finite: 'stop' the run with
+  # one line naming the round and clients, or 'drop' those clients (counted).
+  config.on_nonfinite = 'stop'
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'digits'

@@ -7,3 +7,18 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
   """A data set is malformed; the message names the data set and the client."""
+
+
+class DivergedError(RuntimeError):
+  """Training produced non-finite values; the message names the round, the
+  first offending clients and the last good checkpoint."""
+
+
+class Interrupted(Exception):
+  """The run was stopped (SIGINT / SIGTERM) at a round boundary, after its
+  state was checkpointed and its report written."""
+
+  def __init__(self, rounds_done: int, workdir: str | None):
+    self.rounds_done, self.workdir = rounds_done, workdir
+    resume = '; continue with --resume' if workdir else ''
+    super().__init__(f'interrupted after round {rounds_done}{resume}')

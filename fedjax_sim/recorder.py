@@ -24,12 +24,19 @@ class Recorder:
     self.writer = SummaryWriter(os.path.join(workdir, TENSORBOARD),
                                 purge_step=start_round + 1 if start_round else None)
 
-  def round(self, rounds_done: int, train_loss: float, norms: np.ndarray) -> None:
-    """Per round: the training loss and every sampled client's update norm."""
-    runlog.append_jsonl(os.path.join(self.workdir, runlog.CLIENT_NORMS),
-                        {'round': rounds_done, 'norms': np.asarray(norms).tolist()})
+  def round(self, rounds_done: int, train_loss: float, client_ids: np.ndarray,
+            norms: np.ndarray) -> None:
+    """Per round: the training loss, and the sampled clients' ids and update
+    norms (a non-finite norm, of a dropped client, is logged as null and left
+    out of the histogram)."""
+    norms = np.asarray(norms, np.float64)
+    finite = np.isfinite(norms)
+    runlog.append_jsonl(os.path.join(self.workdir, runlog.CLIENT_NORMS), {
+        'round': rounds_done, 'clients': np.asarray(client_ids).tolist(),
+        'norms': [float(n) if ok else None for n, ok in zip(norms, finite)]})
     self.writer.add_scalar('round/train_loss', train_loss, rounds_done)
-    self.writer.add_histogram('round/client_update_norm', np.asarray(norms), rounds_done)
+    if finite.any():
+      self.writer.add_histogram('round/client_update_norm', norms[finite], rounds_done)
 
   def evals(self, evals: dict[str, float]) -> None:
     """Per evaluation: every metric."""

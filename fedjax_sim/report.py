@@ -71,9 +71,10 @@ def plot_curves(rows: Sequence[dict[str, Any]], title: str, keys: Sequence[str])
 
 def plot_norms(norm_rows: Sequence[dict[str, Any]]) -> bytes:
   """PNG of the per-round distribution of client-update L2 norms."""
-  rows = [r for r in norm_rows if r.get('norms')]
-  rounds = [r['round'] for r in rows]
-  quantiles = np.array([np.quantile(r['norms'], [0.0, 0.1, 0.5, 0.9, 1.0]) for r in rows])
+  finite = [(r['round'], [n for n in r.get('norms', []) if n is not None]) for r in norm_rows]
+  rows = [(round_, norms) for round_, norms in finite if norms]  # null: a dropped client
+  rounds = [round_ for round_, _ in rows]
+  quantiles = np.array([np.quantile(norms, [0.0, 0.1, 0.5, 0.9, 1.0]) for _, norms in rows])
   fig, ax = _axes()
   ax.fill_between(rounds, quantiles[:, 1], quantiles[:, 3], alpha=0.3, label='10-90%')
   ax.plot(rounds, quantiles[:, 2], label='median')
@@ -146,7 +147,7 @@ def write_report(workdir: str) -> str:
   for key in extra:
     file = 'metric_' + re.sub(r'[^A-Za-z0-9_.-]', '_', key) + '.png'
     plots.append((file, key, plot_curves(rows, key, [key])))
-  if any(r.get('norms') for r in norm_rows):
+  if any(n is not None for r in norm_rows for n in r.get('norms', [])):
     plots.append(('client_norms.png', 'Client update L2 norm', plot_norms(norm_rows)))
   os.makedirs(os.path.join(workdir, REPORT_DIR), exist_ok=True)
   for file, _, png in plots:

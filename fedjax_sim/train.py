@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 import time
 from typing import Callable, NamedTuple
 
@@ -33,7 +36,8 @@ from fedjax_sim.data.packed import for_round, packed_bytes
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.config_checks import check_config
+from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
@@ -66,13 +70,8 @@ class Experiment(NamedTuple):
   on_host: bool = False
 
 
-def _positive_int(config: ml_collections.ConfigDict, field: str) -> int:
-  value = config
-  for part in field.split('.'):
-    value = value[part]
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ConfigError(f'{field} must be an integer >= 1, got {value!r}')
-  return value
+def _to_stderr(line: str) -> None:
+  print(line, file=sys.stderr)
 
 
 def _check_tag_vocab(config: ml_collections.ConfigDict) -> None:
@@ -91,16 +90,13 @@ def _check_tag_vocab(config: ml_collections.ConfigDict) -> None:
 
 
 def build_experiment(config: ml_collections.ConfigDict,
-                     log: Callable[[str], None] = logging.info) -> Experiment:
+                     log: Callable[[str], None] = logging.info,
+                     warn: Callable[[str], None] = _to_stderr) -> Experiment:
   """Validates `config` and builds data, model, algorithm and round program;
-  `log` receives the engine's choice of layout under `engine.strategy='auto'`."""
-  for field in ('rounds', 'clients_per_round', 'eval_every', 'client.batch_size',
-                'client.epochs', 'engine.chunk_size'):
-    _positive_int(config, field)
+  `log` receives the engine's choice of layout under `engine.strategy='auto'`,
+  `warn` what looks wrong but runs (clients with no data)."""
+  check_config(config)
   _check_tag_vocab(config)
-  if config.client.steps < 0:
-    raise ConfigError(f'client.steps must be >= 0 (0: use client.epochs), '
-                      f'got {config.client.steps}')
   dataset = load_dataset(config.data, config.seed)
   streamed = isinstance(dataset.train, ClientStore)
   if streamed and (config.get('personalization', {}).get('client_test_fraction', 0)
@@ -110,6 +106,7 @@ def build_experiment(config: ml_collections.ConfigDict,
                       'is streamed from disk')
   if not streamed:  # a store was validated when it was converted
     validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
+    _warn_empty_clients(dataset.train, warn)
   num_clients = dataset.train.num_clients
   if config.clients_per_round > num_clients:
     raise ConfigError(f'clients_per_round={config.clients_per_round} exceeds '
@@ -141,14 +138,24 @@ def build_experiment(config: ml_collections.ConfigDict,
     mesh = (client_mesh() if config.engine.get('shard_clients', False)
             or jax.process_count() > 1 else None)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
-                         config.engine.chunk_size, mesh, log, client_rows=on_host)
+                         config.engine.chunk_size, mesh, log, client_rows=on_host,
+                         drop_nonfinite=config.get('on_nonfinite', 'stop') == 'drop')
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
-  client_eval = (eval_subset(dataset.train, _positive_int(config, 'eval_clients'),
+  client_eval = (eval_subset(dataset.train, config.eval_clients,
                              config.seed) if streamed else None)
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
                     personalize=personalize, client_eval=client_eval, mesh=mesh,
                     on_host=on_host)
+
+
+def _warn_empty_clients(data: FederatedData, log: Callable[[str], None]) -> None:
+  """Says how many clients hold no training data (they never train)."""
+  empty = int(np.sum(np.asarray(data.counts) == 0))
+  if empty:
+    log(f'warning: {empty} of {data.num_clients} clients have no training data '
+        f'({int(np.sum(np.asarray(data.counts)))} examples in all); they are '
+        'sampled but never train (lower data.num_clients?)')
 
 
 def population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Dataset) -> int:
@@ -200,6 +207,9 @@ def format_evals(evals: dict[str, float]) -> str:
   return '  '.join(parts)
 
 
+_NOT_SUMMARIZED = ('clients', 'total_weight', 'nonfinite_clients', 'server_finite')
+
+
 def round_summary(metrics: dict) -> dict[str, float]:
   """What a round's metrics add to the log: the aggregator's scalar metrics
   (e.g. DP `clip_norm`), under compression `upload_bytes` summed over the
@@ -207,8 +217,7 @@ def round_summary(metrics: dict) -> dict[str, float]:
   malicious clients sampled."""
   clients = metrics['clients']
   summary = {k: float(v) for k, v in metrics.items()
-             if k not in clients and k not in ('clients', 'total_weight')
-             and jnp.ndim(v) == 0}
+             if k not in clients and k not in _NOT_SUMMARIZED and jnp.ndim(v) == 0}
   if UPLOAD_BYTES in clients:
     summary[UPLOAD_BYTES] = float(jnp.sum(clients[UPLOAD_BYTES]))
   if 'malicious' in clients:  # under an attack (fedjax_sim/attacks.py)
@@ -224,13 +233,22 @@ def train(config: ml_collections.ConfigDict,
 
   Args:
     config: the experiment.
-    log: receives one line per evaluation.
+    log: receives one line per evaluation (and warnings).
     workdir: if set, the run writes its config, metrics, TensorBoard
       summaries, checkpoints and final report there (`fedjax_sim.workdir`).
-    resume: continue the run in `workdir` from its newest checkpoint; the
-      result is bit-identical to an uninterrupted run.
+    resume: continue the run in `workdir` from its newest intact checkpoint
+      (the result is bit-identical to an uninterrupted run), or extend a
+      finished run when only `config.rounds` grew.
     progress: 'bar' (tqdm bar, eval lines above it), 'lines' (eval lines
       only) or 'none' (quiet).
+
+  Raises:
+    ConfigError: a bad config or workdir (before any round runs).
+    DivergedError: a client update or the server state became non-finite
+      (with `config.on_nonfinite='stop'`), or the test loss did.
+    Interrupted: SIGINT or SIGTERM arrived; the run stopped after the round
+      it was in, checkpointed (with a workdir) and wrote its report. A second
+      signal stops at once (KeyboardInterrupt).
   """
   if progress not in PROGRESS:
     raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
@@ -241,7 +259,8 @@ def train(config: ml_collections.ConfigDict,
   if multi_process and jax.process_index() > 0:
     log = lambda line: None  # noqa: E731  (process 0 reports)
   say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': lambda line: None}[progress]
-  exp = build_experiment(config, say)
+  warn = _to_stderr if jax.process_index() == 0 else lambda line: None
+  exp = build_experiment(config, say, warn)
   streamed = isinstance(exp.dataset.train, ClientStore)
   train_data = exp.dataset.train
   if streamed and multi_process:
@@ -260,59 +279,137 @@ def train(config: ml_collections.ConfigDict,
                          clients=state.clients if exp.on_host else place(state.clients))
   first_round, recorder, ckpt = 0, None, None
   if workdir:
-    _positive_int(config, 'checkpoint.keep')
     has_run = workdir_lib.prepare(workdir, config, resume)
     ckpt = checkpoint.manager(os.path.join(workdir, workdir_lib.CHECKPOINTS),
                               config.checkpoint.keep)
-    restored = checkpoint.restore_latest(ckpt, state) if has_run else None
+    restored = checkpoint.restore_latest(ckpt, state, warn) if has_run else None
     if restored is not None:
       first_round, state = restored
       if exp.on_host:  # writable host arrays again
         state = state._replace(clients=jax.tree.map(np.array, state.clients))
+    if first_round >= config.rounds:
+      say(f'{workdir} is complete: {first_round} of {config.rounds} rounds done; '
+          'to extend it, --resume with a larger --config.rounds')
+      return []
     workdir_lib.truncate_after(workdir, first_round)
     recorder = Recorder(workdir, first_round)
+  saved = Saved(first_round if ckpt and first_round else None, workdir)
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
   if first_round:
     say(f'resumed {workdir} after round {first_round}')
-  history = []
+  history, dropped = [], 0
   start, last_round = time.perf_counter(), first_round
-  for r in range(first_round, config.rounds):
-    sample_key, round_key = round_keys(config.seed, r)
-    ids = exp.sample_fn(sample_key)
-    if exp.on_host:  # only the sampled clients' rows are read and sent
-      host_ids = np.asarray(ids)
-      rows = (train_data.gather(host_ids) if streamed
-              else gather_rows(train_data, host_ids))
-      population = state.clients
-      state, metrics = exp.round_fn(
-          state._replace(clients=gather_rows(population, host_ids)), rows, ids,
-          round_key, np.arange(len(host_ids), dtype=np.int32))
-      scatter_rows(population, host_ids, state.clients)
-      state = state._replace(clients=population)
-    else:
-      state, metrics = exp.round_fn(state, data, place(ids), place(round_key))
-    bar.update(1)
-    if recorder:
-      recorder.round(r + 1, float(metrics['train_loss']),
-                     np.asarray(metrics['clients']['update_norm']))
-    if (r + 1) % config.eval_every == 0 or r + 1 == config.rounds:
-      evals = evaluate_state(exp, state, r)
-      now = time.perf_counter()
-      evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
-                   rounds_per_sec=(r + 1 - last_round) / (now - start))
-      evals.update(round_summary(metrics))
-      start, last_round = now, r + 1
-      history.append(evals)
-      say(format_evals(evals))
-      bar.set_postfix(accuracy=f"{evals['accuracy']:.4f}")
+  with StopSignals() as stop:
+    try:
+      for r in range(first_round, config.rounds):
+        sample_key, round_key = round_keys(config.seed, r)
+        ids = exp.sample_fn(sample_key)
+        if exp.on_host:  # only the sampled clients' rows are read and sent
+          host_ids = np.asarray(ids)
+          rows = (train_data.gather(host_ids) if streamed
+                  else gather_rows(train_data, host_ids))
+          population = state.clients
+          state, metrics = exp.round_fn(
+              state._replace(clients=gather_rows(population, host_ids)), rows, ids,
+              round_key, np.arange(len(host_ids), dtype=np.int32))
+          scatter_rows(population, host_ids, state.clients)
+          state = state._replace(clients=population)
+        else:
+          state, metrics = exp.round_fn(state, data, place(ids), place(round_key))
+        dropped += check_finite(metrics, ids, r + 1, config.get('on_nonfinite', 'stop'),
+                                saved)
+        bar.update(1)
+        if recorder:
+          recorder.round(r + 1, float(metrics['train_loss']), np.asarray(ids),
+                         np.asarray(metrics['clients']['update_norm']))
+        if (r + 1) % config.eval_every == 0 or r + 1 == config.rounds:
+          evals = evaluate_state(exp, state, r)
+          if not np.isfinite(evals['loss']):
+            raise DivergedError(f'round {r + 1}: the test loss is {evals["loss"]}; '
+                                f'{saved.describe()}')
+          now = time.perf_counter()
+          evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
+                       rounds_per_sec=(r + 1 - last_round) / (now - start))
+          evals.update(round_summary(metrics))
+          if config.get('on_nonfinite', 'stop') == 'drop':
+            evals['dropped_clients'] = float(dropped)
+          start, last_round = now, r + 1
+          history.append(evals)
+          say(format_evals(evals))
+          bar.set_postfix(accuracy=f"{evals['accuracy']:.4f}")
+          if recorder:
+            recorder.evals(evals)
+        every = config.checkpoint.every
+        if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds
+                     or stop.requested):
+          checkpoint.save(ckpt, r + 1, state)
+          saved = saved._replace(rounds_done=r + 1)
+        if stop.requested and r + 1 < config.rounds:
+          raise Interrupted(r + 1, workdir)
+    finally:
+      bar.close()
       if recorder:
-        recorder.evals(evals)
-    every = config.checkpoint.every
-    if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds):
-      checkpoint.save(ckpt, r + 1, state)
-  bar.close()
-  if recorder:
-    recorder.close()
-    report.write_report(workdir)
+        recorder.close()
+        report.write_report(workdir)
   return history
+
+
+class Saved(NamedTuple):
+  """The newest checkpoint this run can go back to."""
+
+  rounds_done: int | None
+  workdir: str | None
+
+  def describe(self) -> str:
+    if self.workdir is None:
+      return 'no checkpoint (run without --workdir)'
+    if self.rounds_done is None:
+      return f'no checkpoint in {self.workdir} yet'
+    return (f'last good checkpoint: round {self.rounds_done} in '
+            f'{os.path.join(self.workdir, workdir_lib.CHECKPOINTS, str(self.rounds_done))}')
+
+
+def check_finite(metrics: dict, ids: jax.Array, round_number: int, action: str,
+                 saved: Saved) -> int:
+  """The number of sampled clients whose update was not finite (dropped by
+  the round under `action='drop'`); raises DivergedError under 'stop', or
+  when the server state itself is not finite. One small host read per round."""
+  bad, server_ok = (int(v) for v in jax.device_get(
+      (metrics['nonfinite_clients'], metrics['server_finite'])))
+  if (bad and action == 'stop') or not server_ok:
+    finite = np.asarray(metrics['clients']['finite'])
+    culprits = np.asarray(ids)[~finite][:5].tolist()
+    what = (f'non-finite update from client(s) {culprits} ({bad} of {len(finite)} sampled)'
+            if bad else 'the server state is not finite after aggregation')
+    hint = ("lower the learning rates, or set on_nonfinite='drop' to drop such clients"
+            if bad and action == 'stop' else 'lower the learning rates')
+    raise DivergedError(f'round {round_number}: {what}; {saved.describe()}; {hint}')
+  return bad
+
+
+class StopSignals:
+  """Within `with`: the first SIGINT / SIGTERM sets `requested` (the run stops
+  at the end of its round); a second one raises KeyboardInterrupt. Off the
+  main thread nothing is installed."""
+
+  SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.requested:
+      raise KeyboardInterrupt(signal.Signals(signum).name)
+    self.requested = True
+
+  def __enter__(self) -> 'StopSignals':
+    if threading.current_thread() is threading.main_thread():
+      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for s, handler in self._previous.items():
+      signal.signal(s, handler)

@@ -1,8 +1,9 @@
 """A run's working directory: config, metrics, TensorBoard, checkpoints, report.
 
 `<workdir>/config.json` pins the experiment: a workdir holding a different
-config is refused, and a workdir holding a run is only continued with
-`resume=True`, so nothing is ever overwritten by mistake. On resume the rows
+config, or run files without a config, is refused, and a workdir holding a
+run is only continued with `resume=True` (which may extend it by more
+rounds), so nothing is ever overwritten by mistake. On resume the rows
 logged after the restored checkpoint are dropped (they are recomputed).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any
 
 import ml_collections
@@ -34,28 +36,74 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
   return [] if old == new else [prefix.rstrip('.')]
 
 
+RUN_FILES = (runlog.METRICS, runlog.CLIENT_NORMS, CHECKPOINTS, TENSORBOARD, 'report.html')
+
+
 def prepare(workdir: str, config: ml_collections.ConfigDict, resume: bool) -> bool:
   """Checks `workdir` against `config` and writes `config.json`.
 
-  Returns whether a previous run of this experiment is there to resume.
-  Raises ConfigError for a workdir of another experiment, or a workdir
-  holding this run without `resume`.
+  Returns whether a previous run of this experiment is there to resume. With
+  `resume`, the saved run may differ from `config` in `rounds` only (a run
+  extended by more rounds). Raises ConfigError for: a workdir of another
+  experiment; run files with no `config.json` (an unknown experiment); a
+  workdir holding this run without `resume`; `resume` with no run; a workdir
+  that cannot be written.
   """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f'--workdir {workdir!r} exists and is not a directory')
   wanted = config_json(config)
-  saved = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
-  if saved is not None and saved != wanted:
-    fields = ', '.join(_differences(saved, wanted)[:8])
+  try:
+    saved = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
+  except (ValueError, OSError) as e:
+    raise ConfigError(f'--workdir {workdir!r}: cannot read {runlog.CONFIG} '
+                      f'({type(e).__name__}); use another --workdir') from None
+  if saved is None:
+    _check_no_run_files(workdir, resume)
+  else:
+    _check_same_experiment(workdir, saved, wanted, resume)
+  _make_writable_dir(workdir)
+  runlog.write_json_atomic(os.path.join(workdir, runlog.CONFIG), wanted)
+  return saved is not None
+
+
+def _check_no_run_files(workdir: str, resume: bool) -> None:
+  found = [name for name in RUN_FILES if os.path.exists(os.path.join(workdir, name))]
+  if found:
+    raise ConfigError(f'--workdir {workdir!r} holds run files ({", ".join(found)}) but no '
+                      f'{runlog.CONFIG}, so its experiment is unknown; use another --workdir')
+  if resume:
+    raise ConfigError(f'--resume: --workdir {workdir!r} holds no run to resume '
+                      f'(no {runlog.CONFIG}); check the path, or drop --resume')
+
+
+def _check_same_experiment(workdir: str, saved: dict, wanted: dict, resume: bool) -> None:
+  differences = _differences(saved, wanted)
+  if differences == ['rounds'] and resume:
+    if wanted['rounds'] < saved['rounds']:
+      raise ConfigError(f'--config.rounds={wanted["rounds"]} is fewer than the '
+                        f'{saved["rounds"]} rounds of the run in --workdir {workdir!r}; '
+                        'a run can only be extended')
+    return
+  if differences == ['rounds']:
+    raise ConfigError(f'--workdir {workdir!r} holds this run with rounds={saved["rounds"]}; '
+                      f'pass --resume to extend it to {wanted["rounds"]} rounds')
+  if differences:
     raise ConfigError(f'--workdir {workdir!r} holds a different experiment '
-                      f'(config differs in: {fields}); use another --workdir')
-  has_run = saved is not None
-  if has_run and not resume:
+                      f'(config differs in: {", ".join(differences[:8])}); '
+                      'use another --workdir')
+  if not resume:
     raise ConfigError(f'--workdir {workdir!r} already holds this run; pass '
                       f'--resume to continue it or choose another --workdir')
-  os.makedirs(workdir, exist_ok=True)
-  runlog.write_json_atomic(os.path.join(workdir, runlog.CONFIG), wanted)
-  return has_run
+
+
+def _make_writable_dir(workdir: str) -> None:
+  """Creates `workdir` and checks a file can be written there."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise ConfigError(f'--workdir {workdir!r} cannot be written: {e.strerror}') from None
 
 
 def truncate_after(workdir: str, rounds_done: int) -> None:

@@ -5,6 +5,7 @@ Override any config field on the command line, e.g. `--config.rounds=50
 """
 
 import os
+import re
 import sys
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +18,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
-from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
+from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
 from fedjax_sim.train import train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -40,8 +41,7 @@ _PROGRESS = flags.DEFINE_enum(
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # parse_flags refused extra arguments
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   try:
@@ -57,17 +57,65 @@ def main(argv):
   except (ConfigError, DataError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  except DivergedError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  except Interrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(130)
+  except KeyboardInterrupt:
+    print('interrupted mid-round; continue from the last checkpoint with --resume',
+          file=sys.stderr)
+    sys.exit(130)
 
 
-def parse_flags(argv):
-  """Parses flags; a bad flag or config override is one clear error."""
+def _config_path(argv: list[str]) -> str | None:
+  """The file part of the last `--config=FILE[:ARG]` in `argv`."""
+  values = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
+  return values[-1].split(':', 1)[0] if values else None
+
+
+def _last_line(error: BaseException) -> str:
+  """The last non-empty line of an error's text (a config file's own error,
+  after the traceback absl quotes), without the exception's class name and
+  the flag absl puts in front."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  last = re.sub(r'^flag --\S+: ', '', lines[-1] if lines else type(error).__name__)
+  return re.sub(r'^\w+(Error|Exception): ', '', last)
+
+
+def _flag_of(error: flags.IllegalFlagValueError) -> str:
+  """`--name=value` of the flag a parse error is about."""
+  match = re.match(r'flag (--\S+?):? ', str(error))
+  return match.group(1) if match else '--config'
+
+
+def _innermost(error: BaseException) -> str:
+  """The message of the innermost of nested errors (ConfigDict wraps a
+  KeyError in an AttributeError), its lines joined by '; '."""
+  while error.args and isinstance(error.args[0], BaseException):
+    error = error.args[0]
+  text = str(error.args[0]) if error.args else str(error)
+  return '; '.join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """Parses flags; a bad flag, config file or override is one clear error."""
   if not any(a == '--config' or a.startswith('--config=') for a in argv):
     argv = argv[:1] + [f'--config={os.path.join(_ROOT, "configs", "default.py")}'] + argv[1:]
+  path = _config_path(argv)
   try:
-    return flags.FLAGS(argv)
+    if path is not None and not os.path.isfile(path):
+      raise flags.Error(f'--config file {path!r} does not exist')
+    rest = flags.FLAGS(argv)
+    if len(rest) > 1:
+      raise flags.Error(f'unexpected arguments {rest[1:]} (flags are --name=value)')
+    return rest
   except (AttributeError, KeyError) as e:
     print(f'error: --config override names a field the config does not have: '
-          f'{str(e).strip(chr(34))}', file=sys.stderr)
+          f'{_innermost(e)}', file=sys.stderr)
+  except flags.IllegalFlagValueError as e:
+    print(f'error: {_flag_of(e)}: {_last_line(e)}', file=sys.stderr)
   except flags.Error as e:
     print(f'error: {e}', file=sys.stderr)
   sys.exit(2)

@@ -1,6 +1,7 @@
 """Bad input fails with one clear error naming the field, data set or client."""
 
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -25,7 +26,20 @@ from fedjax_sim.train import build_experiment
      "'shards', 'powerlaw'], got 'zipf'"),
     ('data.alpha', 0., 'data.alpha must be > 0'),
     ('algorithm', 'fedsgd9', "algorithm must be one of ["),
-    ('client.steps', -2, 'client.steps must be >= 0'),
+    ('client.steps', -2, 'client.steps must be an integer >= 0'),
+    ('seed', -1, 'seed must be an integer in [0, 4294967295], got -1'),
+    ('data.test_fraction', -0.1, 'data.test_fraction must be a number in (0, 1)'),
+    ('data.test_fraction', 0., 'data.test_fraction must be a number in (0, 1)'),
+    ('data.test_fraction', 1., 'data.test_fraction must be a number in (0, 1)'),
+    ('checkpoint.every', -1, 'checkpoint.every must be an integer >= 0'),
+    ('checkpoint.keep', 0, 'checkpoint.keep must be an integer >= 1, got 0'),
+    ('client.optimizer.learning_rate', float('inf'),
+     'client.optimizer.learning_rate must be a finite number, got inf'),
+    ('server.optimizer.momentum', float('nan'),
+     'server.optimizer.momentum must be a finite number, got nan'),
+    ('client.optimizer.momentum', 1., 'client.optimizer.momentum must be a number in [0, 1)'),
+    ('on_nonfinite', 'ignore', "on_nonfinite must be one of ['stop', 'drop'], got 'ignore'"),
+    ('eval_clients', 0, 'eval_clients must be an integer >= 1, got 0'),
 ])
 def test_bad_config_names_the_field(field, value, message):
   config = default.get_config()
@@ -37,6 +51,26 @@ def test_bad_config_names_the_field(field, value, message):
   with pytest.raises(ConfigError) as info:
     build_experiment(config)
   assert message in str(info.value)
+
+
+def test_synthetic_client_size_limit_is_checked():
+  config = default.get_config('synthetic')
+  config.data.max_client_size = -5
+  with pytest.raises(ConfigError, match=r'data.max_client_size must be an integer >= 0 '
+                     r'\(0: no limit\), got -5'):
+    build_experiment(config)
+
+
+def test_clients_without_data_are_warned_about():
+  config = default.get_config()
+  config.data.num_clients = 5000
+  warnings = []
+  build_experiment(config, warn=warnings.append)
+  assert len(warnings) == 1
+  assert re.fullmatch(r'warning: (\d+) of 5000 clients have no training data \(1438 examples '
+                      r'in all\); they are sampled but never train \(lower data.num_clients\?\)',
+                      warnings[0])
+  assert int(warnings[0].split()[1]) >= 5000 - 1438
 
 
 def test_nan_in_data_names_the_data_set_and_client():

@@ -20,6 +20,7 @@ from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
 from fedjax_sim.core.population import host_client_states
 from fedjax_sim.core.sharding import auto_mesh, replicator, sharded_map_and_sum
 from fedjax_sim.core.schedule import balanced_order, inverse
+from fedjax_sim.core.tree_util import all_finite
 from fedjax_sim.data.batching import BatchPlan, client_stream, real_steps
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.packed import PackedData
@@ -77,7 +78,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                 strategy: str = 'auto', chunk_size: int = 1,
                 mesh: Mesh | None = None,
                 log: Callable[[str], None] = logging.info,
-                client_rows: bool = False) -> RoundFn:
+                client_rows: bool = False, drop_nonfinite: bool = False) -> RoundFn:
   """Returns `round(state, data, client_ids, key, data_rows=None) -> (state, metrics)`.
 
   `strategy='auto'` (the default) picks the layout (`fedjax_sim.core.layout`)
@@ -115,9 +116,17 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   clients to a multiple of the device count) and their sums all-reduced,
   still in one program.
 
+  Non-finite values are flagged inside the program, with no host sync per
+  client: `clients['finite']` says whether a client's update is all finite,
+  `nonfinite_clients` counts the sampled clients whose update is not and
+  `server_finite` whether the new server state is. With `drop_nonfinite`,
+  such clients are dropped from the round (weight 0, their persistent state
+  unchanged), as if they had not reported.
+
   Metrics: the weighted means of the clients' metrics, `total_weight`, the
-  aggregator's metrics, and `clients` (each client's metrics, weight and
-  `update_norm` — the L2 norm of its whole update pytree — in sampled order).
+  aggregator's metrics, the flags above, and `clients` (each client's
+  metrics, weight, `finite` and `update_norm` — the L2 norm of its whole
+  update pytree — in sampled order).
   """
   if strategy not in ENGINE_STRATEGIES:
     raise ConfigError(f'engine.strategy must be one of {ENGINE_STRATEGIES}, got {strategy!r}')
@@ -136,16 +145,23 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                             client_stream(batch_key, count, plan), row, offset)
     own_state = jax.tree.map(lambda a: a[slot], state.clients)
     result = algorithm.client_update(state.server, own_state, batches, train_key)
-    weight = jnp.where(is_valid, result.weight, 0.).astype(jnp.float32)
-    update, weight, stats = aggregator.prepare(result.update, weight,
-                                               state.aggregator, agg_key)
-    weight = jnp.where(is_valid, weight, 0.).astype(jnp.float32)
-    metric_sum = {k: weight * v for k, v in result.metrics.items()}
+    finite = all_finite(result.update)
+    update, client_state, keep = result.update, result.client_state, is_valid
+    if drop_nonfinite:  # as if the client had not reported
+      keep = is_valid & finite
+      update = jax.tree.map(lambda u: jnp.where(finite, u, 0), update)
+      client_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                                  client_state, own_state)
+    weight = jnp.where(keep, result.weight, 0.).astype(jnp.float32)
+    update, weight, stats = aggregator.prepare(update, weight, state.aggregator, agg_key)
+    weight = jnp.where(keep, weight, 0.).astype(jnp.float32)
+    metric_sum = {k: jnp.where(keep, weight * v, 0.) for k, v in result.metrics.items()}
     norm = optax.tree.norm(result.update)
-    per_client = ({**result.metrics, 'update_norm': norm}, weight, result.client_state)
+    per_client = ({**result.metrics, 'update_norm': norm, 'finite': finite}, weight,
+                  client_state)
     if aggregator.stacked:
       return (weight, metric_sum), (per_client, (update, stats))
-    stats = {k: jnp.where(is_valid, v, 0.) for k, v in stats.items()}
+    stats = {k: jnp.where(keep, v, 0.) for k, v in stats.items()}
     update_sum = jax.tree.map(lambda u: weight * u, update)
     return (weight, metric_sum, update_sum, stats), (per_client, ())
 
@@ -196,6 +212,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                            clients, aggregator_state)
     metrics = safe_divide(metric_sum, total)
     metrics.update(aggregator_metrics, total_weight=total,
+                   nonfinite_clients=jnp.sum(~client_metrics['finite']).astype(jnp.int32),
+                   server_finite=all_finite(new_state.server),
                    clients={**client_metrics, 'weight': weights})
     return new_state, metrics
 

@@ -1,0 +1,91 @@
+"""Up-front checks of an experiment config: one `ConfigError` naming the field.
+
+`check_config` runs before anything is loaded or compiled. It checks every
+number in the config is finite, then the fields every experiment shares (run
+length, seed, data split, optimizers, checkpoints, engine). Fields that only
+one component reads (an aggregator's, an algorithm's, a model's options) are
+checked by that component when it is built, still before the first round.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterator
+
+import ml_collections
+
+from fedjax_sim.errors import ConfigError
+
+NONFINITE_ACTIONS = ('stop', 'drop')
+MAX_SEED = 2**32 - 1
+
+
+def _walk(config: Any, prefix: str = '') -> Iterator[tuple[str, Any]]:
+  """`(dotted field, value)` of every leaf of a (nested) config."""
+  for key, value in config.items():
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+      yield from _walk(value, f'{prefix}{key}.')
+    else:
+      yield f'{prefix}{key}', value
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+Rule = tuple[str, Callable[[Any], bool], str]
+
+# (field, accepted, what is expected); a field absent from a config is skipped.
+RULES: tuple[Rule, ...] = (
+    ('seed', lambda v: _is_int(v) and 0 <= v <= MAX_SEED,
+     f'an integer in [0, {MAX_SEED}]'),
+    ('rounds', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('clients_per_round', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('eval_every', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('eval_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('on_nonfinite', lambda v: v in NONFINITE_ACTIONS,
+     f'one of {list(NONFINITE_ACTIONS)}'),
+    ('data.num_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('data.test_fraction', lambda v: _is_number(v) and 0 < v < 1,
+     'a number in (0, 1) (the share of examples held out for the test set)'),
+    ('data.max_client_size', lambda v: _is_int(v) and v >= 0,
+     'an integer >= 0 (0: no limit)'),
+    ('client.batch_size', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('client.epochs', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('client.steps', lambda v: _is_int(v) and v >= 0,
+     'an integer >= 0 (0: use client.epochs)'),
+    ('client.optimizer.momentum', lambda v: _is_number(v) and 0 <= v < 1,
+     'a number in [0, 1)'),
+    ('server.optimizer.momentum', lambda v: _is_number(v) and 0 <= v < 1,
+     'a number in [0, 1)'),
+    ('checkpoint.every', lambda v: _is_int(v) and v >= 0,
+     'an integer >= 0 (0: only after the last round)'),
+    ('checkpoint.keep', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('engine.chunk_size', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('engine.shard_clients', lambda v: isinstance(v, bool), 'True or False'),
+)
+
+
+def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
+  """`(present, value)` of a dotted field."""
+  value: Any = config
+  for part in field.split('.'):
+    if part not in value:
+      return False, None
+    value = value[part]
+  return True, value
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises `ConfigError` for the first field with a bad value."""
+  for field, value in _walk(config):
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f'{field} must be a finite number, got {value!r}')
+  for field, accepted, expected in RULES:
+    present, value = _lookup(config, field)
+    if present and not accepted(value):
+      raise ConfigError(f'{field} must be {expected}, got {value!r}')
