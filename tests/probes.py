@@ -1,0 +1,145 @@
+"""The reliability probes: bad input and surprises, each tried on `scripts/train.py`.
+
+`python tests/probes.py OUT_DIR` runs every probe as a forked child of this
+process (which imports the script once and initializes no JAX backend) and
+prints one JSON object per probe: its name, exit code, stderr and the last
+stdout line. `tests/test_probes.py` checks each against what it must get, and
+`docs/reliability.md` lists them.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from typing import Callable, NamedTuple
+
+import jax
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, 'scripts', 'train.py')
+QUICK = ('--config.rounds=2', '--config.eval_every=1', '--progress=lines')
+
+
+class Probe(NamedTuple):
+  name: str
+  flags: tuple[str, ...]
+  setup: Callable[[], None] | None = None  # prepares the probe's workdir
+
+
+def _flip_newest_checkpoint(workdir: str) -> None:
+  data = max(glob.glob(f'{workdir}/checkpoints/2/default/**/d/*', recursive=True),
+             key=os.path.getsize)
+  with open(data, 'r+b') as f:
+    byte = f.read(1)
+    f.seek(0)
+    f.write(bytes([byte[0] ^ 1]))
+
+
+def _drop_config(workdir: str) -> None:
+  os.remove(os.path.join(workdir, 'config.json'))
+
+
+def probes(out_dir: str) -> list[Probe]:
+  """Every probe, in order; later ones reuse the run `finished` writes."""
+  run = os.path.join(out_dir, 'run')
+  work = lambda name: f'--workdir={os.path.join(out_dir, name)}'
+
+  def copy(name: str, change: Callable[[str], None]) -> Callable[[], None]:
+    """Setup: a copy of the finished run, changed by `change`."""
+    def setup() -> None:
+      shutil.copytree(run, os.path.join(out_dir, name))
+      change(os.path.join(out_dir, name))
+    return setup
+
+  return [
+      Probe('learning rate inf', ('--config.client.optimizer.learning_rate=inf',) + QUICK),
+      Probe('learning rate 1e30', ('--config.client.optimizer.learning_rate=1e30',) + QUICK),
+      Probe('learning rate 1e30 with a workdir',
+            ('--config.client.optimizer.learning_rate=1e30', work('diverged')) + QUICK),
+      Probe('learning rate 1e30, on_nonfinite=drop',
+            ('--config.client.optimizer.learning_rate=1e30', '--config.on_nonfinite=drop')
+            + QUICK),
+      Probe('data.test_fraction=-0.1', ('--config.data.test_fraction=-0.1',) + QUICK),
+      Probe('data.test_fraction=0', ('--config.data.test_fraction=0',) + QUICK),
+      Probe('data.test_fraction=1', ('--config.data.test_fraction=1',) + QUICK),
+      Probe('checkpoint.every=-1', ('--config.checkpoint.every=-1',) + QUICK),
+      Probe('seed=-1', ('--config.seed=-1',) + QUICK),
+      Probe('synthetic max_client_size=-5', (f'--config={ROOT}/configs/synthetic.py',
+                                             '--config.data.max_client_size=-5') + QUICK),
+      Probe('data.num_clients=5000 on digits', ('--config.data.num_clients=5000',
+                                                '--config.rounds=1', '--progress=none')),
+      Probe('missing --config file', ('--config=configs/nope.py',)),
+      Probe('config argument not accepted', (f'--config={ROOT}/configs/fedprox.py:synth',)),
+      Probe('extra positional argument', ('extra',)),
+      Probe('misspelled field', ('--config.clients_pr_round=3',)),
+      Probe('bad flag value', ('--config.rounds=abc',)),
+      Probe('read-only workdir', ('--workdir=/sys/fedjax_sim_run',) + QUICK),
+      Probe('--resume without --workdir', ('--resume',)),
+      Probe('--resume on a mistyped workdir', ('--resume', work('no_such_run')) + QUICK),
+      Probe('finished run', (f'--workdir={run}', '--config.checkpoint.every=1') + QUICK),
+      Probe('same workdir again, no --resume',
+            (f'--workdir={run}', '--config.checkpoint.every=1') + QUICK),
+      Probe('another experiment in the workdir',
+            (f'--workdir={run}', '--config.checkpoint.every=1', '--config.seed=1', '--resume')
+            + QUICK),
+      Probe('--resume on the finished run',
+            (f'--workdir={run}', '--config.checkpoint.every=1', '--resume') + QUICK),
+      Probe('run files without config.json', (work('no_config'),) + QUICK,
+            copy('no_config', _drop_config)),
+      Probe('one bit flipped in the newest checkpoint',
+            (work('flipped'), '--config.checkpoint.every=1', '--resume') + QUICK,
+            copy('flipped', _flip_newest_checkpoint)),
+      Probe('--resume with more rounds',
+            (f'--workdir={run}', '--config.checkpoint.every=1', '--resume') + QUICK[1:]
+            + ('--config.rounds=3',)),
+  ]
+
+
+def run_probe(module, probe: Probe, out_dir: str, index: int) -> dict:
+  """Runs one probe in a forked child; returns what it got."""
+  if probe.setup:
+    probe.setup()
+  out, err = (os.path.join(out_dir, f'{index}.{s}') for s in ('out', 'err'))
+  pid = os.fork()
+  if pid == 0:
+    with open(out, 'w') as o, open(err, 'w') as e:
+      os.dup2(o.fileno(), 1)
+      os.dup2(e.fileno(), 2)
+    code = 0
+    sys.argv = [SCRIPT, *probe.flags]  # config_flags reads the overrides from sys.argv
+    try:
+      module.app.run(module.main, argv=sys.argv, flags_parser=module.parse_flags)
+    except SystemExit as e:
+      code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+    except BaseException:  # an uncaught error: the traceback goes to stderr
+      import traceback
+      traceback.print_exc()
+      code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+  code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+  with open(out) as o, open(err) as e:
+    stdout, stderr = o.read(), e.read()
+  return {'name': probe.name, 'flags': list(probe.flags), 'exit': code, 'stderr': stderr,
+          'last_stdout': (stdout.strip().splitlines() or [''])[-1]}
+
+
+def main(out_dir: str) -> None:
+  jax.config.update('jax_compilation_cache_dir', os.path.join(out_dir, 'jax_cache'))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+  spec = importlib.util.spec_from_file_location('train_script', SCRIPT)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  os.chdir(ROOT)
+  for index, probe in enumerate(probes(out_dir)):
+    print(json.dumps(run_probe(module, probe, out_dir, index)), flush=True)
+
+
+if __name__ == '__main__':
+  main(sys.argv[1])

@@ -1,0 +1,97 @@
+"""Every reliability probe (`tests/probes.py`) gets one clear line and the
+right exit code: no traceback, no silent wrong result, no lost data; and
+`docs/reliability.md` lists exactly these probes."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIVERGED = (r"error: round 1: non-finite update from client\(s\) \[[\d, ]+\] \(10 of 10 "
+            r"sampled\); {}; lower the learning rates, or set on_nonfinite='drop' to drop "
+            r"such clients")
+ROUND_2 = r'round +2 +test_accuracy 0\.\d+ .*'
+
+# name: (exit code, the one stderr line (empty: none), the last stdout line)
+EXPECTED = {
+    'learning rate inf': (2, r'error: client\.optimizer\.learning_rate must be a finite '
+                          r'number, got inf', ''),
+    'learning rate 1e30': (1, DIVERGED.format(r'no checkpoint \(run without --workdir\)'),
+                           'engine: .*'),
+    'learning rate 1e30 with a workdir': (
+        1, DIVERGED.format(r'no checkpoint in .*/diverged yet'), 'engine: .*'),
+    'learning rate 1e30, on_nonfinite=drop': (0, '', ROUND_2 + r'dropped_clients 20 .*'),
+    'data.test_fraction=-0.1': (2, r'error: data\.test_fraction must be a number in \(0, 1\) '
+                                r'.*, got -0\.1', ''),
+    'data.test_fraction=0': (2, r'error: data\.test_fraction must be .*, got 0\.0', ''),
+    'data.test_fraction=1': (2, r'error: data\.test_fraction must be .*, got 1\.0', ''),
+    'checkpoint.every=-1': (2, r'error: checkpoint\.every must be an integer >= 0 .*, got -1',
+                            ''),
+    'seed=-1': (2, r'error: seed must be an integer in \[0, 4294967295\], got -1', ''),
+    'synthetic max_client_size=-5': (2, r'error: data\.max_client_size must be an integer >= 0 '
+                                     r'\(0: no limit\), got -5', ''),
+    'data.num_clients=5000 on digits': (0, r'warning: \d+ of 5000 clients have no training '
+                                        r'data .*', ''),
+    'missing --config file': (2, r"error: --config file 'configs/nope\.py' does not exist", ''),
+    'config argument not accepted': (2, r"error: --config=.*/fedprox\.py:synth: config "
+                                     r"argument must be one of \('digits', 'synthetic'\), "
+                                     r"got 'synth'", ''),
+    'extra positional argument': (2, r"error: unexpected arguments \['extra'\] .*", ''),
+    'misspelled field': (2, r"error: --config override names a field the config does not "
+                         r"have: 'clients_pr_round'; Did you mean \"clients_per_round\" "
+                         r"instead of \"clients_pr_round\"\?", ''),
+    'bad flag value': (2, r"error: --config\.rounds=abc: invalid literal for int\(\) .*", ''),
+    'read-only workdir': (2, r"error: --workdir '/sys/fedjax_sim_run' cannot be written: .*",
+                          ''),
+    '--resume without --workdir': (2, r'error: --resume needs --workdir', ''),
+    '--resume on a mistyped workdir': (2, r"error: --resume: --workdir '.*/no_such_run' holds "
+                                       r"no run to resume .*", ''),
+    'finished run': (0, '', ROUND_2),
+    'same workdir again, no --resume': (2, r"error: --workdir '.*/run' already holds this "
+                                        r"run; pass --resume .*", ''),
+    'another experiment in the workdir': (2, r"error: --workdir '.*/run' holds a different "
+                                          r"experiment \(config differs in: seed\); .*", ''),
+    '--resume on the finished run': (0, '', r'.*/run is complete: 2 of 2 rounds done; to '
+                                     r'extend it, --resume with a larger --config\.rounds'),
+    'run files without config.json': (2, r"error: --workdir '.*/no_config' holds run files "
+                                      r"\(metrics\.jsonl, client_norms\.jsonl, checkpoints, "
+                                      r"tensorboard, report\.html\) but no config\.json.*", ''),
+    'one bit flipped in the newest checkpoint': (
+        0, r'warning: checkpoint .*/flipped/checkpoints/2 is corrupt: checksum mismatch in '
+        r'default/.*; moved to .*/flipped/checkpoints_corrupt/2, falling back to the previous '
+        r'checkpoint', ROUND_2),
+    '--resume with more rounds': (0, '', r'round +3 +test_accuracy .*'),
+}
+
+
+@pytest.fixture(scope='module')
+def results(tmp_path_factory):
+  out = tmp_path_factory.mktemp('probes')
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'probes.py'), str(out)],
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return {r['name']: r for r in map(json.loads, proc.stdout.splitlines())}
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_probe_gets_one_clear_line(results, name):
+  got = results[name]
+  code, stderr, stdout = EXPECTED[name]
+  assert got['exit'] == code, got
+  lines = got['stderr'].strip().splitlines()
+  assert len(lines) == (1 if stderr else 0), got
+  if stderr:
+    assert re.fullmatch(stderr, lines[0]), got
+  assert re.fullmatch(stdout, got['last_stdout']), got
+
+
+def test_every_probe_is_expected_and_documented(results):
+  assert set(results) == set(EXPECTED)
+  with open(os.path.join(ROOT, 'docs', 'reliability.md')) as f:
+    rows = [line for line in f if line.startswith('| ')]
+  documented = {row.split('|')[1].strip().strip('`') for row in rows[1:]}
+  assert set(EXPECTED) <= documented
