@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from typing import Callable, NamedTuple
 
@@ -37,6 +35,7 @@ from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
 from fedjax_sim.config_checks import check_config
+from fedjax_sim.divergence import Saved, check_finite
 from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models.model import Model
@@ -44,6 +43,7 @@ from fedjax_sim.models.registry import get_model
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
 from fedjax_sim.privacy import epsilon_reporter, is_private
 from fedjax_sim.recorder import Recorder
+from fedjax_sim.stop_signals import StopSignals
 
 PROGRESS = ('bar', 'lines', 'none')
 
@@ -353,63 +353,3 @@ def train(config: ml_collections.ConfigDict,
         recorder.close()
         report.write_report(workdir)
   return history
-
-
-class Saved(NamedTuple):
-  """The newest checkpoint this run can go back to."""
-
-  rounds_done: int | None
-  workdir: str | None
-
-  def describe(self) -> str:
-    if self.workdir is None:
-      return 'no checkpoint (run without --workdir)'
-    if self.rounds_done is None:
-      return f'no checkpoint in {self.workdir} yet'
-    return (f'last good checkpoint: round {self.rounds_done} in '
-            f'{os.path.join(self.workdir, workdir_lib.CHECKPOINTS, str(self.rounds_done))}')
-
-
-def check_finite(metrics: dict, ids: jax.Array, round_number: int, action: str,
-                 saved: Saved) -> int:
-  """The number of sampled clients whose update was not finite (dropped by
-  the round under `action='drop'`); raises DivergedError under 'stop', or
-  when the server state itself is not finite. One small host read per round."""
-  bad, server_ok = (int(v) for v in jax.device_get(
-      (metrics['nonfinite_clients'], metrics['server_finite'])))
-  if (bad and action == 'stop') or not server_ok:
-    finite = np.asarray(metrics['clients']['finite'])
-    culprits = np.asarray(ids)[~finite][:5].tolist()
-    what = (f'non-finite update from client(s) {culprits} ({bad} of {len(finite)} sampled)'
-            if bad else 'the server state is not finite after aggregation')
-    hint = ("lower the learning rates, or set on_nonfinite='drop' to drop such clients"
-            if bad and action == 'stop' else 'lower the learning rates')
-    raise DivergedError(f'round {round_number}: {what}; {saved.describe()}; {hint}')
-  return bad
-
-
-class StopSignals:
-  """Within `with`: the first SIGINT / SIGTERM sets `requested` (the run stops
-  at the end of its round); a second one raises KeyboardInterrupt. Off the
-  main thread nothing is installed."""
-
-  SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-  def __init__(self):
-    self.requested = False
-    self._previous = {}
-
-  def _handle(self, signum, frame):
-    del frame
-    if self.requested:
-      raise KeyboardInterrupt(signal.Signals(signum).name)
-    self.requested = True
-
-  def __enter__(self) -> 'StopSignals':
-    if threading.current_thread() is threading.main_thread():
-      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-    return self
-
-  def __exit__(self, *exc) -> None:
-    for s, handler in self._previous.items():
-      signal.signal(s, handler)
