@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
 from typing import Any, Callable
 
 import jax
@@ -70,8 +71,12 @@ def verify(step_dir: str) -> str | None:
   return f'checksum mismatch in {", ".join(changed[:3])}' if changed else None
 
 
+def _to_stderr(line: str) -> None:
+  print(line, file=sys.stderr)
+
+
 def restore_latest(mgr: ocp.CheckpointManager, like: PyTree,
-                   warn: Callable[[str], None]) -> tuple[int, PyTree] | None:
+                   warn: Callable[[str], None] = _to_stderr) -> tuple[int, PyTree] | None:
   """`(rounds_done, state)` of the newest intact checkpoint, shaped like
   `like`; None when there is none.
 

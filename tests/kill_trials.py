@@ -63,6 +63,27 @@ def wait(pid: int) -> int:
   return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
+def training_window(workdir: str) -> tuple[float, float]:
+  """Seconds after its start at which a run (compile cache warm) trains: from
+  about one round before its first checkpoint to its last checkpoint. Kills
+  drawn from this window land between rounds and inside checkpoint writes."""
+  start = time.perf_counter()
+  pid = run_child(workdir, False)
+  seen = {}
+  rounds = config().rounds
+  done, status = 0, 0
+  while not done:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    for step in (1, rounds):
+      if step not in seen and os.path.isdir(os.path.join(workdir, 'checkpoints', str(step))):
+        seen[step] = time.perf_counter() - start
+    time.sleep(0.002)
+  assert os.waitstatus_to_exitcode(status) == 0, 'the timed run failed'
+  assert set(seen) == {1, rounds}, f'checkpoints not seen: {seen}'
+  per_round = (seen[rounds] - seen[1]) / (rounds - 1)
+  return max(seen[1] - per_round, 0.), seen[rounds]
+
+
 def where_killed(workdir: str) -> str:
   checkpoints = os.path.join(workdir, 'checkpoints')
   if glob.glob(os.path.join(checkpoints, '*tmp*')):
@@ -96,14 +117,12 @@ def main(out_dir: str, trials: int, seed: int) -> None:
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
   reference = os.path.join(out_dir, 'reference')
   assert wait(run_child(reference, False)) == 0, 'the reference run failed'
-  start = time.perf_counter()
-  assert wait(run_child(os.path.join(out_dir, 'timed'), False)) == 0  # cache warm
-  duration = time.perf_counter() - start
+  first, last = training_window(os.path.join(out_dir, 'timed'))
   rng = random.Random(seed)
   results = []
   for trial in range(trials):
     workdir = os.path.join(out_dir, f'trial{trial}')
-    delay = rng.uniform(0, duration)
+    delay = rng.uniform(first, last)
     pid = run_child(workdir, False)
     time.sleep(delay)
     os.kill(pid, signal.SIGKILL)
@@ -122,7 +141,7 @@ def main(out_dir: str, trials: int, seed: int) -> None:
     result['identical'] = bool(same_state and all(
         rows(workdir, name) == rows(reference, name)
         for name in (runlog.METRICS, runlog.CLIENT_NORMS)))
-  print(json.dumps({'run_s': round(duration, 2), 'trials': results}))
+  print(json.dumps({'window_s': [round(first, 3), round(last, 3)], 'trials': results}))
 
 
 if __name__ == '__main__':

@@ -32,8 +32,8 @@ def test_config_runs_with_one_round_compilation(name, benchmarks, monkeypatch):
   config.rounds, config.eval_every = 3, 3
   built, build = [], train_lib.build_experiment
 
-  def build_and_keep(cfg, log):
-    built.append(build(cfg, log))
+  def build_and_keep(*args):
+    built.append(build(*args))
     return built[-1]
 
   monkeypatch.setattr(train_lib, 'build_experiment', build_and_keep)
