@@ -72,6 +72,8 @@ def probes(out_dir: str) -> list[Probe]:
                                              '--config.data.max_client_size=-5') + QUICK),
       Probe('data.num_clients=5000 on digits', ('--config.data.num_clients=5000',
                                                 '--config.rounds=1', '--progress=none')),
+      Probe('clients_per_round above the clients', ('--config.clients_per_round=50',)),
+      Probe('unknown model name', ('--config.model.name=vgg',)),
       Probe('missing --config file', ('--config=configs/nope.py',)),
       Probe('config argument not accepted', (f'--config={ROOT}/configs/fedprox.py:synth',)),
       Probe('extra positional argument', ('extra',)),

@@ -36,6 +36,9 @@ EXPECTED = {
                                      r'\(0: no limit\), got -5', ''),
     'data.num_clients=5000 on digits': (0, r'warning: \d+ of 5000 clients have no training '
                                         r'data .*', ''),
+    'clients_per_round above the clients': (
+        2, r'error: clients_per_round=50 exceeds data\.num_clients=20', ''),
+    'unknown model name': (2, r"error: model\.name must be one of \[.*'mlp'.*\], got 'vgg'", ''),
     'missing --config file': (2, r"error: --config file 'configs/nope\.py' does not exist", ''),
     'config argument not accepted': (2, r"error: --config=.*/fedprox\.py:synth: config "
                                      r"argument must be one of \('digits', 'synthetic'\), "
