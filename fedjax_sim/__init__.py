@@ -6,7 +6,7 @@ from fedjax_sim.core import (Aggregator, ClientBatches, ClientResult, FederatedA
                              RoundState, build_round, init_state, train_locally,
                              use_cpu_cores)
 from fedjax_sim.data import FederatedData, load_digits, load_synthetic, plan_batches, sample_clients
-from fedjax_sim.errors import ConfigError, DataError
+from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted
 from fedjax_sim.evaluation import evaluate, evaluate_clients
 from fedjax_sim.models import Model, get_model
 
@@ -17,6 +17,6 @@ __all__ = [
     'ClientResult', 'FederatedAlgorithm', 'build_round', 'Aggregator',
     'RoundState', 'init_state', 'train_locally', 'FederatedData',
     'load_digits', 'load_synthetic', 'plan_batches', 'sample_clients',
-    'ConfigError', 'DataError', 'evaluate', 'evaluate_clients', 'Model',
-    'get_model', 'use_cpu_cores',
+    'ConfigError', 'DataError', 'DivergedError', 'Interrupted', 'evaluate',
+    'evaluate_clients', 'Model', 'get_model', 'use_cpu_cores',
 ]
