@@ -7,13 +7,18 @@ import time
 
 import numpy as np
 from tensorboardX import SummaryWriter
+from tensorboardX.summary import hparams
 
 from fedjax_sim import runlog
 from fedjax_sim.workdir import TENSORBOARD
 
 
+EVAL_METRICS = ('accuracy', 'loss', 'train_loss', 'client_accuracy')
+
+
 class Recorder:
-  """Appends to `metrics.jsonl` / `client_norms.jsonl` and TensorBoard.
+  """Appends to `metrics.jsonl` / `client_norms.jsonl` and TensorBoard; a new
+  run's config goes to TensorBoard as hparams.
 
   `start_round` is the number of rounds already done (resume): TensorBoard
   events from later steps are purged, as they will be written again.
@@ -23,6 +28,15 @@ class Recorder:
     self.workdir = workdir
     self.writer = SummaryWriter(os.path.join(workdir, TENSORBOARD),
                                 purge_step=start_round + 1 if start_round else None)
+    if not start_round:
+      self._hparams(runlog.read_json(os.path.join(workdir, runlog.CONFIG)) or {})
+
+  def _hparams(self, config: dict) -> None:
+    """The config as TensorBoard hparams (dotted field names), so TensorBoard's
+    HPARAMS tab compares runs by config against their eval metrics."""
+    metrics = {f'eval/{name}': 0. for name in EVAL_METRICS}
+    for summary in hparams(runlog.flatten(config), metrics)[:2]:  # experiment, session start
+      self.writer._get_file_writer().add_summary(summary)
 
   def round(self, rounds_done: int, train_loss: float, client_ids: np.ndarray,
             norms: np.ndarray) -> None:

@@ -32,24 +32,24 @@ CURVES = {
 NOT_METRICS = frozenset({'round', 'time'})
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+def series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
   """(rounds, values) of the rows that hold a number for `key`."""
-  pairs = [(r['round'], float(r[key])) for r in rows if _is_number(r.get(key))]
+  pairs = [(r['round'], float(r[key])) for r in rows if is_number(r.get(key))]
   return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _axes() -> tuple[Figure, Any]:
+def axes() -> tuple[Figure, Any]:
   """A figure rendered by Agg; no pyplot, so no global state and thread-safe."""
   fig = Figure(figsize=(6.4, 4))
   FigureCanvasAgg(fig)
   return fig, fig.subplots()
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
   buffer = io.BytesIO()
   fig.savefig(buffer, format='png', dpi=100)
   return buffer.getvalue()
@@ -57,16 +57,16 @@ def _png(fig: Figure) -> bytes:
 
 def plot_curves(rows: Sequence[dict[str, Any]], title: str, keys: Sequence[str]) -> bytes:
   """PNG of each metric in `keys` vs round."""
-  fig, ax = _axes()
+  fig, ax = axes()
   for key in keys:
-    rounds, values = _series(rows, key)
+    rounds, values = series(rows, key)
     if rounds:
       ax.plot(rounds, values, marker='o', markersize=3, label=key)
   ax.set(title=title, xlabel='round')
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  return _png(fig)
+  return png(fig)
 
 
 def plot_norms(norm_rows: Sequence[dict[str, Any]]) -> bytes:
@@ -75,7 +75,7 @@ def plot_norms(norm_rows: Sequence[dict[str, Any]]) -> bytes:
   rows = [(round_, norms) for round_, norms in finite if norms]  # null: a dropped client
   rounds = [round_ for round_, _ in rows]
   quantiles = np.array([np.quantile(norms, [0.0, 0.1, 0.5, 0.9, 1.0]) for _, norms in rows])
-  fig, ax = _axes()
+  fig, ax = axes()
   ax.fill_between(rounds, quantiles[:, 1], quantiles[:, 3], alpha=0.3, label='10-90%')
   ax.plot(rounds, quantiles[:, 2], label='median')
   ax.plot(rounds, quantiles[:, 0], ':', color='gray', linewidth=0.8, label='min / max')
@@ -84,11 +84,11 @@ def plot_norms(norm_rows: Sequence[dict[str, Any]]) -> bytes:
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  return _png(fig)
+  return png(fig)
 
 
 def _format(key: str, value: Any) -> str:
-  if key == 'time' and _is_number(value):
+  if key == 'time' and is_number(value):
     return time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(value))
   if isinstance(value, float) and math.isfinite(value):
     return f'{value:.6g}'
@@ -140,10 +140,10 @@ def write_report(workdir: str) -> str:
   config = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
   plots: list[tuple[str, str, bytes]] = []
   for name, (title, keys) in CURVES.items():
-    if any(_series(rows, k)[0] for k in keys):
+    if any(series(rows, k)[0] for k in keys):
       plots.append((f'{name}.png', title, plot_curves(rows, title, keys)))
   shown = {k for _, keys in CURVES.values() for k in keys} | NOT_METRICS
-  extra = sorted({k for r in rows for k, v in r.items() if k not in shown and _is_number(v)})
+  extra = sorted({k for r in rows for k, v in r.items() if k not in shown and is_number(v)})
   for key in extra:
     file = 'metric_' + re.sub(r'[^A-Za-z0-9_.-]', '_', key) + '.png'
     plots.append((file, key, plot_curves(rows, key, [key])))

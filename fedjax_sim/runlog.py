@@ -100,3 +100,15 @@ def find_runs(root: str) -> list[str]:
   with os.scandir(root) as entries:
     subdirs = sorted(e.path for e in entries if e.is_dir())
   return runs + [d for d in subdirs if os.path.isfile(os.path.join(d, METRICS))]
+
+
+def flatten(config: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+  """The leaves of a nested JSON config by dotted name; lists become strings
+  (`[200]`), so every value is a str, number, bool or None."""
+  flat: dict[str, Any] = {}
+  for key, value in config.items():
+    if isinstance(value, dict):
+      flat.update(flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = json.dumps(value) if isinstance(value, list) else value
+  return flat

@@ -1,6 +1,11 @@
-"""Write `<workdir>/report.html` (plots, final metrics, config) for a run.
+"""Write a run's report, or a comparison of several runs.
 
-`python scripts/report.py --workdir=/tmp/runs/fedavg`
+`python scripts/report.py --workdir=/tmp/runs/fedavg` writes
+`<workdir>/report.html` (plots, final metrics, config) for one run.
+`python scripts/report.py --workdir=/tmp/runs` (a directory whose
+subdirectories hold runs) or `--workdir=RUN_A,RUN_B --out=DIR` writes
+`comparison.html`: every metric overlaid, runs that differ only in seed
+grouped as mean ± std, and the config fields that differ.
 """
 
 import os
@@ -12,19 +17,57 @@ sys.path.insert(0, _ROOT)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from fedjax_sim import runlog  # noqa: E402
+from fedjax_sim.comparison import write_comparison  # noqa: E402
 from fedjax_sim.report import write_report  # noqa: E402
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory to report on.')
+_WORKDIR = flags.DEFINE_list(
+    'workdir', None, 'A run directory, a directory of runs, or several run '
+    'directories (comma-separated).')
+_OUT = flags.DEFINE_string('out', None, 'Where the comparison goes (default: '
+                           'the directory of runs given as --workdir).')
+
+
+class UsageError(Exception):
+  """Bad flags: one line, exit 2."""
+
+
+def is_run(path: str) -> bool:
+  return os.path.isfile(os.path.join(path, runlog.METRICS))
+
+
+def report(workdirs: list[str], out: str | None) -> str:
+  """Writes the report the flags ask for; returns its path."""
+  if not workdirs:
+    raise UsageError('--workdir is required')
+  for path in workdirs:
+    if not os.path.isdir(path):
+      raise UsageError(f'--workdir {path!r} is not a directory')
+  if len(workdirs) == 1 and is_run(workdirs[0]) and out is None:
+    return write_report(workdirs[0])
+  if len(workdirs) == 1 and not is_run(workdirs[0]):
+    runs = runlog.find_runs(workdirs[0])
+    if not runs:
+      raise UsageError(f'--workdir {workdirs[0]!r} holds no runs ({runlog.METRICS} '
+                       'in it or in its subdirectories)')
+    return write_comparison(runs, out or workdirs[0])
+  missing = [path for path in workdirs if not is_run(path)]
+  if missing:
+    raise UsageError(f'--workdir {missing[0]!r} is not a run (no {runlog.METRICS})')
+  if out is None:
+    raise UsageError('--out is required to compare several --workdir runs')
+  return write_comparison(workdirs, out)
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not _WORKDIR.value or not os.path.isdir(_WORKDIR.value):
-    print(f'error: --workdir must be an existing directory, got {_WORKDIR.value!r}',
-          file=sys.stderr)
+    print(f'error: unexpected arguments {argv[1:]} (flags are --name=value)', file=sys.stderr)
     sys.exit(2)
-  print(write_report(_WORKDIR.value))
+  try:
+    print(report(_WORKDIR.value or [], _OUT.value))
+  except (UsageError, OSError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == '__main__':

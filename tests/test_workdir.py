@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from configs import default
 from fedjax_sim import checkpoint, runlog
@@ -59,6 +60,12 @@ def test_workdir_holds_config_metrics_tensorboard_checkpoints_report(tmp_path):
   np.testing.assert_allclose([e.value for e in accuracy], [r['accuracy'] for r in rows],
                              rtol=1e-6)
   assert len(events.Scalars('round/train_loss')) == 6
+  # The config as TensorBoard hparams, by dotted field name.
+  start = plugin_data_pb2.HParamsPluginData.FromString(
+      events.PluginTagToContent('hparams')['_hparams_/session_start_info']).session_start_info
+  assert start.hparams['algorithm'].string_value == 'fedavg'
+  assert start.hparams['client.optimizer.learning_rate'].number_value == 0.1
+  assert start.hparams['clients_per_round'].number_value == 4
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4', '6']
   assert os.path.exists(os.path.join(workdir, 'report.html'))
   rounds_done, _ = final_state(config, workdir)
