@@ -1,4 +1,5 @@
-"""Evaluation: centralized test metrics, average client metrics and fairness."""
+"""Evaluation: centralized test metrics (binary tasks add precision, recall,
+F1 and ROC AUC), average client metrics and fairness."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.models.model import Model
@@ -37,6 +39,39 @@ def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
   sums = jax.lax.map(lambda b: example_sums(model, params, *b),
                      (batched(examples['x']), batched(examples['y']), mask)).sum(0)
   return {'loss': sums[0] / sums[-1], 'accuracy': sums[1] / sums[2]}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def positive_scores(model: Model, params: Any, x: jax.Array,
+                    batch_size: int = 1024) -> jax.Array:
+  """`[n]` probability of class 1 (softmax of the logits) for each row of `x`."""
+  n = x.shape[0]
+  num_batches = -(-n // batch_size)
+  padded = jnp.pad(x, [(0, num_batches * batch_size - n)] + [(0, 0)] * (x.ndim - 1))
+  batches = padded.reshape((num_batches, batch_size) + x.shape[1:])
+  probs = jax.lax.map(lambda b: jax.nn.softmax(model.apply(params, b, None))[:, 1], batches)
+  return probs.reshape(-1)[:n]
+
+
+def binary_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+  """Precision, recall and F1 of class 1 (predicted when its probability is
+  above 0.5, i.e. the argmax) and the ROC AUC of the scores (the Mann-Whitney
+  statistic, ties counted half). Undefined ratios are 0; the AUC is left out
+  when the labels hold one class only."""
+  scores, labels = np.asarray(scores, np.float64), np.asarray(labels) == 1
+  predicted = scores > 0.5
+  true_pos = float(np.sum(predicted & labels))
+  precision = true_pos / max(float(predicted.sum()), 1.)
+  recall = true_pos / max(float(labels.sum()), 1.)
+  f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.
+  out = {'precision': precision, 'recall': recall, 'f1': f1}
+  positives, negatives = int(labels.sum()), int((~labels).sum())
+  if positives and negatives:
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # 1-based, ties averaged
+    out['roc_auc'] = float((ranks[labels].sum() - positives * (positives + 1) / 2)
+                           / (positives * negatives))
+  return out
 
 
 def fairness(accuracy: jax.Array, has_data: jax.Array,

@@ -37,7 +37,7 @@ from fedjax_sim.distributed import replicate
 from fedjax_sim.config_checks import check_config
 from fedjax_sim.divergence import Saved, check_finite
 from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
-from fedjax_sim.evaluation import evaluate, evaluate_clients
+from fedjax_sim.evaluation import binary_metrics, evaluate, evaluate_clients, positive_scores
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
@@ -175,7 +175,8 @@ def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
 
 def evaluate_state(exp: Experiment, state: RoundState,
                    round_index: int) -> dict[str, float]:
-  """Centralized test metrics, average client metrics on training data, and
+  """Centralized test metrics (with two classes also precision, recall, F1
+  and ROC AUC), average client metrics on training data, and
   what the experiment's reporters add (e.g. privacy spent), and personalized
   accuracies on the clients' local test parts when personalization is on."""
   if jax.process_count() > 1:  # evaluate locally on the replicated values
@@ -185,6 +186,9 @@ def evaluate_state(exp: Experiment, state: RoundState,
   clients = evaluate_clients(exp.model, params, exp.dataset.train
                              if exp.client_eval is None else exp.client_eval)
   evals = {k: float(v) for k, v in {**test, **clients}.items()}
+  if exp.dataset.num_classes == 2:
+    scores = positive_scores(exp.model, params, jnp.asarray(exp.dataset.test['x']))
+    evals.update(binary_metrics(np.asarray(scores), exp.dataset.test['y']))
   for reporter in exp.reporters:
     evals.update(reporter(round_index))
   if exp.personalize is not None:

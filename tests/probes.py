@@ -39,6 +39,11 @@ def _flip_newest_checkpoint(workdir: str) -> None:
     f.write(bytes([byte[0] ^ 1]))
 
 
+def _write(path: str, text: str) -> None:
+  with open(path, 'w') as f:
+    f.write(text)
+
+
 def _drop_config(workdir: str) -> None:
   os.remove(os.path.join(workdir, 'config.json'))
 
@@ -46,6 +51,7 @@ def _drop_config(workdir: str) -> None:
 def probes(out_dir: str) -> list[Probe]:
   """Every probe, in order; later ones reuse the run `finished` writes."""
   run = os.path.join(out_dir, 'run')
+  bad_csv = os.path.join(out_dir, 'bad.csv')
   work = lambda name: f'--workdir={os.path.join(out_dir, name)}'
 
   def copy(name: str, change: Callable[[str], None]) -> Callable[[], None]:
@@ -74,6 +80,11 @@ def probes(out_dir: str) -> list[Probe]:
                                                 '--config.rounds=1', '--progress=none')),
       Probe('clients_per_round above the clients', ('--config.clients_per_round=50',)),
       Probe('unknown model name', ('--config.model.name=vgg',)),
+      Probe('CSV with a missing value',
+            (f'--config={ROOT}/configs/hospitals.py', f'--config.data.path={bad_csv}',
+             '--config.data.label=outcome', '--config.data.client_column=hospital') + QUICK,
+            lambda: _write(bad_csv, 'age,weight,hospital,outcome\n30,70,a,sick\n'
+                                    '41,,b,well\n')),
       Probe('missing --config file', ('--config=configs/nope.py',)),
       Probe('config argument not accepted', (f'--config={ROOT}/configs/fedprox.py:synth',)),
       Probe('extra positional argument', ('extra',)),

@@ -39,6 +39,8 @@ EXPECTED = {
     'clients_per_round above the clients': (
         2, r'error: clients_per_round=50 exceeds data\.num_clients=20', ''),
     'unknown model name': (2, r"error: model\.name must be one of \[.*'mlp'.*\], got 'vgg'", ''),
+    'CSV with a missing value': (2, r"error: .*/bad\.csv: row 3, column 'weight': missing "
+                                 r"value", ''),
     'missing --config file': (2, r"error: --config file 'configs/nope\.py' does not exist", ''),
     'config argument not accepted': (2, r"error: --config=.*/fedprox\.py:synth: config "
                                      r"argument must be one of \('digits', 'synthetic'\), "

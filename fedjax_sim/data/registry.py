@@ -6,13 +6,13 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from fedjax_sim.data import digits, synthetic
+from fedjax_sim.data import csv_data, digits, synthetic
 from fedjax_sim.data.benchmark_data import BENCHMARKS, load_benchmark
 from fedjax_sim.data.client_store import ClientStore
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 
-DATASETS = ('digits', 'synthetic', 'tfds') + BENCHMARKS
+DATASETS = ('digits', 'synthetic', 'csv', 'tfds') + BENCHMARKS
 
 
 class Dataset(NamedTuple):
@@ -26,6 +26,9 @@ def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
   name = cfg.get('name')
   if name in BENCHMARKS:  # SQLite files; the number of clients is the file's.
     return Dataset(*load_benchmark(cfg, seed))
+  if name == 'csv':  # clients from a client-id column, or num_clients by partition
+    loaded = csv_data.load_csv(cfg, seed)
+    return Dataset(loaded.train, loaded.test, loaded.num_classes)
   num_clients = cfg.get('num_clients', 0)
   if not (isinstance(num_clients, int) and num_clients >= 1):
     raise ConfigError(f'data.num_clients must be an integer >= 1, got {num_clients!r}')

@@ -1,0 +1,152 @@
+"""Tabular data from a CSV file: a label column, numeric feature columns, and
+clients given by a client-id column (e.g. `hospital`) or a partition rule.
+
+`data.path = 'sklearn:breast_cancer'` is the embedded real default:
+scikit-learn's bundled Wisconsin breast-cancer table (569 rows, 30 features,
+label `diagnosis`: benign / malignant), read through the same checks as a file.
+Every problem in the file is one `DataError` naming the file, row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+from sklearn import datasets
+
+from fedjax_sim.data.federated_data import FederatedData, from_client_arrays
+from fedjax_sim.data.partition import partition
+from fedjax_sim.errors import ConfigError, DataError
+
+BREAST_CANCER = 'sklearn:breast_cancer'
+MISSING = ('', 'na', 'nan', 'null', 'none', '?')
+
+
+class Table(NamedTuple):
+  """A CSV file's header and rows, as text."""
+
+  name: str
+  columns: list[str]
+  rows: list[list[str]]
+
+
+class CsvData(NamedTuple):
+  train: FederatedData
+  test: dict[str, np.ndarray]
+  num_classes: int
+  feature_names: tuple[str, ...]
+  class_names: tuple[str, ...]
+  client_names: tuple[str, ...]
+
+
+def breast_cancer_table() -> Table:
+  """scikit-learn's bundled breast-cancer data as a table; `diagnosis` is
+  'malignant' or 'benign'."""
+  bunch = datasets.load_breast_cancer()
+  columns = [str(f) for f in bunch.feature_names] + ['diagnosis']
+  rows = [[repr(float(v)) for v in x] + [str(bunch.target_names[t])]
+          for x, t in zip(bunch.data, bunch.target)]
+  return Table(BREAST_CANCER, columns, rows)
+
+
+def read_table(path: str) -> Table:
+  """The header and rows of the CSV file at `path` (or the bundled table)."""
+  if path == BREAST_CANCER:
+    return breast_cancer_table()
+  try:
+    with open(path, newline='') as f:
+      lines = list(csv.reader(f))
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise DataError(f'data.path {path!r} cannot be read as CSV: {e}') from None
+  lines = [line for line in lines if any(cell.strip() for cell in line)]
+  if len(lines) < 2:
+    raise DataError(f'{path}: expected a header row and data rows, got {len(lines)} rows')
+  header = [c.strip() for c in lines[0]]
+  for number, line in enumerate(lines[1:], start=2):
+    if len(line) != len(header):
+      raise DataError(f'{path}: row {number} has {len(line)} fields, the header has '
+                      f'{len(header)}')
+  return Table(path, header, [[c.strip() for c in line] for line in lines[1:]])
+
+
+def _column(table: Table, name: str, field: str) -> int:
+  if name not in table.columns:
+    raise ConfigError(f'{field}={name!r} is not a column of {table.name} '
+                      f'(columns: {", ".join(table.columns[:12])}'
+                      f'{", ..." if len(table.columns) > 12 else ""})')
+  return table.columns.index(name)
+
+
+def features_of(table: Table, names: tuple[str, ...], label: int) -> np.ndarray:
+  """`[rows, features]` float32 of the named columns; a missing or non-numeric
+  cell is one DataError naming its row (1-based, the header is row 1) and column."""
+  out = np.zeros((len(table.rows), len(names)), np.float32)
+  for j, name in enumerate(names):
+    col = _column(table, name, 'data.features')
+    if col == label:
+      raise ConfigError(f'data.features holds the label column {name!r}')
+    for i, row in enumerate(table.rows):
+      cell = row[col]
+      if cell.lower() in MISSING:
+        raise DataError(f'{table.name}: row {i + 2}, column {name!r}: missing value')
+      try:
+        out[i, j] = float(cell)
+      except ValueError:
+        raise DataError(f'{table.name}: row {i + 2}, column {name!r}: {cell!r} is not a '
+                        'number') from None
+      if not np.isfinite(out[i, j]):
+        raise DataError(f'{table.name}: row {i + 2}, column {name!r}: {cell!r} is not finite')
+  return out
+
+
+def load_csv(cfg: Mapping[str, Any], seed: int) -> CsvData:
+  """Reads, checks, splits and standardizes the table `cfg` (the `data`
+  config section) names.
+
+  A random `test_fraction` of the rows is the centralized test set. The rest
+  goes to clients: one per value of `client_column` (sorted), or
+  `num_clients` by `partition` ('iid' or 'dirichlet' with `alpha`). Every
+  client needs at least `min_client_rows` training rows. Features are
+  standardized with the training rows' mean and std; labels become class ids
+  in sorted order of their values.
+  """
+  table = read_table(cfg.get('path', ''))
+  label = _column(table, cfg.get('label', ''), 'data.label')
+  client_column = cfg.get('client_column', '')
+  client_col = _column(table, client_column, 'data.client_column') if client_column else None
+  names = tuple(cfg.get('features', ()) or (
+      c for k, c in enumerate(table.columns) if k not in (label, client_col)))
+  x = features_of(table, names, label)
+  labels = np.array([row[label] for row in table.rows])
+  if any(v.lower() in MISSING for v in labels):
+    row = next(i for i, v in enumerate(labels) if v.lower() in MISSING)
+    raise DataError(f'{table.name}: row {row + 2}, column {table.columns[label]!r}: '
+                    'missing label')
+  class_names, y = np.unique(labels, return_inverse=True)
+  if len(class_names) < 2:
+    raise DataError(f'{table.name}: label column {table.columns[label]!r} has one value '
+                    f'({str(class_names[0])!r}); need at least 2 classes')
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(len(y))
+  num_test = int(round(cfg.get('test_fraction', 0.2) * len(y)))
+  test_idx, train_idx = order[:num_test], order[num_test:]
+  if client_col is None:
+    parts = partition(y[train_idx], cfg.get('num_clients', 1), cfg.get('partition', 'iid'),
+                      cfg.get('alpha', 0.5), rng)
+    client_names = tuple(f'client_{k}' for k in range(len(parts)))
+  else:
+    ids = np.array([row[client_col] for row in table.rows])[train_idx]
+    client_names = tuple(str(c) for c in np.unique(ids))
+    parts = [np.flatnonzero(ids == c) for c in client_names]
+  minimum = cfg.get('min_client_rows', 2)
+  for client, part in zip(client_names, parts):
+    if len(part) < minimum:
+      raise DataError(f'{table.name}: client {client!r} has {len(part)} training rows; '
+                      f'each needs at least data.min_client_rows={minimum}')
+  mean, std = x[train_idx].mean(0), x[train_idx].std(0)
+  x = (x - mean) / np.where(std > 0, std, 1.)
+  y = y.astype(np.int32)
+  clients = [{'x': x[train_idx[p]], 'y': y[train_idx[p]]} for p in parts]
+  return CsvData(from_client_arrays(clients, table.name), {'x': x[test_idx], 'y': y[test_idx]},
+                 len(class_names), names, tuple(str(c) for c in class_names), client_names)
