@@ -4,6 +4,8 @@ Override any config field on the command line, e.g. `--config.rounds=50
 --config.engine.strategy=chunked`.
 """
 
+import ast
+import json
 import os
 import re
 import sys
@@ -17,9 +19,35 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from fedjax_sim import distributed  # noqa: E402
+from fedjax_sim.aggregators.registry import aggregator_names  # noqa: E402
+from fedjax_sim.algorithms.registry import algorithm_names  # noqa: E402
+from fedjax_sim.config_checks import check_config  # noqa: E402
+from fedjax_sim.data.registry import DATASETS  # noqa: E402
+from fedjax_sim.models.registry import MODELS  # noqa: E402
+from fedjax_sim.workdir import config_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
 from fedjax_sim.train import train  # noqa: E402
+
+def config_docs(directory: str) -> list[tuple[str, str]]:
+  """`(name, first docstring line)` of each config file, read without importing."""
+  out = []
+  for name in sorted(os.listdir(directory)):
+    if name.endswith('.py') and not name.startswith('_'):
+      with open(os.path.join(directory, name)) as f:
+        doc = ast.get_docstring(ast.parse(f.read())) or ''
+      out.append((f'configs/{name}', doc.strip().split('\n')[0]))
+  return out
+
+
+CATALOG = {
+    'configs': lambda: [f'{n}  {d}' for n, d in config_docs(os.path.join(_ROOT, 'configs'))],
+    'algorithms': algorithm_names,
+    'aggregators': aggregator_names,
+    'models': lambda: sorted(MODELS),
+    'data': lambda: list(DATASETS),
+}
+
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (default: configs/default.py).',
@@ -28,12 +56,19 @@ _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for the config, metrics (JSONL, TensorBoard), '
     'checkpoints and report of the run.')
 _RESUME = flags.DEFINE_bool('resume', False, 'Continue the run in --workdir '
-                            'from its newest checkpoint.')
+                            'from its newest intact checkpoint, or extend a finished '
+                            'run with a larger --config.rounds.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', '', 'host:port of process 0 (multi-process runs).')
 _NUM_PROCESSES = flags.DEFINE_integer(
     'num_processes', 1, 'Processes in a multi-process run (jax.distributed).')
 _PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process, in [0, --num_processes).')
+_LIST = flags.DEFINE_enum(
+    'list', None, list(CATALOG), 'Print the available configs, algorithms, '
+    'aggregators, models or data sets, one per line, and exit.')
+_PRINT_CONFIG = flags.DEFINE_bool(
+    'print_config', False, 'Print the resolved config (after overrides) as JSON, '
+    'check it, and exit without training.')
 _PROGRESS = flags.DEFINE_enum(
     'progress', None, ['bar', 'lines', 'none'],
     'bar: tqdm progress bar; lines: one line per eval (default when stderr is '
@@ -44,7 +79,14 @@ def main(argv):
   del argv  # parse_flags refused extra arguments
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  if _LIST.value:
+    print('\n'.join(CATALOG[_LIST.value]()))
+    return
   try:
+    if _PRINT_CONFIG.value:
+      print(json.dumps(config_json(_CONFIG.value), indent=2))
+      check_config(_CONFIG.value)
+      return
     if _RESUME.value and not _WORKDIR.value:
       raise ConfigError('--resume needs --workdir')
     if _NUM_PROCESSES.value > 1:
@@ -67,6 +109,9 @@ def main(argv):
     print('interrupted mid-round; continue from the last checkpoint with --resume',
           file=sys.stderr)
     sys.exit(130)
+
+
+HELP = ('-h', '-?', '--help', '--helpshort', '--helpfull')
 
 
 def _config_path(argv: list[str]) -> str | None:
@@ -103,6 +148,8 @@ def parse_flags(argv: list[str]) -> list[str]:
   """Parses flags; a bad flag, config file or override is one clear error."""
   if not any(a == '--config' or a.startswith('--config=') for a in argv):
     argv = argv[:1] + [f'--config={os.path.join(_ROOT, "configs", "default.py")}'] + argv[1:]
+  if any(a in HELP for a in argv[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
   path = _config_path(argv)
   try:
     if path is not None and not os.path.isfile(path):

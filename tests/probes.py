@@ -85,6 +85,9 @@ def probes(out_dir: str) -> list[Probe]:
              '--config.data.label=outcome', '--config.data.client_column=hospital') + QUICK,
             lambda: _write(bad_csv, 'age,weight,hospital,outcome\n30,70,a,sick\n'
                                     '41,,b,well\n')),
+      Probe('--help', ('--help',)),
+      Probe('--list=algorithms', ('--list=algorithms',)),
+      Probe('--print_config with a bad field', ('--print_config', '--config.seed=-3')),
       Probe('missing --config file', ('--config=configs/nope.py',)),
       Probe('config argument not accepted', (f'--config={ROOT}/configs/fedprox.py:synth',)),
       Probe('extra positional argument', ('extra',)),
@@ -124,6 +127,7 @@ def run_probe(module, probe: Probe, out_dir: str, index: int) -> dict:
       os.dup2(e.fileno(), 2)
     code = 0
     sys.argv = [SCRIPT, *probe.flags]  # config_flags reads the overrides from sys.argv
+    sys.modules['__main__'] = module  # --help prints the script's usage
     try:
       module.app.run(module.main, argv=sys.argv, flags_parser=module.parse_flags)
     except SystemExit as e:
@@ -139,6 +143,7 @@ def run_probe(module, probe: Probe, out_dir: str, index: int) -> dict:
   with open(out) as o, open(err) as e:
     stdout, stderr = o.read(), e.read()
   return {'name': probe.name, 'flags': list(probe.flags), 'exit': code, 'stderr': stderr,
+          'first_stdout': (stdout.strip().splitlines() or [''])[0],
           'last_stdout': (stdout.strip().splitlines() or [''])[-1]}
 
 

@@ -41,6 +41,10 @@ EXPECTED = {
     'unknown model name': (2, r"error: model\.name must be one of \[.*'mlp'.*\], got 'vgg'", ''),
     'CSV with a missing value': (2, r"error: .*/bad\.csv: row 3, column 'weight': missing "
                                  r"value", ''),
+    '--help': (0, '', r'.+'),
+    '--list=algorithms': (0, '', 'scaffold'),
+    '--print_config with a bad field': (2, r'error: seed must be an integer in \[0, 4294967295\], '
+                                        r'got -3', '}'),
     'missing --config file': (2, r"error: --config file 'configs/nope\.py' does not exist", ''),
     'config argument not accepted': (2, r"error: --config=.*/fedprox\.py:synth: config "
                                      r"argument must be one of \('digits', 'synthetic'\), "
@@ -92,6 +96,11 @@ def test_probe_gets_one_clear_line(results, name):
   if stderr:
     assert re.fullmatch(stderr, lines[0]), got
   assert re.fullmatch(stdout, got['last_stdout']), got
+
+
+def test_help_prints_the_scripts_usage(results):
+  assert results['--help']['first_stdout'] == (
+      'Train a federated model: `python scripts/train.py --config=configs/default.py`.')
 
 
 def test_every_probe_is_expected_and_documented(results):
