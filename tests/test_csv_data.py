@@ -37,8 +37,8 @@ def test_clients_come_from_the_client_column(tmp_path):
   cfg = {'path': path, 'label': 'outcome', 'client_column': 'hospital', 'test_fraction': 0.25}
   data = load_csv(cfg, seed=3)
   assert data.client_names == ('east', 'north', 'south')
-  assert data.class_names == ('sick', 'well') and data.num_classes == 2
-  assert data.feature_names == ('age', 'weight')
+  assert data.columns.class_names == ('sick', 'well') and data.num_classes == 2
+  assert data.columns.feature_names == ('age', 'weight')
   assert len(data.test['y']) == 15 and int(data.train.counts.sum()) == 45
   clients = {name: (data.train.examples['x'][k, :c], data.train.examples['y'][k, :c])
              for k, (name, c) in enumerate(zip(data.client_names, data.train.counts))}
@@ -59,7 +59,7 @@ def test_partition_rule_and_chosen_features(tmp_path):
   path = write_csv(tmp_path / 'h.csv', hospital_rows(90))
   data = load_csv({'path': path, 'label': 'outcome', 'features': ('weight',),
                    'partition': 'iid', 'num_clients': 4, 'test_fraction': 0.2}, seed=0)
-  assert data.feature_names == ('weight',) and data.train.examples['x'].shape[-1] == 1
+  assert data.columns.feature_names == ('weight',) and data.train.examples['x'].shape[-1] == 1
   assert data.client_names == ('client_0', 'client_1', 'client_2', 'client_3')
   assert int(data.train.counts.sum()) == 72 and len(data.test['y']) == 18
 
@@ -98,7 +98,8 @@ def test_ragged_rows_and_missing_files_name_the_problem(tmp_path):
 def test_bundled_breast_cancer_over_five_hospitals():
   data = load_csv({'path': BREAST_CANCER, 'label': 'diagnosis', 'partition': 'dirichlet',
                    'num_clients': 5, 'alpha': 1.0, 'test_fraction': 0.2}, seed=0)
-  assert data.class_names == ('benign', 'malignant') and len(data.feature_names) == 30
+  assert data.columns.class_names == ('benign', 'malignant')
+  assert len(data.columns.feature_names) == 30
   assert int(data.train.counts.sum()) == 455 and len(data.test['y']) == 114
   assert data.train.num_clients == 5
 

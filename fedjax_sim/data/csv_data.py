@@ -31,12 +31,23 @@ class Table(NamedTuple):
   rows: list[list[str]]
 
 
+class Columns(NamedTuple):
+  """What maps a table's raw rows to model inputs and outputs to labels."""
+
+  feature_names: tuple[str, ...]
+  class_names: tuple[str, ...]
+  mean: np.ndarray  # [features], of the training rows
+  std: np.ndarray  # [features], 1 where a feature is constant
+
+  def standardize(self, x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, np.float32) - self.mean) / self.std).astype(np.float32)
+
+
 class CsvData(NamedTuple):
   train: FederatedData
   test: dict[str, np.ndarray]
   num_classes: int
-  feature_names: tuple[str, ...]
-  class_names: tuple[str, ...]
+  columns: Columns
   client_names: tuple[str, ...]
 
 
@@ -144,9 +155,11 @@ def load_csv(cfg: Mapping[str, Any], seed: int) -> CsvData:
     if len(part) < minimum:
       raise DataError(f'{table.name}: client {client!r} has {len(part)} training rows; '
                       f'each needs at least data.min_client_rows={minimum}')
-  mean, std = x[train_idx].mean(0), x[train_idx].std(0)
-  x = (x - mean) / np.where(std > 0, std, 1.)
+  std = x[train_idx].std(0)
+  columns = Columns(names, tuple(str(c) for c in class_names), x[train_idx].mean(0),
+                    np.where(std > 0, std, 1.).astype(np.float32))
+  x = columns.standardize(x)
   y = y.astype(np.int32)
   clients = [{'x': x[train_idx[p]], 'y': y[train_idx[p]]} for p in parts]
   return CsvData(from_client_arrays(clients, table.name), {'x': x[test_idx], 'y': y[test_idx]},
-                 len(class_names), names, tuple(str(c) for c in class_names), client_names)
+                 len(class_names), columns, client_names)

@@ -19,6 +19,7 @@ class Dataset(NamedTuple):
   train: FederatedData | ClientStore  # a store: only sampled clients are read
   test: dict[str, np.ndarray]
   num_classes: int
+  columns: csv_data.Columns | None = None  # tables: feature names, scaling, class names
 
 
 def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
@@ -28,7 +29,7 @@ def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
     return Dataset(*load_benchmark(cfg, seed))
   if name == 'csv':  # clients from a client-id column, or num_clients by partition
     loaded = csv_data.load_csv(cfg, seed)
-    return Dataset(loaded.train, loaded.test, loaded.num_classes)
+    return Dataset(loaded.train, loaded.test, loaded.num_classes, loaded.columns)
   num_clients = cfg.get('num_clients', 0)
   if not (isinstance(num_clients, int) and num_clients >= 1):
     raise ConfigError(f'data.num_clients must be an integer >= 1, got {num_clients!r}')

@@ -1,0 +1,121 @@
+"""A run's global model as one file that loads back with one call.
+
+`export_model(workdir, path)` writes the server parameters of the run's newest
+intact checkpoint with what is needed to use them: the run's config, the
+number of rounds done, the model's input shape and class names, and for CSV
+data the feature names and the standardization of the training rows. The
+file is msgpack (`flax.serialization`), a dict:
+
+  format        'fedjax_sim.model/1'
+  config        the run's config.json, as a JSON string
+  rounds_done   int
+  input_shape   one example's shape, e.g. [30] or [8, 8, 1]
+  class_names   list of str (the label values of a CSV, else '0', '1', ...)
+  feature_names list of str (CSV data; else empty)
+  mean, std     float32 [features] (CSV data; else empty)
+  params        the model's parameters (flax variables, nested dicts of arrays)
+
+`load_model(path).predict(rows)` returns class probabilities for raw rows
+(CSV data: unscaled feature values in `feature_names` order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import serialization
+
+from fedjax_sim import checkpoint, runlog
+from fedjax_sim.core.round import init_state
+from fedjax_sim.data.csv_data import Columns
+from fedjax_sim.errors import DataError
+from fedjax_sim.models.model import Model
+from fedjax_sim.models.registry import get_model
+from fedjax_sim.workdir import CHECKPOINTS
+
+FORMAT = 'fedjax_sim.model/1'
+
+
+class ExportedModel(NamedTuple):
+  """A trained global model and what is needed to use it."""
+
+  model: Model
+  params: Any
+  config: dict[str, Any]
+  rounds_done: int
+  input_shape: tuple[int, ...]
+  class_names: tuple[str, ...]
+  columns: Columns | None  # CSV data: feature names and scaling
+
+  def predict(self, rows: np.ndarray) -> np.ndarray:
+    """`[n, classes]` probabilities of raw rows `[n, ...]` (CSV data: feature
+    values in `columns.feature_names` order, unscaled)."""
+    x = np.asarray(rows, np.float32).reshape((-1,) + self.input_shape)
+    if self.columns is not None:
+      x = self.columns.standardize(x)
+    logits = self.model.apply(self.params, jnp.asarray(x), None)
+    return np.asarray(jax.nn.softmax(logits.astype(jnp.float32)), np.float64)
+
+
+def from_run(workdir: str) -> ExportedModel:
+  """The global model of the newest intact checkpoint in `workdir`."""
+  from fedjax_sim.train import build_experiment  # the run's data, model and algorithm
+  config_dict = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
+  if config_dict is None:
+    raise DataError(f'--workdir {workdir!r} holds no run (no {runlog.CONFIG})')
+  exp = build_experiment(ml_collections.ConfigDict(config_dict), warn=lambda line: None)
+  sample = jnp.asarray(exp.dataset.test['x'][:1])
+  params = exp.model.init(jax.random.PRNGKey(0), sample)
+  like = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
+  mgr = checkpoint.manager(os.path.join(workdir, CHECKPOINTS), config_dict['checkpoint']['keep'])
+  restored = checkpoint.restore_latest(mgr, like)
+  if restored is None:
+    raise DataError(f'--workdir {workdir!r} has no checkpoint yet')
+  rounds_done, state = restored
+  columns = exp.dataset.columns
+  class_names = (columns.class_names if columns is not None
+                 else tuple(str(c) for c in range(exp.dataset.num_classes)))
+  return ExportedModel(exp.model, jax.tree.map(np.asarray, state.server.params), config_dict,
+                       rounds_done, tuple(sample.shape[1:]), class_names, columns)
+
+
+def export_model(workdir: str, path: str) -> ExportedModel:
+  """Writes the run's global model to `path` (atomically); returns it."""
+  exported = from_run(workdir)
+  columns = exported.columns
+  payload = {
+      'format': FORMAT, 'config': json.dumps(exported.config),
+      'rounds_done': exported.rounds_done, 'input_shape': list(exported.input_shape),
+      'class_names': list(exported.class_names),
+      'feature_names': list(columns.feature_names) if columns else [],
+      'mean': columns.mean if columns else np.zeros(0, np.float32),
+      'std': columns.std if columns else np.zeros(0, np.float32),
+      'params': serialization.to_state_dict(exported.params)}
+  runlog.write_atomic(path, serialization.msgpack_serialize(payload))
+  return exported
+
+
+def load_model(path: str) -> ExportedModel:
+  """Reads a file `export_model` wrote."""
+  try:
+    with open(path, 'rb') as f:
+      payload = serialization.msgpack_restore(f.read())
+  except (OSError, ValueError, TypeError) as e:
+    raise DataError(f'model file {path!r} cannot be read: {e}') from None
+  if not isinstance(payload, dict) or payload.get('format') != FORMAT:
+    raise DataError(f'model file {path!r} is not a {FORMAT} file')
+  config = json.loads(payload['config'])
+  class_names = tuple(payload['class_names'])
+  model = get_model(config['model']['name'], len(class_names),
+                    config['model'].get('options', {}))
+  columns = (Columns(tuple(payload['feature_names']), class_names,
+                     np.asarray(payload['mean']), np.asarray(payload['std']))
+             if payload['feature_names'] else None)
+  return ExportedModel(model, payload['params'], config, int(payload['rounds_done']),
+                       tuple(int(d) for d in payload['input_shape']), class_names, columns)
