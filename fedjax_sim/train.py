@@ -300,11 +300,11 @@ def train(config: ml_collections.ConfigDict,
   saved = Saved(first_round if ckpt and first_round else None, workdir)
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
-  if first_round:
-    say(f'resumed {workdir} after round {first_round}')
   history, dropped = [], 0
-  start, last_round = time.perf_counter(), first_round
-  with StopSignals() as stop:
+  with StopSignals() as stop:  # from here a stop signal ends the run after a round
+    if first_round:
+      say(f'resumed {workdir} after round {first_round}')
+    start, last_round = time.perf_counter(), first_round
     try:
       for r in range(first_round, config.rounds):
         sample_key, round_key = round_keys(config.seed, r)
