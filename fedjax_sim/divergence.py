@@ -43,3 +43,25 @@ def check_finite(metrics: dict, ids: jax.Array, round_number: int, action: str,
             if bad and action == 'stop' else 'lower the learning rates')
     raise DivergedError(f'round {round_number}: {what}; {saved.describe()}; {hint}')
   return bad
+
+
+class LaggedCheck:
+  """`check_finite` of each round, read when the next round is queued (the
+  host never waits on a round it just dispatched), or at once with `now`.
+  A diverged round is still named exactly; at most one more round has run."""
+
+  def __init__(self, action: str):
+    self.action, self.dropped = action, 0
+    self._pending: tuple | None = None
+
+  def add(self, metrics: dict, ids: jax.Array, round_number: int, saved: Saved,
+          now: bool) -> None:
+    self.flush()
+    self._pending = (metrics, ids, round_number, self.action, saved)
+    if now:
+      self.flush()
+
+  def flush(self) -> None:
+    if self._pending is not None:
+      pending, self._pending = self._pending, None
+      self.dropped += check_finite(*pending)

@@ -35,7 +35,7 @@ from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
 from fedjax_sim.config_checks import check_config
-from fedjax_sim.divergence import Saved, check_finite
+from fedjax_sim.divergence import LaggedCheck, Saved
 from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
 from fedjax_sim.evaluation import binary_metrics, evaluate, evaluate_clients, positive_scores
 from fedjax_sim.models.model import Model
@@ -300,7 +300,7 @@ def train(config: ml_collections.ConfigDict,
   saved = Saved(first_round if ckpt and first_round else None, workdir)
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
-  history, dropped = [], 0
+  history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'))
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
@@ -321,13 +321,15 @@ def train(config: ml_collections.ConfigDict,
           state = state._replace(clients=population)
         else:
           state, metrics = exp.round_fn(state, data, place(ids), place(round_key))
-        dropped += check_finite(metrics, ids, r + 1, config.get('on_nonfinite', 'stop'),
-                                saved)
+        due_eval = (r + 1) % config.eval_every == 0 or r + 1 == config.rounds
+        # Rounds that record (and so checkpoint) or evaluate are checked now;
+        # others once the next round is queued, so the host never waits.
+        checks.add(metrics, ids, r + 1, saved, now=bool(recorder) or due_eval)
         bar.update(1)
         if recorder:
           recorder.round(r + 1, float(metrics['train_loss']), np.asarray(ids),
                          np.asarray(metrics['clients']['update_norm']))
-        if (r + 1) % config.eval_every == 0 or r + 1 == config.rounds:
+        if due_eval:
           evals = evaluate_state(exp, state, r)
           if not np.isfinite(evals['loss']):
             raise DivergedError(f'round {r + 1}: the test loss is {evals["loss"]}; '
@@ -336,20 +338,21 @@ def train(config: ml_collections.ConfigDict,
           evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
                        rounds_per_sec=(r + 1 - last_round) / (now - start))
           evals.update(round_summary(metrics))
-          if config.get('on_nonfinite', 'stop') == 'drop':
-            evals['dropped_clients'] = float(dropped)
+          if checks.action == 'drop':
+            evals['dropped_clients'] = float(checks.dropped)
           start, last_round = now, r + 1
           history.append(evals)
           say(format_evals(evals))
           bar.set_postfix(accuracy=f"{evals['accuracy']:.4f}")
           if recorder:
             recorder.evals(evals)
+        stopping = stop.requested  # read once: a stop checkpoints, then ends the run
         every = config.checkpoint.every
-        if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds
-                     or stop.requested):
-          checkpoint.save(ckpt, r + 1, state)
+        if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds or stopping):
+          checkpoint.save(ckpt, r + 1, state)  # its round was checked (a workdir records)
           saved = saved._replace(rounds_done=r + 1)
-        if stop.requested and r + 1 < config.rounds:
+        if stopping and r + 1 < config.rounds:
+          checks.flush()
           raise Interrupted(r + 1, workdir)
     finally:
       bar.close()

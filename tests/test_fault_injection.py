@@ -90,6 +90,12 @@ def test_a_nan_client_stops_the_run_naming_round_client_and_checkpoint(tmp_path,
   norms = runlog.read_jsonl(os.path.join(workdir, 'client_norms.jsonl'))
   assert [r['round'] for r in norms] == list(range(1, round_number))  # nothing after
 
+  # Without a workdir a round's flags are read after the next round is
+  # queued; the diverged round is still the one named.
+  with pytest.raises(DivergedError, match=f'^round {round_number}: non-finite update from '
+                     rf'client\(s\) \[{bad}\] .*; no checkpoint \(run without --workdir\);'):
+    train(config, log=lambda line: None)
+
   config.on_nonfinite = 'drop'
   history = train(config, log=lambda line: None)
   assert [h['dropped_clients'] for h in history] == [

@@ -117,7 +117,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   still in one program.
 
   Non-finite values are flagged inside the program, with no host sync per
-  client: `clients['finite']` says whether a client's update is all finite,
+  client: `clients['finite']` says whether a client's update norm is finite
+  (no NaN or inf in the update, and a norm within float range),
   `nonfinite_clients` counts the sampled clients whose update is not and
   `server_finite` whether the new server state is. With `drop_nonfinite`,
   such clients are dropped from the round (weight 0, their persistent state
@@ -145,7 +146,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                             client_stream(batch_key, count, plan), row, offset)
     own_state = jax.tree.map(lambda a: a[slot], state.clients)
     result = algorithm.client_update(state.server, own_state, batches, train_key)
-    finite = all_finite(result.update)
+    norm = optax.tree.norm(result.update)
+    finite = jnp.isfinite(norm)  # NaN or inf anywhere, or a norm beyond float range
     update, client_state, keep = result.update, result.client_state, is_valid
     if drop_nonfinite:  # as if the client had not reported
       keep = is_valid & finite
@@ -156,7 +158,6 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     update, weight, stats = aggregator.prepare(update, weight, state.aggregator, agg_key)
     weight = jnp.where(keep, weight, 0.).astype(jnp.float32)
     metric_sum = {k: jnp.where(keep, weight * v, 0.) for k, v in result.metrics.items()}
-    norm = optax.tree.norm(result.update)
     per_client = ({**result.metrics, 'update_norm': norm, 'finite': finite}, weight,
                   client_state)
     if aggregator.stacked:
