@@ -53,8 +53,11 @@ def _checksums(step_dir: str) -> dict[str, str]:
       path = os.path.join(root, name)
       rel = os.path.relpath(path, step_dir)
       if rel != SUMS:
+        digest = hashlib.sha256()
         with open(path, 'rb') as f:
-          sums[rel] = hashlib.sha256(f.read()).hexdigest()
+          for block in iter(lambda: f.read(1 << 20), b''):  # large files in 1 MiB blocks
+            digest.update(block)
+        sums[rel] = digest.hexdigest()
   return dict(sorted(sums.items()))
 
 

@@ -10,23 +10,15 @@ checked by that component when it is built, still before the first round.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import ml_collections
 
+from fedjax_sim import runlog
 from fedjax_sim.errors import ConfigError
 
 NONFINITE_ACTIONS = ('stop', 'drop')
 MAX_SEED = 2**32 - 1
-
-
-def _walk(config: Any, prefix: str = '') -> Iterator[tuple[str, Any]]:
-  """`(dotted field, value)` of every leaf of a (nested) config."""
-  for key, value in config.items():
-    if isinstance(value, (ml_collections.ConfigDict, dict)):
-      yield from _walk(value, f'{prefix}{key}.')
-    else:
-      yield f'{prefix}{key}', value
 
 
 def _is_int(value: Any) -> bool:
@@ -82,7 +74,7 @@ def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises `ConfigError` for the first field with a bad value."""
-  for field, value in _walk(config):
+  for field, value in runlog.flatten(config.to_dict()).items():
     if isinstance(value, float) and not math.isfinite(value):
       raise ConfigError(f'{field} must be a finite number, got {value!r}')
   for field, accepted, expected in RULES:

@@ -23,18 +23,19 @@ def example_sums(model: Model, params: Any, x: jax.Array, y: jax.Array,
   return jnp.sum(stats * mask[:, None], 0)
 
 
+def _batched(a: jax.Array, batch_size: int) -> jax.Array:
+  """`a` zero-padded along its first axis to whole batches, `[batches, batch_size, ...]`."""
+  num_batches = -(-a.shape[0] // batch_size)
+  a = jnp.pad(a, [(0, num_batches * batch_size - a.shape[0])] + [(0, 0)] * (a.ndim - 1))
+  return a.reshape((num_batches, batch_size) + a.shape[1:])
+
+
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
              batch_size: int = 1024) -> dict[str, jax.Array]:
   """Accuracy and mean loss of `params` on a centralized `{'x', 'y'}` set."""
   n = examples['y'].shape[0]
-  num_batches = -(-n // batch_size)
-  pad = num_batches * batch_size - n
-
-  def batched(a):
-    a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
-    return a.reshape((num_batches, batch_size) + a.shape[1:])
-
+  batched = functools.partial(_batched, batch_size=batch_size)
   mask = batched(jnp.ones(n, bool))
   sums = jax.lax.map(lambda b: example_sums(model, params, *b),
                      (batched(examples['x']), batched(examples['y']), mask)).sum(0)
@@ -45,12 +46,9 @@ def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
 def positive_scores(model: Model, params: Any, x: jax.Array,
                     batch_size: int = 1024) -> jax.Array:
   """`[n]` probability of class 1 (softmax of the logits) for each row of `x`."""
-  n = x.shape[0]
-  num_batches = -(-n // batch_size)
-  padded = jnp.pad(x, [(0, num_batches * batch_size - n)] + [(0, 0)] * (x.ndim - 1))
-  batches = padded.reshape((num_batches, batch_size) + x.shape[1:])
-  probs = jax.lax.map(lambda b: jax.nn.softmax(model.apply(params, b, None))[:, 1], batches)
-  return probs.reshape(-1)[:n]
+  probs = jax.lax.map(lambda b: jax.nn.softmax(model.apply(params, b, None))[:, 1],
+                      _batched(x, batch_size))
+  return probs.reshape(-1)[:x.shape[0]]
 
 
 def binary_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:

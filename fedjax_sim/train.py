@@ -237,7 +237,7 @@ def train(config: ml_collections.ConfigDict,
 
   Args:
     config: the experiment.
-    log: receives one line per evaluation (and warnings).
+    log: receives one line per evaluation (warnings go to stderr).
     workdir: if set, the run writes its config, metrics, TensorBoard
       summaries, checkpoints and final report there (`fedjax_sim.workdir`).
     resume: continue the run in `workdir` from its newest intact checkpoint
