@@ -103,17 +103,32 @@ def summarize_clients(sums: jax.Array) -> dict[str, jax.Array]:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def evaluate_clients(model: Model, params: Any, data: FederatedData,
-                     chunk_size: int = 64) -> dict[str, jax.Array]:
-  """Per-client accuracy/loss on each client's own data, averaged over clients
-  (unweighted; clients without examples are skipped), and the fairness of the
-  accuracies (`client_accuracy_std`, `client_accuracy_worst10`)."""
+def client_sums(model: Model, params: Any, data: FederatedData,
+                chunk_size: int = 64) -> jax.Array:
+  """`example_sums` of each client's own data, `[num_clients, 3 or 4]`."""
   valid_rows = jnp.arange(data.max_examples)[None, :] < data.counts[:, None]
 
   def client(x, y, mask):
     return example_sums(model, params, x, y, mask)
 
-  sums = jax.lax.map(lambda a: client(*a),
+  return jax.lax.map(lambda a: client(*a),
                      (data.examples['x'], data.examples['y'], valid_rows),
                      batch_size=chunk_size)
+
+
+def evaluate_clients(model: Model, params: Any, data: FederatedData,
+                     chunk_size: int = 64) -> dict[str, jax.Array]:
+  """Per-client accuracy/loss on each client's own data, averaged over clients
+  (unweighted; clients without examples are skipped), and the fairness of the
+  accuracies (`client_accuracy_std`, `client_accuracy_worst10`)."""
+  sums = client_sums(model, params, data, chunk_size)
   return {f'client_{k}': v for k, v in summarize_clients(sums).items()}
+
+
+def per_client(sums: jax.Array, counts: np.ndarray) -> dict[str, np.ndarray]:
+  """Each client's `examples` (its `counts`), `accuracy` and `loss` (float64;
+  NaN for a client without examples) from `client_sums` rows."""
+  sums = np.asarray(sums, np.float64)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return {'examples': np.asarray(counts, np.int64), 'accuracy': sums[:, 1] / sums[:, 2],
+            'loss': sums[:, 0] / sums[:, -1]}

@@ -1,7 +1,9 @@
 """Reading and writing a run directory: config.json and JSON-lines logs.
 
 A run directory holds `config.json` (the resolved config), `metrics.jsonl`
-(one object per evaluation) and `client_norms.jsonl` (one object per round).
+(one object per evaluation), `client_norms.jsonl` (one object per round: the
+sampled clients' ids, update norms and local training losses) and
+`clients.json` (the latest evaluation of every client on its own data).
 Writers append whole lines and fsync; readers ignore a partially written last
 line, so a reader polling a live run never sees half a record.
 """
@@ -13,9 +15,12 @@ import os
 import tempfile
 from typing import Any
 
+import numpy as np
+
 CONFIG = 'config.json'
 METRICS = 'metrics.jsonl'
 CLIENT_NORMS = 'client_norms.jsonl'
+CLIENTS = 'clients.json'
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -25,6 +30,12 @@ def _builtin(value: Any) -> Any:
   if hasattr(value, 'tolist'):
     return value.tolist()
   raise TypeError(f'{type(value).__name__} is not JSON serializable')
+
+
+def nulls(values: Any) -> list[float | None]:
+  """`values` as a list of floats, with NaN and inf as None (JSON null)."""
+  values = np.asarray(values, np.float64).reshape(-1)
+  return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def append_jsonl(path: str, obj: dict[str, Any]) -> None:
@@ -58,6 +69,23 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
     except ValueError:
       continue
   return records
+
+
+def last_record(path: str, tail: int = 1 << 20) -> dict[str, Any] | None:
+  """The last complete record of a JSON-lines file (None if there is none),
+  reading at most its last `tail` bytes."""
+  try:
+    with open(path, 'rb') as f:
+      f.seek(max(0, os.fstat(f.fileno()).st_size - tail))
+      data = f.read()
+  except FileNotFoundError:
+    return None
+  for line in reversed(data.split(b'\n')[:-1]):
+    try:
+      return json.loads(line)
+    except ValueError:
+      continue
+  return None
 
 
 def write_atomic(path: str, data: bytes | str) -> None:

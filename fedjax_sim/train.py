@@ -37,7 +37,8 @@ from fedjax_sim.distributed import replicate
 from fedjax_sim.config_checks import check_config
 from fedjax_sim.divergence import LaggedCheck, Saved
 from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
-from fedjax_sim.evaluation import binary_metrics, evaluate, evaluate_clients, positive_scores
+from fedjax_sim.evaluation import (binary_metrics, client_sums, evaluate, per_client,
+                                   positive_scores, summarize_clients)
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
@@ -60,9 +61,10 @@ class Experiment(NamedTuple):
   sample_fn: Callable[[jax.Array], jax.Array]
   reporters: tuple[Reporter, ...] = ()
   personalize: personalization.Evaluator | None = None
-  # With a ClientStore (data streamed from disk): the fixed seeded subset of
-  # `config.eval_clients` clients that client-level evaluation uses.
-  client_eval: FederatedData | None = None
+  # With a ClientStore (data streamed from disk): the ids and data of the
+  # fixed seeded subset of `config.eval_clients` clients that client-level
+  # evaluation uses.
+  client_eval: tuple[np.ndarray, FederatedData] | None = None
   # The `clients` mesh the round runs on (None: one device).
   mesh: Mesh | None = None
   # Data and client states stay in host memory; rounds move the sampled rows
@@ -179,12 +181,21 @@ def evaluate_state(exp: Experiment, state: RoundState,
   and ROC AUC), average client metrics on training data, and
   what the experiment's reporters add (e.g. privacy spent), and personalized
   accuracies on the clients' local test parts when personalization is on."""
+  return evaluate_with_clients(exp, state, round_index)[0]
+
+
+def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int
+                          ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+  """`evaluate_state`'s metrics, and each evaluated client's `client` id,
+  `examples`, `accuracy` and `loss` on its own training data."""
   if jax.process_count() > 1:  # evaluate locally on the replicated values
     state = jax.tree.map(np.asarray, state)
   params = state.server.params
   test = evaluate(exp.model, params, exp.dataset.test)
-  clients = evaluate_clients(exp.model, params, exp.dataset.train
-                             if exp.client_eval is None else exp.client_eval)
+  ids, data = exp.client_eval or (np.arange(exp.dataset.train.num_clients),
+                                  exp.dataset.train)
+  sums = client_sums(exp.model, params, data)
+  clients = {f'client_{k}': v for k, v in summarize_clients(sums).items()}
   evals = {k: float(v) for k, v in {**test, **clients}.items()}
   if exp.dataset.num_classes == 2:
     scores = positive_scores(exp.model, params, jnp.asarray(exp.dataset.test['x']))
@@ -193,7 +204,7 @@ def evaluate_state(exp: Experiment, state: RoundState,
     evals.update(reporter(round_index))
   if exp.personalize is not None:
     evals.update(exp.personalize(state, round_index))
-  return evals
+  return evals, {'client': np.asarray(ids), **per_client(sums, data.counts)}
 
 
 _LOGGED = (('accuracy', 'test_accuracy'), ('loss', 'test_loss'),
@@ -296,7 +307,7 @@ def train(config: ml_collections.ConfigDict,
           'to extend it, --resume with a larger --config.rounds')
       return []
     workdir_lib.truncate_after(workdir, first_round)
-    recorder = Recorder(workdir, first_round)
+    recorder = Recorder(workdir, first_round, exp.dataset.client_names)
   saved = Saved(first_round if ckpt and first_round else None, workdir)
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
@@ -328,9 +339,10 @@ def train(config: ml_collections.ConfigDict,
         bar.update(1)
         if recorder:
           recorder.round(r + 1, float(metrics['train_loss']), np.asarray(ids),
-                         np.asarray(metrics['clients']['update_norm']))
+                         np.asarray(metrics['clients']['update_norm']),
+                         np.asarray(metrics['clients']['train_loss']))
         if due_eval:
-          evals = evaluate_state(exp, state, r)
+          evals, client_table = evaluate_with_clients(exp, state, r)
           if not np.isfinite(evals['loss']):
             raise DivergedError(f'round {r + 1}: the test loss is {evals["loss"]}; '
                                 f'{saved.describe()}')
@@ -346,6 +358,7 @@ def train(config: ml_collections.ConfigDict,
           bar.set_postfix(accuracy=f"{evals['accuracy']:.4f}")
           if recorder:
             recorder.evals(evals)
+            recorder.clients(r + 1, client_table)
         stopping = stop.requested  # read once: a stop checkpoints, then ends the run
         every = config.checkpoint.every
         if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds or stopping):

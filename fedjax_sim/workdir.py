@@ -36,7 +36,8 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
   return [] if old == new else [prefix.rstrip('.')]
 
 
-RUN_FILES = (runlog.METRICS, runlog.CLIENT_NORMS, CHECKPOINTS, TENSORBOARD, 'report.html')
+RUN_FILES = (runlog.METRICS, runlog.CLIENT_NORMS, runlog.CLIENTS, CHECKPOINTS, TENSORBOARD,
+             'report.html')
 
 
 def prepare(workdir: str, config: ml_collections.ConfigDict, resume: bool) -> bool:

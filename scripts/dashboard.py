@@ -1,47 +1,62 @@
-"""Live dashboard of the runs under a directory.
+"""The control room: start, watch, stop, resume and compare runs in a browser.
 
-`python scripts/dashboard.py --workdir=/tmp/runs` then open http://127.0.0.1:8765.
+`python scripts/dashboard.py --workdir=/tmp/runs` then open the printed URL.
+Runs started from the page are child processes writing `/tmp/runs/<name>`;
+runs written there by `scripts/train.py` are shown too. Binds 127.0.0.1;
+any other --host needs --token (or FEDJAX_SIM_TOKEN).
 """
 
 import os
+import socket
 import sys
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
+import uvicorn  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from fedjax_sim.dashboard import make_server  # noqa: E402
+from fedjax_sim.control import Settings, create_app  # noqa: E402
+from fedjax_sim.control.safety import Refused, check_bind  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'A run directory, or a directory whose subdirectories are runs.')
+    'workdir', None, 'Directory of the runs (one subdirectory per run); created if missing.')
 _HOST = flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on.')
 _PORT = flags.DEFINE_integer('port', 8765, 'Port to listen on (0: any free port).')
+_TOKEN = flags.DEFINE_string('token', os.environ.get('FEDJAX_SIM_TOKEN'),
+                             'Token the page and API need (?token= in the URL); '
+                             'required with a --host other than 127.0.0.1.')
+_MAX_UPLOAD_MB = flags.DEFINE_integer('max_upload_mb', 20, 'Largest CSV upload, in MiB.')
+
+
+def fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not _WORKDIR.value or not os.path.isdir(_WORKDIR.value):
-    print(f'error: --workdir must be an existing directory, got {_WORKDIR.value!r}',
-          file=sys.stderr)
-    sys.exit(2)
+    fail(f'unexpected arguments {argv[1:]} (flags are --name=value)')
+  if not _WORKDIR.value:
+    fail('--workdir is required: the directory of the runs')
   try:
-    server = make_server(_WORKDIR.value, _HOST.value, _PORT.value)
+    check_bind(_HOST.value, _TOKEN.value)
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+    sock = socket.create_server((_HOST.value, _PORT.value))
+  except Refused as e:
+    fail(str(e))
   except OSError as e:
-    print(f'error: cannot listen on --host={_HOST.value} --port={_PORT.value}: {e}',
-          file=sys.stderr)
-    sys.exit(2)
-  host, port = server.server_address[:2]
-  print(f'Dashboard of {_WORKDIR.value} at http://{host}:{port}/ (Ctrl-C to stop)',
+    fail(f'--workdir={_WORKDIR.value} / --host={_HOST.value} --port={_PORT.value}: {e}')
+  settings = Settings(os.path.abspath(_WORKDIR.value), os.path.join(_ROOT, 'configs'),
+                      os.path.join(_ROOT, 'scripts', 'train.py'), _TOKEN.value or None,
+                      _MAX_UPLOAD_MB.value << 20)
+  host, port = sock.getsockname()[:2]
+  query = '?token=' + _TOKEN.value if _TOKEN.value else ''
+  print(f'Control room of {_WORKDIR.value} at http://{host}:{port}/{query} (Ctrl-C to stop)',
         flush=True)
-  try:
-    server.serve_forever()
-  except KeyboardInterrupt:
-    pass
-  finally:
-    server.server_close()
+  server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level='warning'))
+  server.run(sockets=[sock])
 
 
 if __name__ == '__main__':

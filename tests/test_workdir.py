@@ -163,7 +163,7 @@ def test_run_files_without_config_are_refused_and_kept(tmp_path):
   other.client.batch_size = 7
   for resume in (False, True):
     with pytest.raises(ConfigError, match=r'holds run files \(metrics.jsonl, client_norms.jsonl, '
-                       r'checkpoints, tensorboard, report.html\) but no config.json'):
+                       r'clients.json, checkpoints, tensorboard, report.html\) but no config.json'):
       train(other, log=lambda line: None, workdir=workdir, resume=resume)
   after = {p: os.path.getmtime(p) for p in glob.glob(f'{workdir}/**', recursive=True)}
   assert after == before

@@ -126,10 +126,11 @@ def build_store(directory: str,
   return ClientStore(directory)
 
 
-def eval_subset(store: ClientStore, num: int, seed: int) -> FederatedData:
-  """A fixed, seeded subset of `min(num, clients)` clients (sorted ids), for
-  client-level evaluation without loading every client."""
+def eval_subset(store: ClientStore, num: int,
+                seed: int) -> tuple[np.ndarray, FederatedData]:
+  """A fixed, seeded subset of `min(num, clients)` clients: their sorted ids
+  and data, for client-level evaluation without loading every client."""
   num = min(num, store.num_clients)
   ids = np.sort(np.random.default_rng(seed).choice(store.num_clients, num,
                                                    replace=False))
-  return store.gather(ids)
+  return ids, store.gather(ids)

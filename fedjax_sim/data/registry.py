@@ -20,6 +20,7 @@ class Dataset(NamedTuple):
   test: dict[str, np.ndarray]
   num_classes: int
   columns: csv_data.Columns | None = None  # tables: feature names, scaling, class names
+  client_names: tuple[str, ...] | None = None  # tables with a client column: its values
 
 
 def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
@@ -29,7 +30,8 @@ def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
     return Dataset(*load_benchmark(cfg, seed))
   if name == 'csv':  # clients from a client-id column, or num_clients by partition
     loaded = csv_data.load_csv(cfg, seed)
-    return Dataset(loaded.train, loaded.test, loaded.num_classes, loaded.columns)
+    return Dataset(loaded.train, loaded.test, loaded.num_classes, loaded.columns,
+                   loaded.client_names)
   num_clients = cfg.get('num_clients', 0)
   if not (isinstance(num_clients, int) and num_clients >= 1):
     raise ConfigError(f'data.num_clients must be an integer >= 1, got {num_clients!r}')

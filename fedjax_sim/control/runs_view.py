@@ -1,0 +1,101 @@
+"""What the page shows of a run, read from its directory: status, progress
+and ETA, metrics with training wall time, and the per-client table."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from fedjax_sim import runlog
+from fedjax_sim.control.jobs import FINISHED, RUNNING, STOPPED, Job, read_job
+from fedjax_sim.control.safety import NAME
+
+EXTERNAL = 'external'  # an unfinished run this control room did not start
+
+
+def run_names(runs_dir: str) -> list[str]:
+  """The runs under `runs_dir`: directories with a plain name holding a run
+  (config.json) or a job (job.json), oldest first."""
+  runs = []
+  for entry in os.scandir(runs_dir):
+    if not (entry.is_dir() and NAME.fullmatch(entry.name)):
+      continue
+    job, config = read_job(entry.path), os.path.join(entry.path, runlog.CONFIG)
+    if job is not None:
+      runs.append((job.created, entry.name))
+    elif os.path.exists(config):
+      runs.append((os.path.getmtime(config), entry.name))
+  return [name for _, name in sorted(runs)]
+
+
+def rounds_done(run_dir: str) -> int:
+  """Rounds recorded in the run's per-round log."""
+  last = runlog.last_record(os.path.join(run_dir, runlog.CLIENT_NORMS))
+  return int(last['round']) if last else 0
+
+
+def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
+            ) -> dict[str, Any]:
+  """A run's status, `round` of `rounds`, ETA (s, while running), job
+  details, its config and last metrics row."""
+  config = runlog.read_json(os.path.join(run_dir, runlog.CONFIG)) or {}
+  total = (job.overrides.get('rounds') if job else None) or config.get('rounds')
+  done = rounds_done(run_dir)
+  last = runlog.last_record(os.path.join(run_dir, runlog.METRICS))
+  if job is not None:
+    status = job.status
+  else:
+    status = FINISHED if total and done >= total else EXTERNAL
+  eta = None
+  if job is not None and job.status == RUNNING and job.started and done > job.start_round:
+    seconds_per_round = ((now or time.time()) - job.started) / (done - job.start_round)
+    eta = max(0., (total - done) * seconds_per_round) if total else None
+  return {'name': name, 'status': status, 'round': done, 'rounds': total, 'eta': eta,
+          'config_file': job.config_file if job else None,
+          'error': job.error if job else None,
+          'resumable': status in (STOPPED, 'failed') and done > 0,
+          'config': config, 'last': last}
+
+
+def metrics_rows(run_dir: str) -> list[dict[str, Any]]:
+  """The run's metrics rows, each with `wall_time`: seconds of training up to
+  that evaluation (the sum of the logged rounds over rounds/s), which leaves
+  out pauses between a stop and a resume."""
+  rows, wall, previous = [], 0., 0
+  for row in runlog.read_jsonl(os.path.join(run_dir, runlog.METRICS)):
+    rate = row.get('rounds_per_sec')
+    if isinstance(rate, (int, float)) and rate > 0:
+      wall += (row['round'] - previous) / rate
+    previous = row['round']
+    rows.append({**row, 'wall_time': wall})
+  return rows
+
+
+def client_table(run_dir: str) -> dict[str, Any]:
+  """Per client: id, name (tables with a client column), examples, times
+  sampled, the round it last trained in with its local training loss and
+  update norm, and its accuracy and loss on its own training data at the
+  latest evaluation (`round`)."""
+  clients: dict[int, dict[str, Any]] = {}
+
+  def row(client: int) -> dict[str, Any]:
+    return clients.setdefault(client, {
+        'client': client, 'name': None, 'examples': None, 'times_sampled': 0,
+        'last_round': None, 'train_loss': None, 'update_norm': None,
+        'accuracy': None, 'loss': None})
+
+  for record in runlog.read_jsonl(os.path.join(run_dir, runlog.CLIENT_NORMS)):
+    losses = record.get('train_loss') or [None] * len(record['clients'])
+    for client, norm, loss in zip(record['clients'], record['norms'], losses):
+      entry = row(client)
+      entry.update(times_sampled=entry['times_sampled'] + 1, last_round=record['round'],
+                   update_norm=norm, train_loss=loss)
+  evaluated = runlog.read_json(os.path.join(run_dir, runlog.CLIENTS))
+  if evaluated:
+    names = evaluated['name'] or [None] * len(evaluated['client'])
+    for k, client in enumerate(evaluated['client']):
+      row(client).update(name=names[k], examples=evaluated['examples'][k],
+                         accuracy=evaluated['accuracy'][k], loss=evaluated['loss'][k])
+  return {'round': evaluated['round'] if evaluated else None,
+          'clients': [clients[c] for c in sorted(clients)]}

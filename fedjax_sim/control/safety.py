@@ -1,0 +1,55 @@
+"""What the control room accepts from the network: names, paths, tokens and
+upload sizes. Every check raises `Refused` with one line for the page."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+
+NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,63}')
+LOCAL_HOSTS = ('127.0.0.1', 'localhost', '::1')
+
+
+class Refused(ValueError):
+  """A request the control room will not carry out (HTTP 4xx); `status` is
+  the HTTP code and the message names the field and what was expected."""
+
+  def __init__(self, message: str, status: int = 400):
+    super().__init__(message)
+    self.status = status
+
+
+def check_name(field: str, value: str) -> str:
+  """`value` if it is a plain name: letters, digits, '.', '_', '-', at most
+  64 characters, not starting with '.', '_' or '-' (so never '..')."""
+  if not isinstance(value, str) or not NAME.fullmatch(value):
+    raise Refused(f'{field}={value!r}: expected 1-64 letters, digits, ".", "_" or "-", '
+                  'starting with a letter or digit')
+  return value
+
+
+def inside(root: str, name: str, field: str) -> str:
+  """The path of `name` directly under `root`, after checking that it is a
+  plain name and that it resolves (symbolic links followed) inside `root`."""
+  path = os.path.join(root, check_name(field, name))
+  real_root = os.path.realpath(root)
+  if os.path.dirname(os.path.realpath(path)) != real_root:
+    raise Refused(f'{field}={name!r} resolves outside the runs directory')
+  return path
+
+
+def check_bind(host: str, token: str | None) -> None:
+  """Listening beyond this machine needs a token: anyone who can reach the
+  port can start processes and read the runs."""
+  if host not in LOCAL_HOSTS and not token:
+    raise Refused(f'--host={host} listens beyond this machine; set --token (or '
+                  'FEDJAX_SIM_TOKEN) so that only holders of the token can use it')
+
+
+def token_ok(expected: str | None, given: str | None) -> bool:
+  """Whether `given` matches `expected` (always, when no token is set);
+  compared in constant time."""
+  if not expected:
+    return True
+  return given is not None and hmac.compare_digest(expected.encode(), given.encode())

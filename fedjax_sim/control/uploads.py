@@ -1,0 +1,98 @@
+"""CSV files uploaded from the page, stored as `<runs>/_data/<name>.csv`.
+
+An upload is capped in size while it streams in, must be UTF-8 text, and is
+parsed with the `csv` module by the same reader as `data.name='csv'`
+(`fedjax_sim.data.csv_data`); nothing in it is evaluated. A stored file is
+never replaced. Which columns are the label, features and client id is
+chosen when a run starts, and checked then by loading the data.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, AsyncIterator
+
+from fedjax_sim import runlog
+from fedjax_sim.control.safety import Refused, check_name
+from fedjax_sim.data import csv_data
+from fedjax_sim.errors import ConfigError, DataError
+
+DATA_DIR = '_data'  # not a run name: those start with a letter or digit
+
+
+def data_dir(runs_dir: str) -> str:
+  path = os.path.join(runs_dir, DATA_DIR)
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
+def dataset_path(runs_dir: str, name: str) -> str:
+  """The stored file of data set `name`; refused if there is none."""
+  path = os.path.join(data_dir(runs_dir), check_name('dataset', name) + '.csv')
+  if not os.path.isfile(path):
+    raise Refused(f'dataset={name!r}: no such uploaded data set', 404)
+  return path
+
+
+def describe(path: str, name: str) -> dict[str, Any]:
+  """A stored table's name, columns, number of rows and first rows."""
+  table = csv_data.read_table(path)
+  return {'name': name, 'columns': table.columns, 'rows': len(table.rows),
+          'preview': table.rows[:5]}
+
+
+def datasets(runs_dir: str) -> list[dict[str, Any]]:
+  out = []
+  for file in sorted(os.listdir(data_dir(runs_dir))):
+    if file.endswith('.csv') and not file.startswith('.'):
+      out.append(describe(os.path.join(data_dir(runs_dir), file), file[:-4]))
+  return out
+
+
+async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
+                max_bytes: int) -> dict[str, Any]:
+  """Stores the streamed file as data set `name` after checking it: at most
+  `max_bytes`, UTF-8, a CSV table with a header and rows of equal length."""
+  path = os.path.join(data_dir(runs_dir), check_name('dataset', name) + '.csv')
+  if os.path.exists(path):
+    raise Refused(f'dataset={name!r} exists already; choose another name', 409)
+  body, size = [], 0
+  async for chunk in chunks:
+    size += len(chunk)
+    if size > max_bytes:
+      raise Refused(f'the upload is larger than the limit of {max_bytes} bytes', 413)
+    body.append(chunk)
+  data = b''.join(body)
+  try:
+    text = data.decode('utf-8-sig')
+  except UnicodeDecodeError as e:
+    raise Refused(f'the file is not UTF-8 text (byte {e.start})') from None
+  if '\x00' in text:
+    raise Refused('the file holds NUL bytes; expected a CSV text file')
+  incoming = path + '.incoming'
+  runlog.write_atomic(incoming, text)
+  try:
+    described = describe(incoming, name)
+  except DataError as e:
+    os.unlink(incoming)
+    raise Refused(str(e).replace(incoming, name)) from None
+  os.replace(incoming, path)
+  return described
+
+
+def check_choice(data: dict[str, Any], seed: int, clients_per_round: int) -> None:
+  """Loads the data as a run would with these `data` settings (label,
+  features, client column or partition), so a wrong column, a non-numeric or
+  missing value, a client with too few rows, or fewer clients than
+  `clients_per_round` is refused before the run."""
+  name = os.path.basename(data['path'])
+  try:
+    loaded = csv_data.load_csv(data, seed)
+  except (ConfigError, DataError) as e:
+    raise Refused(str(e).replace(data['path'], name)) from None
+  clients = loaded.train.num_clients
+  if clients_per_round > clients:
+    source = (f"client column {data['client_column']!r}" if data.get('client_column')
+              else f"data.num_clients={clients}")
+    raise Refused(f'clients_per_round={clients_per_round} exceeds the {clients} clients '
+                  f'of {name} ({source})')

@@ -1,0 +1,291 @@
+"""The control room in a real browser (Debian chromium + chromium-driver,
+driven by Selenium; `.ci/setup` installs them): upload a CSV, start a run,
+watch its curve grow, stop and resume it, compare two runs, look at the
+clients, and predict, checking the probabilities against scripts/predict.py.
+
+The tests share one server and run in order (the later ones use the runs
+the first ones started). With FEDJAX_SIM_SCREENSHOTS=DIR they save a
+screenshot of each page there (docs/control_room_*.png came from this).
+"""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from sklearn import datasets
+
+from fedjax_sim.export import load_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIRE_BROWSER = 'FEDJAX_SIM_REQUIRE_BROWSER'  # .ci/run sets it after .ci/setup succeeded.
+HOSPITALS = ('north', 'south', 'east', 'west')
+RUN, OTHER = 'cancer-a', 'cancer-b'
+
+
+def browser_or_reason(env, which):
+  """`(chromium, chromedriver, None, False)` when both are on PATH, else
+  `(None, None, reason, required)`: `required` when REQUIRE_BROWSER is set (to
+  anything but '' or '0'), and then a missing browser fails the tests."""
+  chromium, driver = which('chromium'), which('chromedriver')
+  if chromium and driver:
+    return chromium, driver, None, False
+  required = env.get(REQUIRE_BROWSER, '') not in ('', '0')
+  missing = ' and '.join(n for n, p in [('chromium', chromium), ('chromedriver', driver)]
+                         if not p)
+  reason = f"{missing} not on PATH; install with 'bash .ci/setup' (Debian, as root)"
+  if required:
+    reason += f', {REQUIRE_BROWSER} is set, so the browser tests must run'
+  return None, None, reason, required
+
+
+def test_missing_browser_skips_unless_required():
+  found = lambda name: f'/usr/bin/{name}'
+  no_driver = lambda name: None if name == 'chromedriver' else f'/usr/bin/{name}'
+  assert browser_or_reason({}, found) == ('/usr/bin/chromium', '/usr/bin/chromedriver',
+                                          None, False)
+  for env in [{}, {REQUIRE_BROWSER: ''}, {REQUIRE_BROWSER: '0'}]:
+    *_, reason, required = browser_or_reason(env, no_driver)
+    assert not required and reason.startswith('chromedriver not on PATH')
+  *_, reason, required = browser_or_reason({REQUIRE_BROWSER: '1'}, lambda name: None)
+  assert required and 'chromium and chromedriver' in reason and REQUIRE_BROWSER in reason
+
+
+@pytest.fixture(scope='module')
+def runs_dir(tmp_path_factory):
+  return tmp_path_factory.mktemp('runs')
+
+
+@pytest.fixture(scope='module')
+def server(runs_dir, tmp_path_factory):
+  """scripts/dashboard.py on a free port; yields its URL."""
+  log = tmp_path_factory.mktemp('server') / 'server.log'
+  with open(log, 'w') as out:
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'dashboard.py'),
+         f'--workdir={runs_dir}', '--port=0'], stdout=out, stderr=subprocess.STDOUT)
+  line = wait(None, lambda: log.read_text(), what='the server to start')
+  assert ' at http://127.0.0.1:' in line, line
+  yield line.split(' at ')[1].split()[0]
+  process.terminate()
+  process.wait(60)
+  print(log.read_text())
+
+
+@pytest.fixture(scope='module')
+def browser():
+  chromium, driver, reason, required = browser_or_reason(os.environ, shutil.which)
+  if chromium is None:
+    (pytest.fail if required else pytest.skip)(reason)
+  from selenium import webdriver
+  from selenium.webdriver.chrome.service import Service
+  options = webdriver.ChromeOptions()
+  options.binary_location = chromium
+  for arg in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1400,1000']:
+    options.add_argument(arg)
+  driver = webdriver.Chrome(service=Service(driver), options=options)
+  yield driver
+  driver.quit()
+
+
+@pytest.fixture(scope='module')
+def cancer_csv(tmp_path_factory):
+  """The breast-cancer table with a `hospital` column, as a user would have it."""
+  bunch = datasets.load_breast_cancer()
+  rng = np.random.default_rng(0)
+  path = tmp_path_factory.mktemp('upload') / 'cancer.csv'
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['hospital', *bunch.feature_names, 'diagnosis'])
+    for x, t in zip(bunch.data, bunch.target):
+      writer.writerow([HOSPITALS[rng.integers(4)], *x, bunch.target_names[t]])
+  return path
+
+
+def wait(driver, condition, timeout=90, what=''):
+  deadline = time.monotonic() + timeout
+  while True:
+    value = condition()
+    if value:
+      return value
+    assert time.monotonic() < deadline, f'timed out waiting for {what() if callable(what) else what}'
+    time.sleep(0.1)
+
+
+def js(driver, script):
+  return driver.execute_script(script)
+
+
+def text(driver, element_id):
+  return driver.find_element('id', element_id).text
+
+
+def tab(driver, name):
+  driver.find_element('css selector', f'button.tab[data-tab="{name}"]').click()
+
+
+def shoot(driver, name):
+  out = os.environ.get('FEDJAX_SIM_SCREENSHOTS')
+  if out:
+    driver.execute_script('window.scrollTo(0, 0);')
+    time.sleep(0.5)  # let plotly finish drawing
+    driver.save_screenshot(os.path.join(out, f'control_room_{name}.png'))
+
+
+def select(driver, element_id, value):
+  from selenium.webdriver.support.ui import Select
+  Select(driver.find_element('id', element_id)).select_by_value(value)
+
+
+def set_field(driver, field, value):
+  box = driver.find_element('id', 'field-' + field.replace('.', '-'))
+  box.clear()
+  box.send_keys(str(value))
+
+
+def start_run(driver, name, **fields):
+  tab(driver, 'runs')
+  select(driver, 'dataset-select', 'cancer')
+  wait(driver, lambda: driver.find_elements('id', 'field-rounds'), what='the form')
+  select(driver, 'label-select', 'diagnosis')
+  select(driver, 'client-source', 'column')
+  select(driver, 'client-column', 'hospital')
+  for field, value in fields.items():
+    set_field(driver, field, value)
+  name_box = driver.find_element('id', 'run-name')
+  name_box.clear()
+  name_box.send_keys(name)
+  driver.find_element('id', 'start-button').click()
+  wait(driver, lambda: f'run {name} is queued' in text(driver, 'start-message'),
+       what=lambda: text(driver, 'start-message'))
+
+
+def status(driver, name):
+  cells = driver.find_elements('id', 'status-' + name)
+  return cells[0].text if cells else None
+
+
+def points(driver):
+  return js(driver, "const c = document.getElementById('live-chart');"
+                    "return c.data ? c.data[0].x.length : 0;")
+
+
+def test_upload_start_watch_stop_resume(server, browser, cancer_csv, runs_dir):
+  browser.get(server)
+  wait(browser, lambda: text(browser, 'connection') == 'live', what='live updates')
+  tab(browser, 'data')
+  browser.find_element('id', 'upload-file').send_keys(str(cancer_csv))
+  assert browser.find_element('id', 'upload-name').get_attribute('value') == 'cancer'
+  browser.find_element('id', 'upload-button').click()
+  wait(browser, lambda: 'stored cancer: 569 rows, 32 columns' in text(browser, 'upload-message'),
+       what=lambda: text(browser, 'upload-message'))
+  shoot(browser, 'data')
+
+  # A bad choice is refused in the page, before any run starts.
+  tab(browser, 'runs')
+  select(browser, 'dataset-select', 'cancer')
+  wait(browser, lambda: browser.find_elements('id', 'field-rounds'))
+  select(browser, 'label-select', 'hospital')
+  select(browser, 'client-source', 'column')
+  select(browser, 'client-column', 'diagnosis')
+  browser.find_element('id', 'run-name').clear()
+  browser.find_element('id', 'run-name').send_keys('bad-choice')
+  browser.find_element('id', 'start-button').click()
+  wait(browser, lambda: text(browser, 'start-message') == (
+      'clients_per_round=5 exceeds the 2 clients of cancer.csv (client column '
+      "'diagnosis')"), what=lambda: text(browser, 'start-message'))
+  assert not os.path.exists(runs_dir / 'bad-choice')
+
+  start_run(browser, RUN, rounds=1500, eval_every=50, clients_per_round=4)
+  wait(browser, lambda: points(browser) >= 3, what='3 evaluations on the live chart')
+  seen = points(browser)
+  wait(browser, lambda: points(browser) > seen, what='the curve to grow')
+  assert 'round' in text(browser, f'progress-{RUN}') and 'of 1500' in text(browser, f'progress-{RUN}')
+  assert text(browser, f'eta-{RUN}').endswith(' s')
+  shoot(browser, 'runs')
+  browser.find_element('id', f'stop-{RUN}').click()
+  wait(browser, lambda: status(browser, RUN) == 'stopped', what='stopped')
+  stopped_at = int(text(browser, f'progress-{RUN}').split()[1])
+  assert 0 < stopped_at < 1500
+  browser.find_element('id', f'resume-{RUN}').click()
+  wait(browser, lambda: status(browser, RUN) == 'finished', timeout=180, what='finished')
+  assert text(browser, f'progress-{RUN}') == 'round 1500 of 1500'
+  assert points(browser) == 30  # every evaluation once: resume dropped none, repeated none
+  console = (runs_dir / RUN / 'console.log').read_text()
+  assert f'interrupted after round {stopped_at}' in console
+  assert f'resumed {runs_dir / RUN} after round {stopped_at}' in console
+
+
+def test_compare_two_runs_on_one_chart(server, browser):
+  start_run(browser, OTHER, rounds=300, eval_every=50, clients_per_round=4, seed=1)
+  wait(browser, lambda: status(browser, OTHER) == 'finished', timeout=180, what='second run')
+  for name in (RUN, OTHER):
+    browser.find_element('css selector', f'input.select-run[data-run="{name}"]').click()
+  tab(browser, 'compare')
+  wait(browser, lambda: js(browser, "const c = document.getElementById('compare-chart');"
+                                    "return c.data && c.data.length === 2;"))
+  names = js(browser, "return document.getElementById('compare-chart').data.map(t => t.name);")
+  lengths = js(browser, "return document.getElementById('compare-chart').data.map(t => t.x.length);")
+  assert names == [RUN, OTHER] and lengths == [30, 6]
+  header = [th.text for th in browser.find_elements('css selector', '#compare-config th')]
+  assert header == ['run', 'rounds', 'seed', RUN, OTHER]
+  select(browser, 'compare-x', 'wall_time')
+  wait(browser, lambda: js(browser, "return document.getElementById('compare-chart').layout"
+                                    ".xaxis.title.text;") == 'training wall time (s)')
+  shoot(browser, 'compare')
+
+
+def test_clients_page_shows_each_hospital(server, browser, runs_dir):
+  tab(browser, 'clients')
+  select(browser, 'clients-run', RUN)
+  wait(browser, lambda: len(browser.find_elements('css selector', '#clients-table tbody tr')) == 4)
+  rows = [[td.text for td in tr.find_elements('css selector', 'td')]
+          for tr in browser.find_elements('css selector', '#clients-table tbody tr')]
+  assert [r[1] for r in rows] == sorted(HOSPITALS)  # clients are the sorted column values
+  assert all(r[3] == '1500' for r in rows)  # every hospital trains every round
+  histogram = js(browser, "return document.getElementById('clients-chart').data[0].x.length;")
+  assert histogram == 4
+  shoot(browser, 'clients')
+
+
+def test_predict_matches_the_cli_and_the_download(server, browser, cancer_csv, runs_dir, tmp_path):
+  with open(cancer_csv) as f:
+    header, *rows = list(csv.reader(f))
+  row = rows[7]
+  features = header[1:-1]
+  tab(browser, 'predict')
+  select(browser, 'predict-run', RUN)
+  wait(browser, lambda: len(browser.find_elements('css selector', '#predict-inputs input')) == 30)
+  for i, name in enumerate(features):
+    box = browser.find_element('id', f'predict-{i}')
+    assert box.get_attribute('data-feature') == name
+    box.send_keys(row[i + 1])
+  browser.find_element('id', 'predict-button').click()
+  wait(browser, lambda: browser.find_elements('css selector', '#predict-table td.probability'))
+  page = [float(td.text) for td in browser.find_elements('css selector', '#predict-table td.probability')]
+  classes = [th.text for th in browser.find_elements('css selector', '#predict-table th')][1:]
+  shoot(browser, 'predict')
+
+  one_row = tmp_path / 'row.csv'
+  with open(one_row, 'w', newline='') as f:
+    csv.writer(f).writerows([header, row])
+  cli = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'predict.py'),
+                        f'--workdir={runs_dir / RUN}', f'--input={one_row}'],
+                       capture_output=True, text=True, timeout=180)
+  assert cli.returncode == 0, cli.stderr
+  cli_header, cli_row = [line.split(',') for line in cli.stdout.strip().split('\n')]
+  assert cli_header == [f'p_{c}' for c in classes] + ['predicted']
+  np.testing.assert_allclose(page, [float(v) for v in cli_row[:-1]], atol=1e-6)
+
+  href = browser.find_element('id', 'download-model').get_attribute('href')
+  with urllib.request.urlopen(href, timeout=60) as response:
+    (tmp_path / 'model.msgpack').write_bytes(response.read())
+  model = load_model(str(tmp_path / 'model.msgpack'))
+  assert model.rounds_done == 1500
+  x = np.asarray([[float(v) for v in row[1:-1]]])
+  np.testing.assert_allclose(model.predict(x)[0], page, atol=1e-6)
