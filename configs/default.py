@@ -26,6 +26,13 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # A client update or server state that is not finite: 'stop' the run with
   # one line naming the round and clients, or 'drop' those clients (counted).
   config.on_nonfinite = 'stop'
+  # > 0: each evaluation also tests the global model on this fraction of the
+  # clients (seeded by seed and round), on the part of their data they hold
+  # out (personalization.client_test_fraction): sampled_clients_test_*.
+  config.client_eval_fraction = 0.
+  # True: a centralized baseline; all training data is pooled into one
+  # client (clients_per_round must be 1), so a round is one client's epoch.
+  config.centralized = False
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'digits'

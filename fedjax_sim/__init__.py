@@ -9,6 +9,7 @@ from fedjax_sim.data import FederatedData, load_digits, load_synthetic, plan_bat
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted
 from fedjax_sim.export import load_model
 from fedjax_sim.evaluation import evaluate, evaluate_clients
+from fedjax_sim.experiment import train
 from fedjax_sim.models import Model, get_model
 
 __version__ = '0.1.0'
@@ -19,5 +20,5 @@ __all__ = [
     'RoundState', 'init_state', 'train_locally', 'FederatedData',
     'load_digits', 'load_synthetic', 'plan_batches', 'sample_clients',
     'ConfigError', 'DataError', 'DivergedError', 'Interrupted', 'evaluate',
-    'evaluate_clients', 'Model', 'get_model', 'load_model', 'use_cpu_cores',
+    'evaluate_clients', 'Model', 'get_model', 'load_model', 'use_cpu_cores', 'train',
 ]

@@ -39,6 +39,8 @@ RULES: tuple[Rule, ...] = (
     ('clients_per_round', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
     ('eval_every', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
     ('eval_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('client_eval_fraction', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
+    ('centralized', lambda v: isinstance(v, bool), 'true or false'),
     ('on_nonfinite', lambda v: v in NONFINITE_ACTIONS,
      f'one of {list(NONFINITE_ACTIONS)}'),
     ('data.num_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),

@@ -31,15 +31,21 @@ def _batched(a: jax.Array, batch_size: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
-             batch_size: int = 1024) -> dict[str, jax.Array]:
-  """Accuracy and mean loss of `params` on a centralized `{'x', 'y'}` set."""
+def test_sums(model: Model, params: Any, examples: Mapping[str, jax.Array],
+              batch_size: int = 1024) -> jax.Array:
+  """`example_sums` of `params` over a centralized `{'x', 'y'}` set."""
   n = examples['y'].shape[0]
   batched = functools.partial(_batched, batch_size=batch_size)
   mask = batched(jnp.ones(n, bool))
-  sums = jax.lax.map(lambda b: example_sums(model, params, *b),
+  return jax.lax.map(lambda b: example_sums(model, params, *b),
                      (batched(examples['x']), batched(examples['y']), mask)).sum(0)
-  return {'loss': sums[0] / sums[-1], 'accuracy': sums[1] / sums[2]}
+
+
+def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
+             batch_size: int = 1024) -> dict[str, float]:
+  """Accuracy and mean loss of `params` on a centralized `{'x', 'y'}` set."""
+  sums = np.asarray(test_sums(model, params, examples, batch_size), np.float64)
+  return {'loss': float(sums[0] / sums[-1]), 'accuracy': float(sums[1] / sums[2])}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -117,12 +123,12 @@ def client_sums(model: Model, params: Any, data: FederatedData,
 
 
 def evaluate_clients(model: Model, params: Any, data: FederatedData,
-                     chunk_size: int = 64) -> dict[str, jax.Array]:
+                     chunk_size: int = 64) -> dict[str, float]:
   """Per-client accuracy/loss on each client's own data, averaged over clients
   (unweighted; clients without examples are skipped), and the fairness of the
-  accuracies (`client_accuracy_std`, `client_accuracy_worst10`)."""
+  accuracies (`accuracy_std`, `accuracy_worst10`)."""
   sums = client_sums(model, params, data, chunk_size)
-  return {f'client_{k}': v for k, v in summarize_clients(sums).items()}
+  return {k: float(v) for k, v in summarize_clients(sums).items()}
 
 
 def per_client(sums: jax.Array, counts: np.ndarray) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from fedjax_sim import runlog
 from fedjax_sim.workdir import TENSORBOARD
 
 
-EVAL_METRICS = ('accuracy', 'loss', 'train_loss', 'client_accuracy')
+EVAL_METRICS = ('test_accuracy', 'test_loss', 'train_loss', 'client_train_accuracy')
 
 
 class Recorder:

@@ -26,8 +26,8 @@ REPORT_DIR = 'report'
 REPORT_HTML = 'report.html'
 # Plot name -> (title, metrics drawn in it); a plot is drawn if any is present.
 CURVES = {
-    'accuracy': ('Accuracy', ('accuracy', 'client_accuracy')),
-    'loss': ('Loss', ('loss', 'train_loss')),
+    'accuracy': ('Accuracy', ('test_accuracy', 'client_train_accuracy')),
+    'loss': ('Loss', ('test_loss', 'train_loss')),
 }
 NOT_METRICS = frozenset({'round', 'time'})
 

@@ -28,7 +28,7 @@ import ml_collections  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
-from fedjax_sim.train import train  # noqa: E402
+from fedjax_sim.experiment import train  # noqa: E402
 
 _CONFIGS = flags.DEFINE_list(
     'configs', [], 'Config names in configs/ or paths of config files (default: all).')
@@ -95,10 +95,10 @@ def run_one(name: str, get_config: GetConfig, data: str, rounds: int | None) -> 
 
 def table(rows: list[dict]) -> str:
   """The Markdown table of `rows`."""
-  lines = ['| config | data | rounds | test accuracy | test loss | client accuracy | seconds |',
-           '|---|---|---:|---:|---:|---:|---:|']
-  lines += [f"| {r['config']} | {r['data']} | {r['rounds']} | {r['accuracy']:.4f} | "
-            f"{r['loss']:.4f} | {r['client_accuracy']:.4f} | {r['seconds']:.1f} |"
+  lines = ['| config | data | rounds | test_accuracy | test_loss | client_train_accuracy '
+           '| seconds |', '|---|---|---:|---:|---:|---:|---:|']
+  lines += [f"| {r['config']} | {r['data']} | {r['rounds']} | {r['test_accuracy']:.4f} | "
+            f"{r['test_loss']:.4f} | {r['client_train_accuracy']:.4f} | {r['seconds']:.1f} |"
             for r in rows]
   return '\n'.join(lines)
 

@@ -9,10 +9,12 @@ import json
 import os
 import re
 import sys
+import time
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
+import jax  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
@@ -27,7 +29,8 @@ from fedjax_sim.models.registry import MODELS  # noqa: E402
 from fedjax_sim.workdir import config_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
-from fedjax_sim.train import train  # noqa: E402
+from fedjax_sim.experiment import train  # noqa: E402
+from fedjax_sim.run_summary import summary  # noqa: E402
 
 def config_docs(directory: str) -> list[tuple[str, str]]:
   """`(name, first docstring line)` of each config file, read without importing."""
@@ -94,8 +97,11 @@ def main(argv):
     else:
       use_cpu_cores()  # one CPU device per core, for engine.strategy 'auto'
     progress = _PROGRESS.value or ('bar' if sys.stderr.isatty() else 'lines')
-    train(_CONFIG.value, workdir=_WORKDIR.value, resume=_RESUME.value,
-          progress=progress)
+    start = time.perf_counter()
+    history = train(_CONFIG.value, workdir=_WORKDIR.value, resume=_RESUME.value,
+                    progress=progress)
+    if history and progress != 'none' and jax.process_index() == 0:
+      print(summary(history, _WORKDIR.value, time.perf_counter() - start))
   except (ConfigError, DataError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

@@ -30,8 +30,8 @@ for r in range(start + 1, rounds + 1):
     f.write(json.dumps({'round': r, 'clients': [0, 1], 'norms': [1., 2.],
                         'train_loss': [0.5, None]}) + '\n')
   with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
-    f.write(json.dumps({'round': r, 'time': time.time(), 'accuracy': r / 10,
-                        'loss': 1 / r, 'rounds_per_sec': 2.}) + '\n')
+    f.write(json.dumps({'round': r, 'time': time.time(), 'test_accuracy': r / 10,
+                        'test_loss': 1 / r, 'rounds_per_sec': 2.}) + '\n')
   if stop and r < rounds:
     print(f'interrupted after round {r}; continue with --resume', file=sys.stderr)
     sys.exit(130)

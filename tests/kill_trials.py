@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 
 from configs import default  # noqa: E402
 from fedjax_sim import runlog  # noqa: E402
-from fedjax_sim.train import train  # noqa: E402
+from fedjax_sim.experiment import train  # noqa: E402
 
 VOLATILE = ('time', 'rounds_per_sec')
 

@@ -13,6 +13,7 @@ import glob
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 from typing import Callable, NamedTuple
@@ -144,7 +145,23 @@ def run_probe(module, probe: Probe, out_dir: str, index: int) -> dict:
     stdout, stderr = o.read(), e.read()
   return {'name': probe.name, 'flags': list(probe.flags), 'exit': code, 'stderr': stderr,
           'first_stdout': (stdout.strip().splitlines() or [''])[0],
-          'last_stdout': (stdout.strip().splitlines() or [''])[-1]}
+          'last_stdout': (stdout.strip().splitlines() or [''])[-1],
+          'last_eval': last_eval(stdout)}
+
+
+def last_eval(stdout: str) -> str:
+  """The last evaluation printed: its `round N` line and the indented lines
+  under it, joined by two spaces ('' if there is none)."""
+  lines = stdout.splitlines()
+  starts = [i for i, line in enumerate(lines) if re.match(r'round +\d+ ', line)]
+  if not starts:
+    return ''
+  block = [lines[starts[-1]]]
+  for line in lines[starts[-1] + 1:]:
+    if not line.startswith(' ' * 11):
+      break
+    block.append(line.strip())
+  return '  '.join(block)
 
 
 def main(out_dir: str) -> None:

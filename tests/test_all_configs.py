@@ -10,7 +10,7 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
-from fedjax_sim import train as train_lib
+from fedjax_sim import experiment as train_lib
 from fedjax_sim.data.benchmark_data import BENCHMARKS
 from sqlite_fixtures import shrink, write_benchmarks
 
@@ -42,4 +42,4 @@ def test_config_runs_with_one_round_compilation(name, benchmarks, monkeypatch):
         else contextlib.nullcontext()):
     history = train_lib.train(config, log=lambda line: None)
   assert built[0].round_fn._cache_size() == 1
-  assert history[-1]['round'] == 3 and math.isfinite(history[-1]['loss'])
+  assert history[-1]['round'] == 3 and math.isfinite(history[-1]['test_loss'])

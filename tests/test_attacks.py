@@ -12,7 +12,7 @@ from fedjax_sim.core import ClientResult, FederatedAlgorithm, build_round, init_
 from fedjax_sim.data import plan_batches
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.train import build_experiment, round_keys, round_summary
+from fedjax_sim.experiment import build_experiment, round_keys, round_summary
 
 MALICIOUS = np.array([False, True, True, False, False, True])  # client 2 is empty
 

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROW = re.compile(r'^\| (\w+) \| (digits|synthetic) \| 1 \| \d\.\d{4} \| [\d.]+ \| \d\.\d{4} \| [\d.]+ \|$')
-HEADER = '| config | data | rounds | test accuracy | test loss | client accuracy | seconds |'
+HEADER = '| config | data | rounds | test_accuracy | test_loss | client_train_accuracy | seconds |'
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_sharded_round_compiles_once_when_inputs_are_replicated(ragged_data, tin
 # --- Two devices, the real training path ---------------------------------
 # Run in a subprocess with two forced CPU devices (XLA reads the flag once, at
 # start-up): `python tests/test_compile_once.py` trains a few rounds per case
-# through `fedjax_sim.train.train` and prints, per case, how often the round
+# through `fedjax_sim.experiment.train` and prints, per case, how often the round
 # program was compiled, its jit cache size, and how many of the inputs train()
 # passed were not already replicated over the mesh. Either placement alone
 # (train() replicating its inputs, or the mesh round's `replicator`) keeps the
@@ -123,7 +123,7 @@ def test_two_device_mesh_round_compiles_once_in_train():
 
 def _mesh_main():
   from configs import default
-  from fedjax_sim import train as train_lib
+  from fedjax_sim import experiment as train_lib
   assert jax.device_count() == 2, jax.devices()
   result = {}
   for name, (strategy, shard_clients, population) in MESH_CASES.items():

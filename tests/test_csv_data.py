@@ -12,7 +12,7 @@ from fedjax_sim.core import init_state
 from fedjax_sim.data.csv_data import BREAST_CANCER, load_csv
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.evaluation import binary_metrics
-from fedjax_sim.train import build_experiment, evaluate_state
+from fedjax_sim.experiment import build_experiment, evaluate_state
 
 
 def write_csv(path, rows, header='age,weight,hospital,outcome'):
@@ -124,6 +124,6 @@ def test_hospitals_config_reports_binary_metrics_of_its_test_set():
   evals = evaluate_state(exp, state, 0)
   logits = np.asarray(exp.model.apply(params, jnp.asarray(exp.dataset.test['x']), None))
   scores = np.exp(logits[:, 1]) / np.exp(logits).sum(1)
-  assert evals['roc_auc'] == pytest.approx(metrics.roc_auc_score(exp.dataset.test['y'], scores),
-                                           abs=1e-6)
-  assert evals['f1'] == pytest.approx(metrics.f1_score(exp.dataset.test['y'], scores > 0.5))
+  assert evals['test_roc_auc'] == pytest.approx(
+      metrics.roc_auc_score(exp.dataset.test['y'], scores), abs=1e-6)
+  assert evals['test_f1'] == pytest.approx(metrics.f1_score(exp.dataset.test['y'], scores > 0.5))

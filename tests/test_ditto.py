@@ -17,7 +17,7 @@ from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.personalization import PersonalParams
-from fedjax_sim.train import build_experiment, evaluate_state
+from fedjax_sim.experiment import build_experiment, evaluate_state
 
 LR, LAM = 0.1, 0.7
 

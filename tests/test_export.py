@@ -18,7 +18,7 @@ from fedjax_sim import checkpoint
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import DataError
 from fedjax_sim.export import export_model
-from fedjax_sim.train import build_experiment, train
+from fedjax_sim.experiment import build_experiment, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

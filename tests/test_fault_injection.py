@@ -14,11 +14,11 @@ import pytest
 
 from configs import default, scaffold
 from fedjax_sim import runlog
-from fedjax_sim import train as train_lib
+from fedjax_sim import experiment as train_lib
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import DivergedError
-from fedjax_sim.train import build_experiment, round_keys, train
+from fedjax_sim.experiment import build_experiment, round_keys, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,7 +100,7 @@ def test_a_nan_client_stops_the_run_naming_round_client_and_checkpoint(tmp_path,
   history = train(config, log=lambda line: None)
   assert [h['dropped_clients'] for h in history] == [
       sum(bad in ids for ids in sampled[:end]) for end in (4, 8, 12)]
-  assert all(np.isfinite(h['loss']) for h in history)
+  assert all(np.isfinite(h['test_loss']) for h in history)
 
 
 def test_nonfinite_server_state_stops_the_run(monkeypatch):

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from fedjax_sim.models import get_model
 
@@ -35,3 +36,36 @@ def test_emnist_cnn_matches_the_standard_architecture():
   b = cnn.apply(params, x, jax.random.PRNGKey(1))
   np.testing.assert_array_equal(a, b)
   assert not np.allclose(a, eval_logits)
+
+
+def lenet_reference(params, x):
+  """LeNet-5 from lax primitives: SAME convolutions, reduce_window pooling."""
+  p = params
+  for i in range(2):
+    conv = p[f'Conv_{i}']
+    x = jax.lax.conv_general_dilated(x, conv['kernel'], (1, 1), 'SAME',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    x = jax.nn.relu(x + conv['bias'])
+    x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
+  x = x.reshape(x.shape[0], -1)
+  for i in range(3):
+    x = x @ p[f'Dense_{i}']['kernel'] + p[f'Dense_{i}']['bias']
+    x = jax.nn.relu(x) if i < 2 else x
+  return x
+
+
+@pytest.mark.parametrize('conv', ['taps', 'xla'])
+@pytest.mark.parametrize('size', [28, 8])
+def test_lenet5_matches_a_lax_reference(conv, size):
+  # conv5x5x1x6 + conv5x5x6x16 + dense(7*7*16 -> 120) + dense(120 -> 84) + dense(84 -> 10).
+  model = get_model('lenet5', 10, {'conv': conv})
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 1))
+  params = model.init(jax.random.PRNGKey(1), x)
+  side = size // 4
+  expected = (25 * 6 + 6) + (25 * 6 * 16 + 16) + (side * side * 16 * 120 + 120) + (
+      120 * 84 + 84) + (84 * 10 + 10)
+  assert num_params(params) == expected
+  if size == 28:
+    assert expected == 107786
+  np.testing.assert_allclose(model.apply(params, x, None), lenet_reference(params, x),
+                             rtol=1e-5, atol=1e-5)

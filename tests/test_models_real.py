@@ -149,9 +149,9 @@ def test_sequence_loss_and_accuracy_skip_padding_and_unscored_tokens():
   per_client = [numpy_sequence_sums(w, SEQ_X[s], SEQ_Y[s], (5, 6))
                 for s in (slice(0, 2), slice(2, 3))]
   evals = evaluate_clients(model, w, data, 2)
-  np.testing.assert_allclose(evals['client_loss'],
+  np.testing.assert_allclose(evals['loss'],
                              np.mean([c[0] / c[3] for c in per_client]), rtol=1e-6)
-  np.testing.assert_allclose(evals['client_accuracy'],
+  np.testing.assert_allclose(evals['accuracy'],
                              np.mean([c[1] / c[2] for c in per_client]), rtol=1e-6)
 
 

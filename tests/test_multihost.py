@@ -3,6 +3,7 @@ two devices, train to the same parameters as one process without sharding."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -49,9 +50,9 @@ TRAIN = os.path.join(os.path.dirname(SCRIPT), '..', 'scripts', 'train.py')
 
 
 def eval_lines(out: str) -> list[str]:
-  """Eval lines without the rounds/s timing."""
+  """Eval lines without the rounds/s timing (and the end-of-run history)."""
   return [line.split('  rounds/s')[0] for line in out.splitlines()
-          if line.startswith('round')]
+          if re.match(r'round +\d+ ', line)]
 
 
 def test_train_script_two_processes_print_the_single_process_lines():

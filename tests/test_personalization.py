@@ -13,7 +13,7 @@ from fedjax_sim.data.batching import BatchPlan, client_batches
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.personalization import Settings, evaluate_personalized, personalized_sums
-from fedjax_sim.train import build_experiment, evaluate_state
+from fedjax_sim.experiment import build_experiment, evaluate_state
 
 
 def rows(data, cid):

@@ -20,7 +20,7 @@ from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models import get_model
-from fedjax_sim.train import build_experiment, train
+from fedjax_sim.experiment import build_experiment, train
 
 
 def scaffold_run(population, rounds=4):

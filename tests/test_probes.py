@@ -16,7 +16,8 @@ DIVERGED = (r"error: round 1: non-finite update from client\(s\) \[[\d, ]+\] \(1
             r"such clients")
 ROUND_2 = r'round +2 +test_accuracy 0\.\d+ .*'
 
-# name: (exit code, the one stderr line (empty: none), the last stdout line)
+# name: (exit code, the one stderr line (empty: none), the last eval (its lines joined)
+# when the pattern starts with 'round', else the last stdout line)
 EXPECTED = {
     'learning rate inf': (2, r'error: client\.optimizer\.learning_rate must be a finite '
                           r'number, got inf', ''),
@@ -67,7 +68,7 @@ EXPECTED = {
     '--resume on the finished run': (0, '', r'.*/run is complete: 2 of 2 rounds done; to '
                                      r'extend it, --resume with a larger --config\.rounds'),
     'run files without config.json': (2, r"error: --workdir '.*/no_config' holds run files "
-                                      r"\(metrics\.jsonl, client_norms\.jsonl, checkpoints, "
+                                      r"\(metrics\.jsonl, client_norms\.jsonl, clients\.json, checkpoints, "
                                       r"tensorboard, report\.html\) but no config\.json.*", ''),
     'one bit flipped in the newest checkpoint': (
         0, r'warning: checkpoint .*/flipped/checkpoints/2 is corrupt: checksum mismatch in '
@@ -95,7 +96,8 @@ def test_probe_gets_one_clear_line(results, name):
   assert len(lines) == (1 if stderr else 0), got
   if stderr:
     assert re.fullmatch(stderr, lines[0]), got
-  assert re.fullmatch(stdout, got['last_stdout']), got
+  assert re.fullmatch(stdout, got['last_eval' if stdout.startswith('round') else
+                                 'last_stdout']), got
 
 
 def test_help_prints_the_scripts_usage(results):

@@ -15,7 +15,7 @@ from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import evaluate_clients, fairness
-from fedjax_sim.train import build_experiment
+from fedjax_sim.experiment import build_experiment
 
 LR = 0.05
 
@@ -108,9 +108,9 @@ def test_evaluate_clients_fairness_matches_numpy(ragged_data, tiny_mlp):
       pred = np.argmax(np.asarray(tiny_mlp.apply(params, x, None)), 1)
       accs.append(np.mean(pred == np.asarray(ragged_data.examples['y'][cid, :n])))
   accs = np.array(accs)  # 5 clients with data: the worst 10% is the worst one
-  np.testing.assert_allclose(evals['client_accuracy'], accs.mean(), rtol=1e-6)
-  np.testing.assert_allclose(evals['client_accuracy_std'], accs.std(), rtol=1e-5, atol=1e-7)
-  np.testing.assert_allclose(evals['client_accuracy_worst10'], accs.min(), rtol=1e-6)
+  np.testing.assert_allclose(evals['accuracy'], accs.mean(), rtol=1e-6)
+  np.testing.assert_allclose(evals['accuracy_std'], accs.std(), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(evals['accuracy_worst10'], accs.min(), rtol=1e-6)
 
 
 @pytest.mark.parametrize('field,value,message', [

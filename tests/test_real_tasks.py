@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fedjax_sim import train as train_lib
+from fedjax_sim import experiment as train_lib
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
 from fedjax_sim.evaluation import evaluate, example_sums
 from sqlite_fixtures import (CIFAR_COUNTS, EMNIST_COUNTS, SHAKESPEARE, SO_TAGS, SO_WORDS,
@@ -80,7 +80,7 @@ def test_one_round_scores_only_real_targets(name, model, counts, benchmarks,
   monkeypatch.setattr(train_lib, 'evaluate', recording_evaluate)
   history = train_lib.train(config, log=lambda line: None)
   (final,), (stats,) = history, sums
-  assert math.isfinite(final['loss']) and math.isfinite(final['train_loss'])
-  assert 0 <= final['accuracy'] <= 1 and 0 <= final['client_accuracy'] <= 1
+  assert math.isfinite(final['test_loss']) and math.isfinite(final['train_loss'])
+  assert 0 <= final['test_accuracy'] <= 1 and 0 <= final['client_train_accuracy'] <= 1
   assert (stats[2], stats[-1]) == counts
-  np.testing.assert_allclose(final['accuracy'], stats[1] / stats[2], rtol=1e-6)
+  np.testing.assert_allclose(final['test_accuracy'], stats[1] / stats[2], rtol=1e-6)

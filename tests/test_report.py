@@ -22,9 +22,9 @@ def make_run(workdir, rounds=(5, 10, 15, 20)):
     json.dump({'algorithm': 'fedavg_report_test', 'rounds': 20, 'client': {'lr': 0.05}}, f)
   with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
     for i, r in enumerate(rounds):
-      f.write(json.dumps({'round': r, 'time': 1.7e9 + r, 'accuracy': 0.5 + 0.1 * i,
-                          'loss': 1.0 / (i + 1), 'train_loss': 0.9 / (i + 1),
-                          'client_accuracy': 0.4 + 0.1 * i, 'epsilon': 0.25 * r}) + '\n')
+      f.write(json.dumps({'round': r, 'time': 1.7e9 + r, 'test_accuracy': 0.5 + 0.1 * i,
+                          'test_loss': 1.0 / (i + 1), 'train_loss': 0.9 / (i + 1),
+                          'client_train_accuracy': 0.4 + 0.1 * i, 'epsilon': 0.25 * r}) + '\n')
   rng = np.random.default_rng(0)
   with open(os.path.join(workdir, 'client_norms.jsonl'), 'w') as f:
     for r in range(1, rounds[-1] + 1):
@@ -49,10 +49,12 @@ def test_report_embeds_valid_plots_final_metrics_and_config(tmp_path):
     # Not blank: several colors, and a good share of non-white pixels (axes, text, lines).
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
     assert (pixels.min(axis=-1) < 200).mean() > 0.01
-  # Final row (round 20): accuracy 0.8, loss 0.25, train_loss 0.225, client_accuracy 0.7.
+  # Final row (round 20): test_accuracy 0.8, test_loss 0.25, train_loss 0.225,
+  # client_train_accuracy 0.7.
   final = re.search(r'Final metrics</h2>(.*?)</table>', page, re.S).group(1)
-  for key, value in [('round', '20'), ('accuracy', '0.8'), ('loss', '0.25'),
-                     ('train_loss', '0.225'), ('client_accuracy', '0.7'), ('epsilon', '5')]:
+  for key, value in [('round', '20'), ('test_accuracy', '0.8'), ('test_loss', '0.25'),
+                     ('train_loss', '0.225'), ('client_train_accuracy', '0.7'),
+                     ('epsilon', '5')]:
     assert f'<th>{key}</th><td>{value}</td>' in final
   assert 'fedavg_report_test' in page and '&quot;lr&quot;: 0.05' in page
   assert not [f for f in os.listdir(workdir) + os.listdir(os.path.join(workdir, 'report'))

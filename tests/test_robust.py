@@ -16,7 +16,7 @@ from fedjax_sim.aggregators.trimmed_mean import trimmed_mean
 from fedjax_sim.core import ClientResult, FederatedAlgorithm, build_round, init_state
 from fedjax_sim.data import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.train import build_experiment, train
+from fedjax_sim.experiment import build_experiment, train
 
 IDS = (3, 0, 2, 5, 1)  # client 2 has no examples: absent from every rule
 
@@ -154,6 +154,6 @@ def test_median_and_krum_survive_sign_flip_attackers_that_break_the_mean():
     config.data.partition = 'iid'
     config.attack.update({'kind': 'sign_flip', 'fraction': 0.3, 'scale': 4.})
     config.aggregator.update({'name': name, 'num_byzantine': 3, 'num_selected': 3})
-    accuracy[name] = train(config, log=lambda line: None)[-1]['accuracy']
+    accuracy[name] = train(config, log=lambda line: None)[-1]['test_accuracy']
   assert accuracy['mean'] < 0.3, accuracy
   assert min(accuracy['median'], accuracy['krum']) > 0.7, accuracy

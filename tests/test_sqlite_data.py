@@ -22,7 +22,7 @@ from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.models import get_model
-from fedjax_sim.train import train
+from fedjax_sim.experiment import train
 from sqlite_fixtures import emnist_clients, stackoverflow_client, write_fedjax, write_tff
 
 
@@ -81,7 +81,7 @@ def test_emnist_store_gathers_padded_rows_and_trains(tmp_path):
   assert isinstance(again.features['x'], np.memmap)
   history = train(run_config(tmp_path, 'emnist'), log=lambda line: None)
   assert np.isfinite(history[-1]['train_loss'])
-  assert 0 <= history[-1]['accuracy'] <= 1
+  assert 0 <= history[-1]['test_accuracy'] <= 1
 
 
 def test_cifar100_tff_layout_splits_and_trains(tmp_path, monkeypatch):

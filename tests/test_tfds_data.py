@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from configs import default
 from fedjax_sim.data.tfds_loader import load_tfds
 from fedjax_sim.errors import ConfigError, DataError
-from fedjax_sim.train import build_experiment, train
+from fedjax_sim.experiment import build_experiment, train
 
 part = importlib.import_module('fedjax_sim.data.partition')  # the package
 # re-exports the function `partition` under the module's name.
@@ -217,8 +217,8 @@ def tfds_config(data_dir, **data):
 
 def test_one_fedavg_round_on_tfds_data(tiny_dir):
   history = train(tfds_config(tiny_dir), log=lambda line: None)
-  assert history[-1]['round'] == 1 and math.isfinite(history[-1]['loss'])
-  assert 0. <= history[-1]['accuracy'] <= 1.
+  assert history[-1]['round'] == 1 and math.isfinite(history[-1]['test_loss'])
+  assert 0. <= history[-1]['test_accuracy'] <= 1.
 
 
 @pytest.mark.parametrize('data,message', [

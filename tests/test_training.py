@@ -1,7 +1,7 @@
 """End-to-end: FedAvg learns on the embedded data sets."""
 
 from configs import default, synthetic
-from fedjax_sim.train import train
+from fedjax_sim.experiment import train
 
 
 def test_digits_default_reaches_90_percent():
@@ -10,7 +10,7 @@ def test_digits_default_reaches_90_percent():
           config.data.alpha) == ('digits', 20, 'dirichlet', 0.5)
   history = train(config, log=lambda line: None)
   assert history[-1]['round'] == config.rounds
-  assert history[-1]['accuracy'] >= 0.90, history
+  assert history[-1]['test_accuracy'] >= 0.90, history
 
 
 def test_digits_chunked_strategy_gives_the_same_run():
@@ -20,21 +20,21 @@ def test_digits_chunked_strategy_gives_the_same_run():
   config.engine.strategy = 'chunked'
   config.engine.chunk_size = 3
   chunked = train(config, log=lambda line: None)[-1]
-  assert abs(vmap['accuracy'] - chunked['accuracy']) < 1e-6
-  assert abs(vmap['loss'] - chunked['loss']) < 1e-4
+  assert abs(vmap['test_accuracy'] - chunked['test_accuracy']) < 1e-6
+  assert abs(vmap['test_loss'] - chunked['test_loss']) < 1e-4
   config.engine.shard_clients = True  # the `clients` mesh, inputs replicated
   sharded = train(config, log=lambda line: None)[-1]
-  assert abs(sharded['accuracy'] - chunked['accuracy']) < 1e-6
-  assert abs(sharded['loss'] - chunked['loss']) < 1e-4
+  assert abs(sharded['test_accuracy'] - chunked['test_accuracy']) < 1e-6
+  assert abs(sharded['test_loss'] - chunked['test_loss']) < 1e-4
 
 
 def test_synthetic_00_loss_goes_down():
   config = synthetic.get_config()
   config.rounds, config.eval_every = 40, 10
   history = train(config, log=lambda line: None)
-  losses = [h['loss'] for h in history]
+  losses = [h['test_loss'] for h in history]
   assert losses[-1] < 0.8 * losses[0], losses
-  assert history[-1]['accuracy'] > history[0]['accuracy']
+  assert history[-1]['test_accuracy'] > history[0]['test_accuracy']
 
 
 def test_same_seed_same_result_and_seed_matters():
@@ -44,5 +44,5 @@ def test_same_seed_same_result_and_seed_matters():
   b = train(config, log=lambda line: None)[-1]
   config.seed = 1
   c = train(config, log=lambda line: None)[-1]
-  assert a['loss'] == b['loss'] and a['accuracy'] == b['accuracy']
-  assert a['loss'] != c['loss']
+  assert a['test_loss'] == b['test_loss'] and a['test_accuracy'] == b['test_accuracy']
+  assert a['test_loss'] != c['test_loss']

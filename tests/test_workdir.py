@@ -19,7 +19,7 @@ from configs import default
 from fedjax_sim import checkpoint, runlog
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.train import build_experiment, train
+from fedjax_sim.experiment import build_experiment, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'scripts', 'train.py')
@@ -47,7 +47,7 @@ def test_workdir_holds_config_metrics_tensorboard_checkpoints_report(tmp_path):
   assert runlog.read_json(os.path.join(workdir, 'config.json'))['rounds'] == 6
   rows = runlog.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
   assert [r['round'] for r in rows] == [3, 6]
-  assert [r['accuracy'] for r in rows] == [h['accuracy'] for h in history]
+  assert [r['test_accuracy'] for r in rows] == [h['test_accuracy'] for h in history]
   norms = runlog.read_jsonl(os.path.join(workdir, 'client_norms.jsonl'))
   assert [r['round'] for r in norms] == list(range(1, 7))
   assert all(len(r['norms']) == 4 and min(r['norms']) > 0 for r in norms)
@@ -55,9 +55,9 @@ def test_workdir_holds_config_metrics_tensorboard_checkpoints_report(tmp_path):
              for r in norms)  # the sampled clients' ids, in the norms' order
   events = event_accumulator.EventAccumulator(os.path.join(workdir, 'tensorboard'))
   events.Reload()
-  accuracy = events.Scalars('eval/accuracy')
+  accuracy = events.Scalars('eval/test_accuracy')
   assert [e.step for e in accuracy] == [3, 6]
-  np.testing.assert_allclose([e.value for e in accuracy], [r['accuracy'] for r in rows],
+  np.testing.assert_allclose([e.value for e in accuracy], [r['test_accuracy'] for r in rows],
                              rtol=1e-6)
   assert len(events.Scalars('round/train_loss')) == 6
   # The config as TensorBoard hparams, by dotted field name.

@@ -89,3 +89,12 @@ def validate(data: FederatedData, name: str = 'data',
       client = int(np.argwhere(bad)[0][0])
       raise DataError(f'{name}: client {client} has labels outside '
                       f'[0, {num_classes})')
+
+
+def pooled(data: FederatedData) -> FederatedData:
+  """All clients' examples as one client (client order kept): the data of a
+  centralized baseline."""
+  counts = np.asarray(data.counts)
+  examples = {k: np.concatenate([np.asarray(v)[i, :n] for i, n in enumerate(counts)])
+              for k, v in data.examples.items()}
+  return from_client_arrays([examples], 'pooled data')

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays
 from fedjax_sim.data.partition import partition
@@ -61,6 +62,19 @@ def load_tfds(name: str, num_clients: int, method: str = 'iid', seed: int = 0, *
                     powerlaw_sigma=powerlaw_sigma)
   train = from_client_arrays([{'x': x[p], 'y': y[p]} for p in parts], f'tfds:{name}')
   return train, {'x': test_x, 'y': test_y}, num_classes
+
+
+def is_prepared(name: str, data_dir: str | None = None) -> bool:
+  """Whether TFDS data set `name` is prepared as ArrayRecord files under
+  `data_dir` (TFDS's default if None), so it loads without a download."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # TFDS warns about a missing folder
+  try:
+    builder = _builder(name, data_dir)
+    return bool(builder.is_prepared()) and (
+        builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD)
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def _builder(name: str, data_dir: str | None) -> Any:

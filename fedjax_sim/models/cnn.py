@@ -3,10 +3,8 @@
 import flax.linen as nn
 import jax
 
-from fedjax_sim.errors import ConfigError
-from fedjax_sim.models.tap_conv import TapConv
-
-CONV_IMPLS = ('auto', 'taps', 'xla')
+from fedjax_sim.models.conv_layers import conv as conv_layer
+from fedjax_sim.models.conv_layers import max_pool_2x2
 
 
 class EmnistCNN(nn.Module):
@@ -23,19 +21,10 @@ class EmnistCNN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    if self.conv not in CONV_IMPLS:
-      raise ConfigError(f'model.options.conv must be one of {list(CONV_IMPLS)}, '
-                        f'got {self.conv!r}')
-    taps = self.conv == 'taps' or (self.conv == 'auto' and jax.default_backend() == 'cpu')
     for i, features in enumerate((32, 64)):
-      name = f'Conv_{i}'  # the same parameter tree for both implementations
-      layer = (TapConv(features, (3, 3), name=name) if taps
-               else nn.Conv(features, (3, 3), padding='VALID', name=name))
-      x = nn.relu(layer(x))
-    # 2x2 max-pooling as a reshape + max: same values as `nn.max_pool`, and its
-    # gradient avoids XLA:CPU's slow select-and-scatter.
-    b, h, w, c = x.shape
-    x = x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max((2, 4))
+      # The same parameter tree (`Conv_i`) for both implementations.
+      x = nn.relu(conv_layer(features, 3, self.conv, f'Conv_{i}')(x))
+    x = max_pool_2x2(x)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = nn.relu(nn.Dense(128)(x.reshape(x.shape[0], -1)))
     x = nn.Dropout(2 * self.dropout_rate, deterministic=not train)(x)

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.char_lstm import LSTMLanguageModel
 from fedjax_sim.models.cnn import EmnistCNN
+from fedjax_sim.models.lenet import LeNet5
 from fedjax_sim.models.linear import LogisticRegression
 from fedjax_sim.models.mlp import MLP
 from fedjax_sim.models.model import Model, from_flax
@@ -17,7 +18,7 @@ from fedjax_sim.models.tasks import Classification, MultiLabel, NextToken
 from fedjax_sim.models.transformer import Transformer
 
 MODELS = {
-    'logistic': LogisticRegression, 'mlp': MLP, 'cnn': EmnistCNN,
+    'logistic': LogisticRegression, 'mlp': MLP, 'cnn': EmnistCNN, 'lenet5': LeNet5,
     'resnet18_gn': ResNet18GN, 'char_lstm': LSTMLanguageModel,
     'nwp_lstm': functools.partial(LSTMLanguageModel, embed_dim=96,
                                   hidden=(670,), projection=96),

@@ -191,7 +191,7 @@ function updateRunRow(row, run) {
   status.title = run.error || '';
   row.cells[3].textContent = run.rounds ? `round ${run.round} of ${run.rounds}` : `round ${run.round}`;
   row.cells[4].textContent = run.status === 'running' ? duration(run.eta) : '';
-  row.cells[5].textContent = run.last ? fmt(run.last.accuracy) : '';
+  row.cells[5].textContent = run.last ? fmt(run.last.test_accuracy) : '';
   const actions = row.cells[6];
   const key = [run.status, run.resumable, run.round > 0, run.rounds].join();
   if (actions.dataset.key === key) return;
@@ -235,10 +235,10 @@ async function refreshWatched() {
   const rows = (await api(`/api/runs/${encodeURIComponent(state.watched)}/metrics`)).metrics;
   const x = rows.map((r) => r.round);
   Plotly.react('live-chart', [
-    {x, y: rows.map((r) => r.accuracy), name: 'accuracy (test)', mode: 'lines+markers'},
-    {x, y: rows.map((r) => r.loss), name: 'loss (test)', mode: 'lines+markers', yaxis: 'y2'},
+    {x, y: rows.map((r) => r.test_accuracy), name: 'test_accuracy', mode: 'lines+markers'},
+    {x, y: rows.map((r) => r.test_loss), name: 'test_loss', mode: 'lines+markers', yaxis: 'y2'},
   ], {margin: {t: 20, r: 60}, xaxis: {title: {text: 'round'}},
-      yaxis: {title: {text: 'accuracy'}}, yaxis2: {title: {text: 'loss'}, overlaying: 'y', side: 'right'},
+      yaxis: {title: {text: 'test_accuracy'}}, yaxis2: {title: {text: 'test_loss'}, overlaying: 'y', side: 'right'},
       legend: {orientation: 'h'}}, {responsive: true});
 }
 
@@ -259,7 +259,7 @@ async function drawCompare() {
   const query = names.map((n) => 'run=' + encodeURIComponent(n)).join('&');
   const body = await api('/api/compare?' + query);
   const select = $('compare-metric');
-  const keep = select.value || 'accuracy';
+  const keep = select.value || 'test_accuracy';
   select.replaceChildren(...body.metrics.map((m) => el('option', {value: m}, m)));
   if (body.metrics.includes(keep)) select.value = keep;
   const metric = select.value;

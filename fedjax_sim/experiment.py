@@ -1,4 +1,5 @@
-"""Run a federated experiment described by an ml_collections config."""
+"""Run a federated experiment described by an ml_collections config
+(`fedjax_sim.train(config, workdir=...)`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import tqdm
 from absl import logging
 from jax.sharding import Mesh
 
-from fedjax_sim import checkpoint, personalization, report
+from fedjax_sim import checkpoint, federated_eval, personalization, report
 from fedjax_sim import workdir as workdir_lib
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.algorithms.registry import build_algorithm
@@ -29,7 +30,7 @@ from fedjax_sim.core.sharding import auto_mesh, client_mesh
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_data import BOW_VOCAB_SIZE
 from fedjax_sim.data.client_store import ClientStore, eval_subset
-from fedjax_sim.data.federated_data import FederatedData, validate
+from fedjax_sim.data.federated_data import FederatedData, pooled, validate
 from fedjax_sim.data.packed import for_round, packed_bytes
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
@@ -65,6 +66,9 @@ class Experiment(NamedTuple):
   # fixed seeded subset of `config.eval_clients` clients that client-level
   # evaluation uses.
   client_eval: tuple[np.ndarray, FederatedData] | None = None
+  # Tests the global model on a sampled fraction of clients' held-out data
+  # (`client_eval_fraction`; `fedjax_sim.federated_eval`).
+  client_test: federated_eval.Evaluator | None = None
   # The `clients` mesh the round runs on (None: one device).
   mesh: Mesh | None = None
   # Data and client states stay in host memory; rounds move the sampled rows
@@ -102,10 +106,16 @@ def build_experiment(config: ml_collections.ConfigDict,
   dataset = load_dataset(config.data, config.seed)
   streamed = isinstance(dataset.train, ClientStore)
   if streamed and (config.get('personalization', {}).get('client_test_fraction', 0)
-                   or config.get('attack', {}).get('kind', 'none') != 'none'):
-    raise ConfigError(f'personalization.client_test_fraction and attack.kind '
-                      f'need in-memory data; data.name={config.data.name!r} '
+                   or config.get('attack', {}).get('kind', 'none') != 'none'
+                   or config.get('centralized', False)):
+    raise ConfigError(f'personalization.client_test_fraction, attack.kind and '
+                      f'centralized need in-memory data; data.name={config.data.name!r} '
                       'is streamed from disk')
+  if config.get('centralized', False):
+    if config.clients_per_round != 1:
+      raise ConfigError(f'centralized=True pools all training data into one client; '
+                        f'set clients_per_round=1, got {config.clients_per_round}')
+    dataset = dataset._replace(train=pooled(dataset.train), client_names=None)
   if not streamed:  # a store was validated when it was converted
     validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
     _warn_empty_clients(dataset.train, warn)
@@ -115,6 +125,7 @@ def build_experiment(config: ml_collections.ConfigDict,
                       f'data.num_clients={num_clients}')
   model = get_model(config.model.name, dataset.num_classes,
                     config.model.get('options', {}))
+  client_test = federated_eval.from_config(config, model, dataset.train)
   train_part, personalize = personalization.from_config(config, model, dataset.train)
   dataset = dataset._replace(train=train_part)
   algorithm = build_algorithm(config, model, num_clients)
@@ -147,7 +158,8 @@ def build_experiment(config: ml_collections.ConfigDict,
   client_eval = (eval_subset(dataset.train, config.eval_clients,
                              config.seed) if streamed else None)
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
-                    personalize=personalize, client_eval=client_eval, mesh=mesh,
+                    personalize=personalize, client_eval=client_eval,
+                    client_test=client_test, mesh=mesh,
                     on_host=on_host)
 
 
@@ -177,10 +189,12 @@ def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
 
 def evaluate_state(exp: Experiment, state: RoundState,
                    round_index: int) -> dict[str, float]:
-  """Centralized test metrics (with two classes also precision, recall, F1
-  and ROC AUC), average client metrics on training data, and
-  what the experiment's reporters add (e.g. privacy spent), and personalized
-  accuracies on the clients' local test parts when personalization is on."""
+  """Centralized test metrics `test_*` (with two classes also precision,
+  recall, F1 and ROC AUC), average client metrics on their training data
+  `client_train_*`, what the experiment's reporters add (e.g. privacy spent),
+  the sampled clients' held-out metrics `sampled_clients_test_*` with
+  `client_eval_fraction`, and personalized accuracies on the clients' local
+  test parts when personalization is on."""
   return evaluate_with_clients(exp, state, round_index)[0]
 
 
@@ -195,31 +209,45 @@ def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int
   ids, data = exp.client_eval or (np.arange(exp.dataset.train.num_clients),
                                   exp.dataset.train)
   sums = client_sums(exp.model, params, data)
-  clients = {f'client_{k}': v for k, v in summarize_clients(sums).items()}
-  evals = {k: float(v) for k, v in {**test, **clients}.items()}
+  evals = {f'test_{k}': v for k, v in test.items()}
+  evals.update({f'client_train_{k}': float(v) for k, v in summarize_clients(sums).items()})
   if exp.dataset.num_classes == 2:
     scores = positive_scores(exp.model, params, jnp.asarray(exp.dataset.test['x']))
-    evals.update(binary_metrics(np.asarray(scores), exp.dataset.test['y']))
+    binary = binary_metrics(np.asarray(scores), exp.dataset.test['y'])
+    evals.update({f'test_{k}': v for k, v in binary.items()})
   for reporter in exp.reporters:
     evals.update(reporter(round_index))
+  if exp.client_test is not None:
+    evals.update(exp.client_test(params, round_index))
   if exp.personalize is not None:
     evals.update(exp.personalize(state, round_index))
   return evals, {'client': np.asarray(ids), **per_client(sums, data.counts)}
 
 
-_LOGGED = (('accuracy', 'test_accuracy'), ('loss', 'test_loss'),
-           ('train_loss', 'train_loss'), ('client_accuracy', 'client_accuracy'))
-_NOT_LOGGED = {'round', 'rounds_per_sec', 'client_loss'}
+_HEADLINE = ('test_accuracy', 'test_loss', 'train_loss')
+_NOT_LOGGED = {'round', 'rounds_per_sec'}
+WIDTH = 100  # columns of an eval line
+_INDENT = ' ' * 11  # under the first metric
 
 
 def format_evals(evals: dict[str, float]) -> str:
-  """One log line: round, the standard metrics, any others, then rounds/s."""
-  parts = [f"round {evals['round']:5d}"]
-  parts += [f'{label} {evals[key]:.4f}' for key, label in _LOGGED]
-  known = {key for key, _ in _LOGGED} | _NOT_LOGGED
-  parts += [f'{k} {v:.4g}' for k, v in evals.items() if k not in known]
-  parts.append(f"rounds/s {evals['rounds_per_sec']:.1f}")
-  return '  '.join(parts)
+  """An evaluation for the console: one line with the round, the headline
+  metrics and rounds/s, then every other metric on indented lines; no line
+  is wider than `WIDTH`. Names are those of metrics.jsonl."""
+  head = [f"round {evals['round']:5d}"] + [f'{k} {evals[k]:.4f}' for k in _HEADLINE]
+  lines = ['  '.join(head + [f"rounds/s {evals['rounds_per_sec']:.1f}"])]
+  line = ''
+  for k, v in evals.items():
+    if k in _HEADLINE or k in _NOT_LOGGED:
+      continue
+    part = f'{k} {v:.4g}'
+    if line and len(_INDENT) + len(line) + 2 + len(part) > WIDTH:
+      lines.append(_INDENT + line)
+      line = ''
+    line = f'{line}  {part}' if line else part
+  if line:
+    lines.append(_INDENT + line)
+  return '\n'.join(lines)
 
 
 _NOT_SUMMARIZED = ('clients', 'total_weight', 'nonfinite_clients', 'server_finite')
@@ -343,8 +371,8 @@ def train(config: ml_collections.ConfigDict,
                          np.asarray(metrics['clients']['train_loss']))
         if due_eval:
           evals, client_table = evaluate_with_clients(exp, state, r)
-          if not np.isfinite(evals['loss']):
-            raise DivergedError(f'round {r + 1}: the test loss is {evals["loss"]}; '
+          if not np.isfinite(evals['test_loss']):
+            raise DivergedError(f'round {r + 1}: the test loss is {evals["test_loss"]}; '
                                 f'{saved.describe()}')
           now = time.perf_counter()
           evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
@@ -355,7 +383,7 @@ def train(config: ml_collections.ConfigDict,
           start, last_round = now, r + 1
           history.append(evals)
           say(format_evals(evals))
-          bar.set_postfix(accuracy=f"{evals['accuracy']:.4f}")
+          bar.set_postfix(test_accuracy=f"{evals['test_accuracy']:.4f}")
           if recorder:
             recorder.evals(evals)
             recorder.clients(r + 1, client_table)
