@@ -33,7 +33,7 @@ from flax import serialization
 
 from fedjax_sim import checkpoint, runlog
 from fedjax_sim.core.round import init_state
-from fedjax_sim.data.csv_data import Columns
+from fedjax_sim.data.csv_data import Columns, Table, features_of
 from fedjax_sim.errors import DataError
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
@@ -61,6 +61,24 @@ class ExportedModel(NamedTuple):
       x = self.columns.standardize(x)
     logits = self.model.apply(self.params, jnp.asarray(x), None)
     return np.asarray(jax.nn.softmax(logits.astype(jnp.float32)), np.float64)
+
+
+def table_inputs(table: Table, exported: ExportedModel) -> np.ndarray:
+  """A table's rows as model inputs (raw values): for CSV data the columns
+  named by the model's feature names, in any order (others, such as the
+  label, are ignored); else each row is one example's values, flattened."""
+  if exported.columns is not None:
+    missing = [n for n in exported.columns.feature_names if n not in table.columns]
+    if missing:
+      raise DataError(f'{table.name} lacks {len(missing)} of the model\'s feature columns: '
+                      f'{", ".join(missing[:5])}{", ..." if len(missing) > 5 else ""}')
+    return features_of(table, exported.columns.feature_names, label=-1)
+  size = int(np.prod(exported.input_shape))
+  if len(table.columns) != size:
+    raise DataError(f'{table.name}: rows need {size} values (an example of shape '
+                    f'{list(exported.input_shape)}, flattened), the header has '
+                    f'{len(table.columns)} columns')
+  return features_of(table, tuple(table.columns), label=-1)
 
 
 def from_run(workdir: str) -> ExportedModel:

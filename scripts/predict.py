@@ -21,31 +21,14 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
-from fedjax_sim.data.csv_data import features_of, read_table  # noqa: E402
+from fedjax_sim.data.csv_data import read_table  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
-from fedjax_sim.export import ExportedModel, export_model, from_run, load_model  # noqa: E402
+from fedjax_sim.export import export_model, from_run, load_model, table_inputs  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory (its newest checkpoint).')
 _MODEL = flags.DEFINE_string('model', None, 'A model file written by --export.')
 _INPUT = flags.DEFINE_string('input', None, 'A CSV file of rows to predict.')
 _EXPORT = flags.DEFINE_string('export', None, 'Write the run\'s global model to this file.')
-
-
-def rows_of(path: str, exported: ExportedModel) -> np.ndarray:
-  """The rows of the CSV at `path` as model inputs (raw values)."""
-  table = read_table(path)
-  if exported.columns is not None:
-    missing = [n for n in exported.columns.feature_names if n not in table.columns]
-    if missing:
-      raise DataError(f'{path} lacks {len(missing)} of the model\'s feature columns: '
-                      f'{", ".join(missing[:5])}{", ..." if len(missing) > 5 else ""}')
-    return features_of(table, exported.columns.feature_names, label=-1)
-  size = int(np.prod(exported.input_shape))
-  if len(table.columns) != size:
-    raise DataError(f'{path}: rows need {size} values (an example of shape '
-                    f'{list(exported.input_shape)}, flattened), the header has '
-                    f'{len(table.columns)} columns')
-  return features_of(table, tuple(table.columns), label=-1)
 
 
 def write_predictions(probabilities: np.ndarray, class_names: tuple[str, ...]) -> None:
@@ -72,7 +55,7 @@ def main(argv):
     if not _INPUT.value:
       raise ConfigError('--input (a CSV file of rows) is required')
     exported = load_model(_MODEL.value) if _MODEL.value else from_run(_WORKDIR.value)
-    write_predictions(exported.predict(rows_of(_INPUT.value, exported)),
+    write_predictions(exported.predict(table_inputs(read_table(_INPUT.value), exported)),
                       exported.class_names)
   except (ConfigError, DataError) as e:
     print(f'error: {e}', file=sys.stderr)

@@ -282,6 +282,25 @@ def test_predict_matches_the_cli_and_the_download(server, browser, cancer_csv, r
   assert cli_header == [f'p_{c}' for c in classes] + ['predicted']
   np.testing.assert_allclose(page, [float(v) for v in cli_row[:-1]], atol=1e-6)
 
+  # Uploaded rows (features in another order, the label column ignored), as
+  # scripts/predict.py reads a file.
+  order = [0, *range(len(header) - 1, 0, -1)]
+  rows_file = tmp_path / 'rows.csv'
+  with open(rows_file, 'w', newline='') as f:
+    csv.writer(f).writerows([[r[k] for k in order] for r in [header, *rows[10:13]]])
+  browser.find_element('id', 'predict-file').send_keys(str(rows_file))
+  browser.find_element('id', 'predict-button').click()
+  wait(browser, lambda: len(browser.find_elements('css selector', '#predict-table tr')) == 4)
+  page3 = [[float(td.text) for td in tr.find_elements('css selector', 'td.probability')]
+           for tr in browser.find_elements('css selector', '#predict-table tr[data-row]')]
+  cli = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'predict.py'),
+                        f'--workdir={runs_dir / RUN}', f'--input={rows_file}'],
+                       capture_output=True, text=True, timeout=180)
+  assert cli.returncode == 0, cli.stderr
+  expected = [[float(v) for v in line.split(',')[:-1]]
+              for line in cli.stdout.strip().split('\n')[1:]]
+  np.testing.assert_allclose(page3, expected, atol=1e-6)
+
   href = browser.find_element('id', 'download-model').get_attribute('href')
   with urllib.request.urlopen(href, timeout=60) as response:
     (tmp_path / 'model.msgpack').write_bytes(response.read())

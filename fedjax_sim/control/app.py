@@ -28,7 +28,9 @@ from fastapi.staticfiles import StaticFiles
 from fedjax_sim import comparison, export, runlog
 from fedjax_sim.control import jobs, launch, runs_view, uploads
 from fedjax_sim.control.safety import Refused, inside, token_ok
+from fedjax_sim.data.csv_data import parse_table
 from fedjax_sim.errors import DataError
+from fedjax_sim.export import table_inputs
 
 STATIC = os.path.join(os.path.dirname(__file__), 'static')
 PLOTLY_JS = os.path.join(os.path.dirname(plotly.__file__), 'package_data', 'plotly.min.js')
@@ -264,6 +266,23 @@ def create_app(settings: Settings) -> FastAPI:
     rows = (await _body(request)).get('rows')
     exported = await asyncio.to_thread(models.get, run_dir(name))
     x = _rows(rows, int(np.prod(exported.input_shape)))
+    probabilities = await asyncio.to_thread(exported.predict, x)
+    return _json({'run': name, 'rounds_done': exported.rounds_done,
+                  'class_names': exported.class_names,
+                  'probabilities': probabilities.tolist()})
+
+  @app.post('/api/runs/{name}/predict_csv')
+  async def predict_csv(name: str, request: Request):
+    """Body: a CSV file of rows, read as `scripts/predict.py --input` reads
+    it (for CSV data the header names the feature columns, in any order)."""
+    text = await uploads.read_text(request.stream(), settings.max_upload_bytes)
+    exported = await asyncio.to_thread(models.get, run_dir(name))
+    try:
+      x = table_inputs(parse_table(text, 'the uploaded rows'), exported)
+    except DataError as e:
+      raise Refused(str(e)) from None
+    if len(x) > MAX_ROWS:
+      raise Refused(f'the file has {len(x)} rows; expected at most {MAX_ROWS}')
     probabilities = await asyncio.to_thread(exported.predict, x)
     return _json({'run': name, 'rounds_done': exported.rounds_done,
                   'class_names': exported.class_names,

@@ -49,6 +49,24 @@ def datasets(runs_dir: str) -> list[dict[str, Any]]:
   return out
 
 
+async def read_text(chunks: AsyncIterator[bytes], max_bytes: int) -> str:
+  """The streamed upload as text, refused past `max_bytes` (while it streams
+  in), when it is not UTF-8, or when it holds NUL bytes."""
+  body, size = [], 0
+  async for chunk in chunks:
+    size += len(chunk)
+    if size > max_bytes:
+      raise Refused(f'the upload is larger than the limit of {max_bytes} bytes', 413)
+    body.append(chunk)
+  try:
+    text = b''.join(body).decode('utf-8-sig')
+  except UnicodeDecodeError as e:
+    raise Refused(f'the file is not UTF-8 text (byte {e.start})') from None
+  if '\x00' in text:
+    raise Refused('the file holds NUL bytes; expected a CSV text file')
+  return text
+
+
 async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
                 max_bytes: int) -> dict[str, Any]:
   """Stores the streamed file as data set `name` after checking it: at most
@@ -56,19 +74,7 @@ async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
   path = os.path.join(data_dir(runs_dir), check_name('dataset', name) + '.csv')
   if os.path.exists(path):
     raise Refused(f'dataset={name!r} exists already; choose another name', 409)
-  body, size = [], 0
-  async for chunk in chunks:
-    size += len(chunk)
-    if size > max_bytes:
-      raise Refused(f'the upload is larger than the limit of {max_bytes} bytes', 413)
-    body.append(chunk)
-  data = b''.join(body)
-  try:
-    text = data.decode('utf-8-sig')
-  except UnicodeDecodeError as e:
-    raise Refused(f'the file is not UTF-8 text (byte {e.start})') from None
-  if '\x00' in text:
-    raise Refused('the file holds NUL bytes; expected a CSV text file')
+  text = await read_text(chunks, max_bytes)
   incoming = path + '.incoming'
   runlog.write_atomic(incoming, text)
   try:

@@ -10,6 +10,7 @@ Every problem in the file is one `DataError` naming the file, row and column.
 from __future__ import annotations
 
 import csv
+import io
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
@@ -67,8 +68,16 @@ def read_table(path: str) -> Table:
     return breast_cancer_table()
   try:
     with open(path, newline='') as f:
-      lines = list(csv.reader(f))
-  except (OSError, UnicodeDecodeError, csv.Error) as e:
+      return parse_table(f.read(), path)
+  except (OSError, UnicodeDecodeError) as e:
+    raise DataError(f'data.path {path!r} cannot be read as CSV: {e}') from None
+
+
+def parse_table(text: str, path: str) -> Table:
+  """The header and rows of CSV `text` (`path` names it in errors)."""
+  try:
+    lines = list(csv.reader(io.StringIO(text, newline='')))
+  except csv.Error as e:
     raise DataError(f'data.path {path!r} cannot be read as CSV: {e}') from None
   lines = [line for line in lines if any(cell.strip() for cell in line)]
   if len(lines) < 2:

@@ -368,9 +368,16 @@ $('predict-run').addEventListener('change', loadPredict);
 $('predict-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   try {
-    const rows = predictRows();
-    if (rows.some((r) => r.some((v) => !Number.isFinite(v)))) throw new Error('every input must be a number');
-    const body = await post(`/api/runs/${encodeURIComponent($('predict-run').value)}/predict`, {rows});
+    const run = encodeURIComponent($('predict-run').value);
+    const file = $('predict-file').files[0];
+    let body;
+    if (file) {
+      body = await api(`/api/runs/${run}/predict_csv`, {method: 'POST', body: file, headers: {'Content-Type': 'text/csv'}});
+    } else {
+      const rows = predictRows();
+      if (rows.some((r) => r.some((v) => !Number.isFinite(v)))) throw new Error('every input must be a number');
+      body = await post(`/api/runs/${run}/predict`, {rows});
+    }
     $('predict-table').replaceChildren(el('tr', {}, el('th', {}, 'row'), ...body.class_names.map((c) => el('th', {}, c))),
       ...body.probabilities.map((p, i) => el('tr', {'data-row': i}, el('td', {}, String(i + 1)),
                                              ...p.map((v) => el('td', {class: 'probability'}, v.toPrecision(8))))));
