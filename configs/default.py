@@ -30,8 +30,9 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # clients (seeded by seed and round), on the part of their data they hold
   # out (personalization.client_test_fraction): sampled_clients_test_*.
   config.client_eval_fraction = 0.
-  # True: a centralized baseline; all training data is pooled into one
-  # client (clients_per_round must be 1), so a round is one client's epoch.
+  # True: the centralized baseline of this experiment: all training data
+  # pooled into one client that trains, each round, on as many examples as
+  # the sampled clients would (fedjax_sim/centralized.py).
   config.centralized = False
 
   config.data = ml_collections.ConfigDict()

@@ -16,7 +16,7 @@ import tqdm
 from absl import logging
 from jax.sharding import Mesh
 
-from fedjax_sim import checkpoint, federated_eval, personalization, report
+from fedjax_sim import centralized, checkpoint, federated_eval, personalization, report
 from fedjax_sim import workdir as workdir_lib
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.algorithms.registry import build_algorithm
@@ -30,7 +30,7 @@ from fedjax_sim.core.sharding import auto_mesh, client_mesh
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_data import BOW_VOCAB_SIZE
 from fedjax_sim.data.client_store import ClientStore, eval_subset
-from fedjax_sim.data.federated_data import FederatedData, pooled, validate
+from fedjax_sim.data.federated_data import FederatedData, validate
 from fedjax_sim.data.packed import for_round, packed_bytes
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
@@ -112,10 +112,11 @@ def build_experiment(config: ml_collections.ConfigDict,
                       f'centralized need in-memory data; data.name={config.data.name!r} '
                       'is streamed from disk')
   if config.get('centralized', False):
-    if config.clients_per_round != 1:
-      raise ConfigError(f'centralized=True pools all training data into one client; '
-                        f'set clients_per_round=1, got {config.clients_per_round}')
-    dataset = dataset._replace(train=pooled(dataset.train), client_names=None)
+    if not streamed:  # a store was validated when it was converted
+      validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
+    config, pooled_data, description = centralized.baseline(config, dataset.train)
+    dataset = dataset._replace(train=pooled_data, client_names=None)
+    log(description)
   if not streamed:  # a store was validated when it was converted
     validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
     _warn_empty_clients(dataset.train, warn)

@@ -3,6 +3,7 @@ data (against a float64 loop), the centralized baseline, configs/flower_demo.py
 and the end-of-run summary."""
 
 import importlib
+import itertools
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from fedjax_sim import federated_eval
+from fedjax_sim import centralized, federated_eval
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.federated_data import from_client_arrays, pooled
 from fedjax_sim.data.registry import load_dataset
@@ -94,17 +95,30 @@ def flower(mode='federated'):
   return importlib.import_module('configs.flower_demo').get_config(mode)
 
 
+@pytest.mark.parametrize('epochs, steps', [(2, 0), (1, 3)])
+def test_centralized_budget_is_the_expected_examples_of_a_federated_round(epochs, steps):
+  counts, batch = np.array([0, 5, 12, 7]), 4
+  per_client = [(steps * batch if n else 0) if steps else epochs * n for n in counts]
+  samples = list(itertools.combinations(range(4), 2))  # every sample of 2 clients
+  expected = np.mean([sum(per_client[i] for i in s) for s in samples])
+  assert centralized.federated_examples_per_round(counts, 2, batch, epochs, steps) == (
+      pytest.approx(expected))
+
+
 def test_centralized_baseline_trains_one_pooled_client():
-  config = flower('centralized')
-  exp = build_experiment(config, log=lambda line: None)
+  lines = []
+  exp = build_experiment(flower('centralized'), log=lines.append)
+  config = flower()
   total = int(np.sum(load_dataset(config.data, config.seed).train.counts))
-  # One client with every training example, less the 10% it holds out.
+  # One client with every training example, less the 10% it holds out, that
+  # trains on the examples 10 federated clients would (their 90%, 1 epoch).
   assert exp.dataset.train.num_clients == 1
   assert int(exp.dataset.train.counts[0]) == total - math.ceil(0.1 * total)
-  config.clients_per_round = 2
-  with pytest.raises(ConfigError, match='centralized=True pools all training data into one '
-                     'client; set clients_per_round=1, got 2'):
-    build_experiment(config)
+  counts = np.asarray(build_experiment(config, log=lambda line: None).dataset.train.counts)
+  steps = round(10 * counts.mean() / 32)
+  assert lines[0].startswith(f'centralized: {total} examples pooled into one client; '
+                             f'{steps} steps of batch 32 per round')
+  assert exp.sample_fn(jax.random.PRNGKey(0)).shape == (1,)
 
 
 def test_flower_demo_is_flowers_setup():
