@@ -106,6 +106,12 @@ def from_run(workdir: str) -> ExportedModel:
 def export_model(workdir: str, path: str) -> ExportedModel:
   """Writes the run's global model to `path` (atomically); returns it."""
   exported = from_run(workdir)
+  write_model(exported, path)
+  return exported
+
+
+def write_model(exported: ExportedModel, path: str) -> None:
+  """Writes `exported` to `path` (atomically) in the format `load_model` reads."""
   columns = exported.columns
   payload = {
       'format': FORMAT, 'config': json.dumps(exported.config),
@@ -116,7 +122,6 @@ def export_model(workdir: str, path: str) -> ExportedModel:
       'std': columns.std if columns else np.zeros(0, np.float32),
       'params': serialization.to_state_dict(exported.params)}
   runlog.write_atomic(path, serialization.msgpack_serialize(payload))
-  return exported
 
 
 def load_model(path: str) -> ExportedModel:

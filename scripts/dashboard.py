@@ -3,12 +3,16 @@
 `python scripts/dashboard.py --workdir=/tmp/runs` then open the printed URL.
 Runs started from the page are child processes writing `/tmp/runs/<name>`;
 runs written there by `scripts/train.py` are shown too. Binds 127.0.0.1;
-any other --host needs --token (or FEDJAX_SIM_TOKEN).
+any other --host needs --token (or FEDJAX_SIM_TOKEN). Without one, a random
+token is made: the printed URL carries it, and requests without it are
+refused, so other local users and web pages cannot drive the server.
 """
 
 import os
+import secrets
 import socket
 import sys
+import urllib.parse
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
@@ -43,19 +47,25 @@ def main(argv):
   try:
     check_bind(_HOST.value, _TOKEN.value)
     os.makedirs(_WORKDIR.value, exist_ok=True)
-    sock = socket.create_server((_HOST.value, _PORT.value))
+    family = socket.AF_INET6 if ':' in _HOST.value else socket.AF_INET
+    sock = socket.create_server((_HOST.value, _PORT.value), family=family)
+    token = _TOKEN.value or secrets.token_urlsafe(16)
+    settings = Settings(os.path.abspath(_WORKDIR.value), os.path.join(_ROOT, 'configs'),
+                        os.path.join(_ROOT, 'scripts', 'train.py'), token,
+                        _MAX_UPLOAD_MB.value << 20)
+    control_room = create_app(settings)
   except Refused as e:
     fail(str(e))
   except OSError as e:
     fail(f'--workdir={_WORKDIR.value} / --host={_HOST.value} --port={_PORT.value}: {e}')
-  settings = Settings(os.path.abspath(_WORKDIR.value), os.path.join(_ROOT, 'configs'),
-                      os.path.join(_ROOT, 'scripts', 'train.py'), _TOKEN.value or None,
-                      _MAX_UPLOAD_MB.value << 20)
   host, port = sock.getsockname()[:2]
-  query = '?token=' + _TOKEN.value if _TOKEN.value else ''
-  print(f'Control room of {_WORKDIR.value} at http://{host}:{port}/{query} (Ctrl-C to stop)',
+  host = f'[{host}]' if ':' in host else host
+  query = urllib.parse.urlencode({'token': token})
+  print(f'Control room of {_WORKDIR.value} at http://{host}:{port}/?{query} (Ctrl-C to stop)',
         flush=True)
-  server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level='warning'))
+  # Open event streams are closed after 5 s, then running children are stopped.
+  server = uvicorn.Server(uvicorn.Config(control_room, log_level='warning',
+                                         timeout_graceful_shutdown=5))
   server.run(sockets=[sock])
 
 

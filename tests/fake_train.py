@@ -33,5 +33,6 @@ for r in range(start + 1, rounds + 1):
     f.write(json.dumps({'round': r, 'time': time.time(), 'test_accuracy': r / 10,
                         'test_loss': 1 / r, 'rounds_per_sec': 2.}) + '\n')
   if stop and r < rounds:
-    print(f'interrupted after round {r}; continue with --resume', file=sys.stderr)
+    print(f'interrupted after round {r} ({len(stop)} stop signal(s)); continue with --resume',
+          file=sys.stderr)
     sys.exit(130)

@@ -4,6 +4,7 @@ test_control_room_browser.py."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, 'configs')
 FAKE_TRAIN = os.path.join(ROOT, 'tests', 'fake_train.py')
 TOKEN = 's3cret-token'
+CSV_TYPE = {'Content-Type': 'text/csv'}
 
 
 def settings(runs_dir, **kw):
@@ -110,11 +112,11 @@ def test_stop_resume_and_extend(client, tmp_path, monkeypatch):
   while (running := wait_status(client, 'run', ['running']))['round'] < 2:
     assert time.monotonic() < deadline
   assert running['eta'] is not None and running['eta'] > 0
-  assert client.post('/api/runs/run/stop').status_code == 200
+  assert client.post('/api/runs/run/stop', json={}).status_code == 200
   stopped = wait_status(client, 'run', ['stopped'])
   assert 2 <= stopped['round'] < 200 and stopped['resumable']
   monkeypatch.setenv('FAKE_ROUND_SECONDS', '0.001')
-  assert client.post('/api/runs/run/resume').status_code == 201
+  assert client.post('/api/runs/run/resume', json={}).status_code == 201
   assert wait_status(client, 'run', ['finished'])['round'] == 200
   response = client.post('/api/runs/run/resume', json={'rounds': 150})
   assert response.status_code == 400 and 'expected more than' in response.json()['error']
@@ -143,10 +145,10 @@ def test_stopping_a_queued_run_removes_it(client, monkeypatch):
   start(client, 'waiting', rounds='3')
   wait_status(client, 'busy', ['running'])
   assert wait_status(client, 'waiting', ['queued'])
-  assert client.post('/api/runs/waiting/stop').status_code == 200
+  assert client.post('/api/runs/waiting/stop', json={}).status_code == 200
   assert wait_status(client, 'waiting', ['stopped'])['round'] == 0
-  assert client.post('/api/runs/waiting/stop').status_code == 409
-  client.post('/api/runs/busy/stop')
+  assert client.post('/api/runs/waiting/stop', json={}).status_code == 409
+  client.post('/api/runs/busy/stop', json={})
   wait_status(client, 'busy', ['stopped'])
 
 
@@ -232,11 +234,11 @@ CSV = 'a,b,site,y\n' + ''.join(f'{i},{i % 3},{"xy"[i % 2]},{i % 2}\n' for i in r
 
 
 def test_upload_is_stored_and_checked(client, tmp_path):
-  response = client.post('/api/datasets?name=t1', content=CSV)
+  response = client.post('/api/datasets?name=t1', content=CSV, headers=CSV_TYPE)
   assert response.status_code == 201
   assert response.json()['columns'] == ['a', 'b', 'site', 'y']
   assert (tmp_path / '_data' / 't1.csv').read_text() == CSV
-  again = client.post('/api/datasets?name=t1', content='x,y\n1,2\n')
+  again = client.post('/api/datasets?name=t1', content='x,y\n1,2\n', headers=CSV_TYPE)
   assert again.status_code == 409 and (tmp_path / '_data' / 't1.csv').read_text() == CSV
   assert [d['name'] for d in client.get('/api/datasets').json()['datasets']] == ['t1']
 
@@ -248,7 +250,7 @@ def test_upload_is_stored_and_checked(client, tmp_path):
     (b'a,b\n', 'expected a header row and data rows'),
 ])
 def test_bad_uploads_are_one_clear_error(client, tmp_path, body, message):
-  response = client.post('/api/datasets?name=bad', content=body)
+  response = client.post('/api/datasets?name=bad', content=body, headers=CSV_TYPE)
   assert response.status_code == 400 and message in response.json()['error']
   assert os.listdir(tmp_path / '_data') == []
 
@@ -261,7 +263,7 @@ def test_bad_uploads_are_one_clear_error(client, tmp_path, body, message):
      "client '0' has 1 training rows; each needs at least data.min_client_rows=2"),
 ])
 def test_bad_column_choices_are_refused_before_the_run(client, fields, message):
-  client.post('/api/datasets?name=t1', content=CSV)
+  client.post('/api/datasets?name=t1', content=CSV, headers=CSV_TYPE)
   response = client.post('/api/runs', json={'name': 'r', 'dataset': 't1', 'fields': fields})
   assert response.status_code == 400 and message in response.json()['error'], response.json()
   assert client.get('/api/runs').json()['runs'] == []
@@ -287,15 +289,17 @@ def test_predict_refuses_bad_rows_and_runs_without_a_model(trained_runs):
     assert response.status_code == 409 and 'has no checkpoint yet' in response.json()['error']
     info = c.get('/api/runs/done/model').json()
     assert info['inputs'] == 30 and info['class_names'] == ['benign', 'malignant']
-    for rows, message in [([[1., 2.]], 'rows[0]: expected 30 finite numbers'),
-                          ([[float('nan')] * 30], 'rows[0]: expected 30 finite numbers'),
+    for rows, message in [([[1., 2.]], 'rows[0]: expected 30 finite float32 numbers'),
+                          ([[float('nan')] * 30], 'rows[0]: expected 30 finite float32 numbers'),
                           ('x', 'expected a list')]:
-      response = c.post('/api/runs/done/predict', content=json.dumps({'rows': rows}))
+      response = c.post('/api/runs/done/predict', content=json.dumps({'rows': rows}),
+                        headers={'Content-Type': 'application/json'})
       assert response.status_code == 400 and message in response.json()['error'], response.json()
-    response = c.post('/api/runs/done/predict_csv', content='mean radius,other\n1,2\n')
+    response = c.post('/api/runs/done/predict_csv', content='mean radius,other\n1,2\n',
+                      headers=CSV_TYPE)
     assert response.status_code == 400
     assert "the uploaded rows lacks 29 of the model's feature columns" in response.json()['error']
-    response = c.post('/api/runs/done/predict_csv', content=b'a\n\xff\n')
+    response = c.post('/api/runs/done/predict_csv', content=b'a\n\xff\n', headers=CSV_TYPE)
     assert response.status_code == 400 and 'not UTF-8' in response.json()['error']
     body = c.post('/api/runs/done/predict', json={'rows': [[1.] * 30, [2.] * 30]}).json()
     assert np.allclose(np.sum(body['probabilities'], 1), 1) and body['rounds_done'] == 2
@@ -305,13 +309,13 @@ def test_predict_refuses_bad_rows_and_runs_without_a_model(trained_runs):
 
 def test_uploads_are_capped(tmp_path):
   with TestClient(create_app(settings(tmp_path, max_upload_bytes=100))) as c:
-    response = c.post('/api/datasets?name=big', content=CSV)
+    response = c.post('/api/datasets?name=big', content=CSV, headers=CSV_TYPE)
     assert response.status_code == 413 and 'limit of 100 bytes' in response.json()['error']
 
     def chunks():  # no Content-Length: the cap holds while streaming
       yield CSV[:80].encode()
       yield CSV[80:].encode()
-    response = c.post('/api/datasets?name=big', content=chunks())
+    response = c.post('/api/datasets?name=big', content=chunks(), headers=CSV_TYPE)
     assert response.status_code == 413
   assert os.listdir(tmp_path / '_data') == []
 
@@ -323,10 +327,10 @@ def test_names_cannot_leave_the_runs_directory(client, tmp_path):
     response = start(client, name)
     assert response.status_code == 400 and 'expected 1-64 letters' in response.json()['error']
   assert client.get('/api/runs/..%2F..%2Fetc/metrics').status_code in (400, 404)
-  assert client.post('/api/datasets?name=..', content=CSV).status_code == 400
+  assert client.post('/api/datasets?name=..', content=CSV, headers=CSV_TYPE).status_code == 400
   response = client.post('/api/runs', json={'name': 'r', 'dataset': '../../etc/passwd'})
   assert response.status_code == 400 and 'dataset=' in response.json()['error']
-  assert sorted(os.listdir(tmp_path)) == ['_data', 'outside', 'runs_link']
+  assert sorted(os.listdir(tmp_path)) == ['.control.lock', '_data', 'outside', 'runs_link']
   assert os.listdir(tmp_path / '_data') == []
 
 
@@ -347,7 +351,7 @@ def test_token_is_required_when_set(tmp_path):
     assert c.get('/api/runs', headers={'Authorization': 'Bearer wrong'}).status_code == 401
     assert c.get('/api/runs', headers={'Authorization': f'Bearer {TOKEN}'}).status_code == 200
     assert c.get(f'/api/runs?token={TOKEN}').status_code == 200
-    assert c.post('/api/datasets?name=t', content=CSV).status_code == 401
+    assert c.post('/api/datasets?name=t', content=CSV, headers=CSV_TYPE).status_code == 401
     assert c.get('/').status_code == 200  # the page holds no data
 
 
@@ -368,3 +372,125 @@ def test_missing_workdir_is_one_clear_error():
   result = run_dashboard('--port=0')
   assert result.returncode == 2
   assert result.stderr.strip() == 'error: --workdir is required: the directory of the runs'
+
+
+# ---- robustness (from review) ----
+
+def test_posts_must_say_their_content_type(client):
+  response = client.post('/api/runs', content=json.dumps({'name': 'x', 'config': 'default.py'}),
+                         headers={'Content-Type': 'text/plain'})
+  assert response.status_code == 415 and 'application/json' in response.json()['error']
+  response = client.post('/api/datasets?name=t', content=CSV,
+                         headers={'Content-Type': 'text/plain'})
+  assert response.status_code == 415 and 'text/csv' in response.json()['error']
+  assert client.get('/api/runs').json()['runs'] == []
+
+
+def test_json_bodies_are_capped(tmp_path):
+  with TestClient(create_app(settings(tmp_path, max_upload_bytes=1000))) as c:
+    response = c.post('/api/runs', json={'name': 'x', 'pad': 'x' * 5000})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize('body, message', [
+    ({'name': 'x', 'config': 'default.py', 'fields': 'xy'}, "fields='xy': expected dict"),
+    ({'name': 'x', 'config': ['default.py']}, "config=['default.py']: expected str"),
+    ({'name': 'x', 'dataset': 7}, 'dataset=7: expected str'),
+])
+def test_malformed_bodies_are_one_clear_error(client, body, message):
+  response = client.post('/api/runs', json=body)
+  assert response.status_code == 400 and response.json()['error'] == message
+
+
+def test_an_uploaded_table_keeps_its_data_source(client):
+  client.post('/api/datasets?name=t1', content=CSV, headers=CSV_TYPE)
+  response = client.post('/api/runs', json={'name': 'r', 'dataset': 't1', 'fields': {
+      'data.name': 'synthetic', 'data.label': 'y'}})
+  assert response.status_code == 400 and response.json()['error'].startswith(
+      'data.name: an uploaded data set sets only data.label')
+
+
+def test_concurrent_uploads_never_replace_a_data_set(tmp_path):
+  import asyncio
+  from fedjax_sim.control import uploads
+  from fedjax_sim.control.safety import Refused
+
+  async def scenario():
+    release = asyncio.Event()
+
+    async def slow():
+      yield b'a,b\n1,2\n'
+      await release.wait()
+      yield b'3,4\n'
+
+    async def fast():
+      yield CSV.encode()
+
+    first = asyncio.create_task(uploads.store(str(tmp_path), 'u', slow(), 10**6))
+    await asyncio.sleep(0.05)  # the slow upload is past its check that 'u' is free
+    await uploads.store(str(tmp_path), 'u', fast(), 10**6)
+    release.set()
+    with pytest.raises(Refused, match="dataset='u' exists already"):
+      await first
+
+  asyncio.run(scenario())
+  assert (tmp_path / '_data' / 'u.csv').read_text() == CSV
+  assert os.listdir(tmp_path / '_data') == ['u.csv']  # no temporary files left
+
+
+def test_stop_sends_one_signal_and_the_runner_survives_a_bad_start(client, tmp_path,
+                                                                    monkeypatch):
+  monkeypatch.setenv('FAKE_ROUND_SECONDS', '0.2')
+  start(client, 'run', rounds='100')
+  deadline = time.monotonic() + 30
+  while wait_status(client, 'run', ['running'])['round'] < 1:
+    assert time.monotonic() < deadline
+  assert client.post('/api/runs/run/stop', json={}).status_code == 200
+  assert client.post('/api/runs/run/stop', json={}).status_code == 200  # a double click
+  wait_status(client, 'run', ['stopped'])
+  assert '(1 stop signal(s))' in (tmp_path / 'run' / 'console.log').read_text()
+  response = client.post('/api/runs/run/resume', json={'rounds': 'many'})
+  assert response.status_code == 400 and "rounds='many': expected an integer" in response.text
+  # A queued job whose directory vanished fails alone; the next one runs.
+  monkeypatch.setenv('FAKE_ROUND_SECONDS', '0.3')
+  start(client, 'busy', rounds='3')
+  start(client, 'gone', rounds='2')
+  start(client, 'after', rounds='2')
+  wait_status(client, 'busy', ['running'])
+  shutil.rmtree(tmp_path / 'gone')
+  assert wait_status(client, 'after', ['finished'])['round'] == 2
+
+
+def test_finished_runs_are_extended_not_resumed_and_keep_their_place(client):
+  start(client, 'a', rounds='2')
+  start(client, 'b', rounds='2')
+  wait_status(client, 'b', ['finished'])
+  response = client.post('/api/runs/a/resume', json={})
+  assert response.status_code == 409 and 'extend it with more rounds' in response.text
+  assert client.post('/api/runs/a/resume', json={'rounds': 3}).status_code == 201
+  wait_status(client, 'a', ['finished'])
+  assert [r['name'] for r in client.get('/api/runs').json()['runs']] == ['a', 'b']
+
+
+def test_one_server_per_runs_directory_and_orphans_are_stopped(tmp_path):
+  os.makedirs(tmp_path / 'orphan')
+  env = dict(os.environ, FAKE_ROUND_SECONDS='0.05')
+  orphan = subprocess.Popen([sys.executable, FAKE_TRAIN, f'--workdir={tmp_path}/orphan',
+                             '--config.rounds=100000'], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+  with open(tmp_path / 'orphan' / 'job.json', 'w') as f:
+    json.dump(Job('orphan', 'default.py', {}, status='running', pid=orphan.pid).as_json(), f)
+  time.sleep(0.5)  # the script has set its signal handler
+  with TestClient(create_app(settings(tmp_path))):
+    assert orphan.poll() == 130  # stopped after its round, before this server serves
+    assert read_job(str(tmp_path / 'orphan')).status == 'stopped'
+    with pytest.raises(Exception, match='another control room serves'):
+      create_app(settings(tmp_path))
+  with TestClient(create_app(settings(tmp_path))):  # the first one is gone
+    pass
+
+
+def test_predictions_refuse_values_beyond_float32(trained_runs):
+  with TestClient(create_app(settings(trained_runs))) as c:
+    response = c.post('/api/runs/done/predict', json={'rows': [[1e308] * 30]})
+    assert response.status_code == 400 and 'finite float32' in response.json()['error']

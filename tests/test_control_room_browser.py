@@ -9,11 +9,14 @@ screenshot of each page there (docs/control_room_*.png came from this).
 """
 
 import csv
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -70,7 +73,7 @@ def server(runs_dir, tmp_path_factory):
         [sys.executable, os.path.join(ROOT, 'scripts', 'dashboard.py'),
          f'--workdir={runs_dir}', '--port=0'], stdout=out, stderr=subprocess.STDOUT)
   line = wait(None, lambda: log.read_text(), what='the server to start')
-  assert ' at http://127.0.0.1:' in line, line
+  assert re.match(r'Control room of .* at http://127\.0\.0\.1:\d+/\?token=[\w-]{22} ', line), line
   yield line.split(' at ')[1].split()[0]
   process.terminate()
   process.wait(60)
@@ -173,6 +176,15 @@ def status(driver, name):
 def points(driver):
   return js(driver, "const c = document.getElementById('live-chart');"
                     "return c.data ? c.data[0].x.length : 0;")
+
+
+def test_without_the_printed_token_the_api_refuses(server):
+  base = server.split('?')[0]
+  with pytest.raises(urllib.error.HTTPError) as error:
+    urllib.request.urlopen(base + 'api/runs', timeout=30)
+  assert error.value.code == 401
+  with urllib.request.urlopen(server.replace('/?', '/api/runs?'), timeout=30) as response:
+    assert json.loads(response.read()) == {'runs': []}
 
 
 def test_upload_start_watch_stop_resume(server, browser, cancer_csv, runs_dir):

@@ -3,7 +3,8 @@ compare them, look at clients, upload CSV data and predict.
 
 `create_app(settings)` builds it; `scripts/dashboard.py` serves it with
 uvicorn. Everything under /api needs the token when one is set (header
-`Authorization: Bearer <token>`, or `?token=` for the event stream). The
+`Authorization: Bearer <token>`, or `?token=`; the script always sets one),
+and POST bodies must declare JSON or CSV as their Content-Type. The
 page and its scripts (plotly.js from the installed `plotly` package) are
 served from here: nothing is fetched from the network.
 """
@@ -26,16 +27,21 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 
 from fedjax_sim import comparison, export, runlog
+from fedjax_sim.workdir import CHECKPOINTS
 from fedjax_sim.control import jobs, launch, runs_view, uploads
 from fedjax_sim.control.safety import Refused, inside, token_ok
 from fedjax_sim.data.csv_data import parse_table
-from fedjax_sim.errors import DataError
+from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.export import table_inputs
 
 STATIC = os.path.join(os.path.dirname(__file__), 'static')
 PLOTLY_JS = os.path.join(os.path.dirname(plotly.__file__), 'package_data', 'plotly.min.js')
 CSV_CONFIG = 'hospitals.py'  # the config uploaded tables train with
 MAX_ROWS = 10_000  # rows per predict request
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The data fields a run on an uploaded table may set.
+CSV_FIELDS = ('data.label', 'data.features', 'data.client_column', 'data.partition',
+              'data.num_clients', 'data.alpha')
 
 
 class Settings(NamedTuple):
@@ -66,23 +72,34 @@ def _json(payload: Any, status: int = 200) -> Response:
                   media_type='application/json', headers={'Cache-Control': 'no-store'})
 
 
+def newest_checkpoint(run_dir: str) -> int | None:
+  """The round of the run's newest checkpoint directory (None: none yet)."""
+  try:
+    rounds = [int(d) for d in os.listdir(os.path.join(run_dir, CHECKPOINTS)) if d.isdigit()]
+  except FileNotFoundError:
+    return None
+  return max(rounds, default=None)
+
+
 class Models:
   """Each run's global model from its newest checkpoint, loaded once per
   checkpoint (building a run's model reads its data)."""
 
   def __init__(self):
     self._lock = threading.Lock()
-    self._models: dict[str, tuple[int, export.ExportedModel]] = {}
+    self._models: dict[str, tuple[int | None, export.ExportedModel]] = {}
 
   def get(self, run_dir: str) -> export.ExportedModel:
-    done = runs_view.rounds_done(run_dir)
+    newest = newest_checkpoint(run_dir)
     with self._lock:
       cached = self._models.get(run_dir)
-      if cached is None or cached[0] != done:
+      if cached is None or cached[0] != newest:
+        name = os.path.basename(run_dir)
         try:
-          cached = (done, export.from_run(run_dir))
-        except DataError as e:
-          raise Refused(str(e).replace('--workdir', 'run'), 409) from None
+          cached = (newest, export.from_run(run_dir))
+        except (ConfigError, DataError) as e:
+          message = str(e).replace(f'--workdir {run_dir!r}', f'run {name!r}')
+          raise Refused(message.replace(run_dir, name), 409) from None
         self._models[run_dir] = cached
       return cached[1]
 
@@ -101,7 +118,6 @@ def create_app(settings: Settings) -> FastAPI:
 
   app = FastAPI(title='fedjax_sim control room', lifespan=lifespan, docs_url=None,
                 redoc_url=None, openapi_url=None)
-  app.state.runner = runner
 
   @app.exception_handler(Refused)
   async def refused(request: Request, error: Refused):
@@ -154,24 +170,35 @@ def create_app(settings: Settings) -> FastAPI:
   @app.post('/api/runs')
   async def start(request: Request):
     """Body: {name, config, fields: {dotted field: value}, dataset?}."""
-    body = await _body(request)
-    name, config_file = body.get('name'), body.get('config', '')
-    fields = dict(body.get('fields') or {})
-    if body.get('dataset'):  # an uploaded table trains with the CSV config
+    body = await _body(request, settings.max_upload_bytes)
+    name = body.get('name')
+    config_file = _typed(body, 'config', str, '')
+    fields = _typed(body, 'fields', dict, {})
+    dataset = _typed(body, 'dataset', str, '')
+    if dataset:  # an uploaded table trains with the CSV config
       config_file = CSV_CONFIG
+      fixed = [f for f in fields if f.startswith('data.') and f not in CSV_FIELDS]
+      if fixed:
+        raise Refused(f'{fixed[0]}: an uploaded data set sets only {", ".join(CSV_FIELDS)}')
     path = inside(runs_dir, name, 'name')
     if os.path.exists(path):
       raise Refused(f'name={name!r}: a run of that name exists; choose another', 409)
-    config, typed = launch.resolve(settings.configs_dir, config_file, fields)
-    if body.get('dataset'):
-      typed['data.path'] = uploads.dataset_path(runs_dir, body['dataset'])
-      config.data.path = typed['data.path']
-      uploads.check_choice(config.data, config.seed, config.clients_per_round)
+
+    def resolve():
+      config, typed = launch.resolve(settings.configs_dir, config_file, fields)
+      if dataset:
+        typed['data.path'] = uploads.dataset_path(runs_dir, dataset)
+        config.data.path = typed['data.path']
+        uploads.check_choice(config.data, config.seed, config.clients_per_round)
+      return typed
+
+    typed = await asyncio.to_thread(resolve)  # loading a table takes a while
     job = runner.submit(jobs.Job(name, config_file, typed))
     return _json(job.as_json(), 201)
 
   @app.post('/api/runs/{name}/stop')
-  def stop(name: str):
+  async def stop(name: str, request: Request):
+    await _body(request, settings.max_upload_bytes)
     run_dir(name)
     return _json(runner.stop(name).as_json())
 
@@ -184,16 +211,21 @@ def create_app(settings: Settings) -> FastAPI:
       raise Refused(f'run={name!r} was not started here; resume it with scripts/train.py '
                     '--resume', 409)
     overrides = dict(previous.overrides)
-    body = await _body(request)
+    body = await _body(request, settings.max_upload_bytes)
+    current = runs_view.summary(path, name, previous)['rounds']
     if body.get('rounds') is not None:
-      current = overrides.get('rounds') or runs_view.summary(path, name, previous)['rounds']
-      rounds = launch.resolve(settings.configs_dir, previous.config_file,
-                              {'rounds': body['rounds']})[1]['rounds']
+      rounds = body['rounds']
+      if not (isinstance(rounds, int) and not isinstance(rounds, bool)):
+        raise Refused(f'rounds={rounds!r}: expected an integer')
+      if current is None or previous.status == jobs.FAILED and not runs_view.rounds_done(path):
+        raise Refused(f'run={name!r} has no rounds to extend; start a new run', 409)
       if rounds <= current:
         raise Refused(f'rounds={rounds}: expected more than the run\'s {current} rounds')
       overrides['rounds'] = rounds
+    elif previous.status == jobs.FINISHED:
+      raise Refused(f'run={name!r} is finished; extend it with more rounds', 409)
     job = jobs.Job(name, previous.config_file, overrides, resume=True,
-                   start_round=runs_view.rounds_done(path))
+                   start_round=runs_view.rounds_done(path), created=previous.created)
     return _json(runner.submit(job).as_json(), 201)
 
   @app.get('/api/runs/{name}/metrics')
@@ -231,6 +263,7 @@ def create_app(settings: Settings) -> FastAPI:
   @app.post('/api/datasets')
   async def upload(request: Request, name: str):
     """Body: the CSV file itself; `name` names the stored data set."""
+    _check_type(request, 'text/csv')
     declared = request.headers.get('content-length')
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
       raise Refused(f'the upload is larger than the limit of {settings.max_upload_bytes} '
@@ -239,7 +272,7 @@ def create_app(settings: Settings) -> FastAPI:
     return _json(stored, 201)
 
   @app.get('/api/runs/{name}/model')
-  def model_info(name: str):
+  def model_info(name: str):  # a thread of its own (a sync endpoint): loading takes a while
     exported = models.get(run_dir(name))
     columns = exported.columns
     return _json({'run': name, 'rounds_done': exported.rounds_done,
@@ -248,14 +281,14 @@ def create_app(settings: Settings) -> FastAPI:
                   'inputs': int(np.prod(exported.input_shape))})
 
   @app.get('/api/runs/{name}/model.msgpack')
-  def download(name: str):
+  async def download(name: str):
     path = run_dir(name)
     out = os.path.join(path, 'export')
     os.makedirs(out, exist_ok=True)
-    exported = models.get(path)
+    exported = await asyncio.to_thread(models.get, path)
     file = os.path.join(out, f'model-round{exported.rounds_done}.msgpack')
     if not os.path.exists(file):
-      export.export_model(path, file)
+      export.write_model(exported, file)
     return FileResponse(file, media_type='application/octet-stream',
                         filename=f'{name}-round{exported.rounds_done}.msgpack')
 
@@ -263,7 +296,7 @@ def create_app(settings: Settings) -> FastAPI:
   async def predict(name: str, request: Request):
     """Body: {rows: [[number, ...], ...]} of raw inputs; returns class
     probabilities per row."""
-    rows = (await _body(request)).get('rows')
+    rows = (await _body(request, settings.max_upload_bytes)).get('rows')
     exported = await asyncio.to_thread(models.get, run_dir(name))
     x = _rows(rows, int(np.prod(exported.input_shape)))
     probabilities = await asyncio.to_thread(exported.predict, x)
@@ -275,6 +308,7 @@ def create_app(settings: Settings) -> FastAPI:
   async def predict_csv(name: str, request: Request):
     """Body: a CSV file of rows, read as `scripts/predict.py --input` reads
     it (for CSV data the header names the feature columns, in any order)."""
+    _check_type(request, 'text/csv')
     text = await uploads.read_text(request.stream(), settings.max_upload_bytes)
     exported = await asyncio.to_thread(models.get, run_dir(name))
     try:
@@ -308,9 +342,10 @@ def create_app(settings: Settings) -> FastAPI:
   return app
 
 
-async def _body(request: Request) -> dict[str, Any]:
-  """The request's JSON object body ({} when empty)."""
-  raw = await request.body()
+async def _body(request: Request, max_bytes: int) -> dict[str, Any]:
+  """The request's JSON object body ({} when empty), at most `max_bytes`."""
+  _check_type(request, 'application/json')
+  raw = await uploads.read_text(request.stream(), max_bytes)
   if not raw:
     return {}
   try:
@@ -322,15 +357,33 @@ async def _body(request: Request) -> dict[str, Any]:
   return body
 
 
+def _check_type(request: Request, kind: str) -> None:
+  """Refuses a POST whose Content-Type is not `kind`: a page of another site
+  cannot send JSON or CSV without the browser asking first (CORS), which this
+  server never allows, so such a page cannot drive it."""
+  if request.headers.get('content-type', '').split(';')[0].strip() != kind:
+    raise Refused(f'expected Content-Type: {kind}', 415)
+
+
+def _typed(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+  """`body[key]` if it is a `kind` (`default` when absent or null)."""
+  value = body.get(key)
+  if value is None:
+    return default
+  if not isinstance(value, kind):
+    raise Refused(f'{key}={value!r}: expected {kind.__name__}')
+  return value
+
+
 def _rows(rows: Any, inputs: int) -> np.ndarray:
   """`rows` as float64 `[n, inputs]`, refused unless each is `inputs` finite numbers."""
   if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_ROWS:
     raise Refused(f'rows: expected a list of 1 to {MAX_ROWS} rows')
   for k, row in enumerate(rows):
     if not (isinstance(row, list) and len(row) == inputs and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= FLOAT32_MAX
         for v in row)):
-      raise Refused(f'rows[{k}]: expected {inputs} finite numbers')
+      raise Refused(f'rows[{k}]: expected {inputs} finite float32 numbers')
   return np.asarray(rows, np.float64)
 
 

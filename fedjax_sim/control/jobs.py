@@ -6,14 +6,19 @@ more rounds). Its state is kept in `<run>/job.json` and its console output
 in `<run>/console.log`, so the page shows it after the server restarts.
 
 Statuses: queued -> running -> finished | failed | stopped. Stopping a
-running job sends SIGTERM: the training script finishes the round it is in,
-checkpoints and exits 130 (`fedjax_sim.stop_signals`), so it can be resumed.
+running job sends SIGTERM once: the training script finishes the round it is
+in, checkpoints and exits 130 (`fedjax_sim.stop_signals`), so it can be
+resumed. Children run in their own session, so a Ctrl-C meant for the server
+does not reach them; the server stops them itself. One runner serves a runs
+directory at a time (an exclusive lock on `<runs>/.control.lock`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import fcntl
 import os
 import signal
 import subprocess
@@ -26,9 +31,11 @@ from fedjax_sim.control.safety import Refused
 
 JOB = 'job.json'
 CONSOLE = 'console.log'
+LOCK = '.control.lock'
 QUEUED, RUNNING, FINISHED, FAILED, STOPPED = 'queued', 'running', 'finished', 'failed', 'stopped'
 ACTIVE = (QUEUED, RUNNING)
 INTERRUPTED = 130  # the training script's exit code after a stop signal
+ORPHAN_SECONDS = 60.  # a left-over script's time to checkpoint before it is killed
 
 
 @dataclasses.dataclass
@@ -46,6 +53,7 @@ class Job:
   ended: float | None = None
   returncode: int | None = None
   error: str | None = None
+  pid: int | None = None  # of the training script while it runs
 
   def as_json(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -77,6 +85,12 @@ class Runner:
   def __init__(self, runs_dir: str, command: Callable[[Job], list[str]]):
     self.runs_dir = runs_dir
     self.command = command
+    self._lock_file = open(os.path.join(runs_dir, LOCK), 'w')
+    try:
+      fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      self._lock_file.close()
+      raise Refused(f'another control room serves {runs_dir}; stop it first', 409) from None
     self._lock = threading.Condition()
     self._queue: collections.deque[Job] = collections.deque()
     self._jobs: dict[str, Job] = {}
@@ -88,12 +102,23 @@ class Runner:
     self._thread.start()
 
   def _orphans_stopped(self) -> None:
-    """Jobs a previous server left queued or running are stopped now."""
+    """Jobs a previous server left queued or running are stopped now; a
+    training script still running (the server was killed) is sent SIGTERM
+    and waited for, so that no two scripts ever write one run."""
     for entry in os.scandir(self.runs_dir):
       job = read_job(entry.path) if entry.is_dir() else None
-      if job is not None and job.status in ACTIVE:
-        job.status, job.error = STOPPED, 'the control room stopped before this run ended'
-        self._save(job)
+      if job is None or job.status not in ACTIVE:
+        continue
+      if job.pid and _runs_in(job.pid, entry.path):
+        os.kill(job.pid, signal.SIGTERM)
+        deadline = time.monotonic() + ORPHAN_SECONDS
+        while _runs_in(job.pid, entry.path):
+          if time.monotonic() > deadline:
+            os.kill(job.pid, signal.SIGKILL)
+          time.sleep(0.1)
+      job.status, job.pid = STOPPED, None
+      job.error = 'the control room stopped before this run ended'
+      self._save(job)
 
   def _save(self, job: Job) -> None:
     runlog.write_json_atomic(os.path.join(self.runs_dir, job.name, JOB), job.as_json())
@@ -130,8 +155,8 @@ class Runner:
         self._queue.remove(job)
         job.status, job.ended = STOPPED, time.time()
         self._save(job)
-      elif self._process is not None:
-        self._stopping = True
+      elif self._process is not None and not self._stopping:  # a second signal
+        self._stopping = True                                  # would end the round
         self._process.send_signal(signal.SIGTERM)
     return job
 
@@ -143,36 +168,37 @@ class Runner:
         if self._closed:
           return
         job = self._queue.popleft()
-        job.status, job.started = RUNNING, time.time()
-        self._save(job)
-        console = open(os.path.join(self.runs_dir, job.name, CONSOLE), 'ab')
-        self._process = subprocess.Popen(self.command(job), stdout=console,
-                                         stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+        try:
+          self._start(job)
+        except Exception as e:  # e.g. the run directory was removed: fail this job only
+          job.status, job.ended, job.error = FAILED, time.time(), f'cannot start: {e}'
+          self._process = None
+          with contextlib.suppress(OSError):
+            self._save(job)
+          continue
       code = self._process.wait()
-      console.close()
       with self._lock:
         self._process = None
-        job.returncode, job.ended = code, time.time()
+        job.returncode, job.ended, job.pid = code, time.time(), None
         # Stopped before the script set its handler (while importing), SIGTERM killed it.
         stopped = code == INTERRUPTED or (self._stopping and code == -signal.SIGTERM)
         job.status = FINISHED if code == 0 else STOPPED if stopped else FAILED
         self._stopping = False
         if job.status == FAILED:
           job.error = last_error(os.path.join(self.runs_dir, job.name, CONSOLE))
-        self._save(job)
+        with contextlib.suppress(OSError):  # the run directory is gone
+          self._save(job)
         self._lock.notify_all()
 
-  def wait_idle(self, timeout: float) -> bool:
-    """Waits until no job is queued or running; returns whether that happened."""
-    deadline = time.monotonic() + timeout
-    with self._lock:
-      while self._queue or self._process is not None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-          return False
-        self._lock.wait(left)
-    return True
+  def _start(self, job: Job) -> None:
+    """Starts `job`'s process (holding the lock), its output to the console log."""
+    job.status, job.started = RUNNING, time.time()
+    with open(os.path.join(self.runs_dir, job.name, CONSOLE), 'ab') as console:
+      self._process = subprocess.Popen(self.command(job), stdout=console,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
+    job.pid = self._process.pid
+    self._save(job)
 
   def close(self, timeout: float = 60.) -> None:
     """Empties the queue (those jobs are stopped) and stops the running job,
@@ -186,10 +212,23 @@ class Runner:
       process = self._process
       self._lock.notify_all()
     if process is not None:
-      self._stopping = True
-      process.send_signal(signal.SIGTERM)
+      with self._lock:
+        if not self._stopping:
+          self._stopping = True
+          process.send_signal(signal.SIGTERM)
       try:
         process.wait(timeout)
       except subprocess.TimeoutExpired:
         process.kill()
     self._thread.join(timeout)
+    self._lock_file.close()  # releases the lock
+
+
+def _runs_in(pid: int, run_dir: str) -> bool:
+  """Whether process `pid` is alive and is a training script writing `run_dir`."""
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      argv = f.read().split(b'\0')
+  except OSError:
+    return False
+  return f'--workdir={run_dir}'.encode() in argv

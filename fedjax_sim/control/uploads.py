@@ -9,10 +9,11 @@ chosen when a run starts, and checked then by loading the data.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import tempfile
 from typing import Any, AsyncIterator
 
-from fedjax_sim import runlog
 from fedjax_sim.control.safety import Refused, check_name
 from fedjax_sim.data import csv_data
 from fedjax_sim.errors import ConfigError, DataError
@@ -21,14 +22,27 @@ DATA_DIR = '_data'  # not a run name: those start with a letter or digit
 
 
 def data_dir(runs_dir: str) -> str:
+  """`<runs>/_data`, created if missing; refused if it is not a directory of
+  the runs directory (a symbolic link elsewhere)."""
   path = os.path.join(runs_dir, DATA_DIR)
   os.makedirs(path, exist_ok=True)
+  if os.path.islink(path) or not os.path.isdir(path):
+    raise Refused(f'{path} must be a directory, not a link', 409)
+  return path
+
+
+def _file(runs_dir: str, name: str) -> str:
+  """The path of data set `name`; refused unless a plain name, or if the
+  file there is a symbolic link."""
+  path = os.path.join(data_dir(runs_dir), check_name('dataset', name) + '.csv')
+  if os.path.islink(path):
+    raise Refused(f'dataset={name!r} is a symbolic link; expected an uploaded file', 409)
   return path
 
 
 def dataset_path(runs_dir: str, name: str) -> str:
   """The stored file of data set `name`; refused if there is none."""
-  path = os.path.join(data_dir(runs_dir), check_name('dataset', name) + '.csv')
+  path = _file(runs_dir, name)
   if not os.path.isfile(path):
     raise Refused(f'dataset={name!r}: no such uploaded data set', 404)
   return path
@@ -44,8 +58,9 @@ def describe(path: str, name: str) -> dict[str, Any]:
 def datasets(runs_dir: str) -> list[dict[str, Any]]:
   out = []
   for file in sorted(os.listdir(data_dir(runs_dir))):
-    if file.endswith('.csv') and not file.startswith('.'):
-      out.append(describe(os.path.join(data_dir(runs_dir), file), file[:-4]))
+    path = os.path.join(data_dir(runs_dir), file)
+    if file.endswith('.csv') and not file.startswith('.') and not os.path.islink(path):
+      out.append(describe(path, file[:-4]))
   return out
 
 
@@ -70,19 +85,27 @@ async def read_text(chunks: AsyncIterator[bytes], max_bytes: int) -> str:
 async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
                 max_bytes: int) -> dict[str, Any]:
   """Stores the streamed file as data set `name` after checking it: at most
-  `max_bytes`, UTF-8, a CSV table with a header and rows of equal length."""
-  path = os.path.join(data_dir(runs_dir), check_name('dataset', name) + '.csv')
+  `max_bytes`, UTF-8, a CSV table with a header and rows of equal length.
+  An existing data set is never replaced, even by a concurrent upload."""
+  path = _file(runs_dir, name)
+  exists = Refused(f'dataset={name!r} exists already; choose another name', 409)
   if os.path.exists(path):
-    raise Refused(f'dataset={name!r} exists already; choose another name', 409)
+    raise exists
   text = await read_text(chunks, max_bytes)
-  incoming = path + '.incoming'
-  runlog.write_atomic(incoming, text)
+  fd, incoming = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.', suffix='.incoming')
   try:
-    described = describe(incoming, name)
-  except DataError as e:
+    with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
+      f.write(text)
+    try:
+      described = await asyncio.to_thread(describe, incoming, name)
+    except DataError as e:
+      raise Refused(str(e).replace(incoming, name)) from None
+    try:
+      os.link(incoming, path)  # fails if the name was taken meanwhile
+    except FileExistsError:
+      raise exists from None
+  finally:
     os.unlink(incoming)
-    raise Refused(str(e).replace(incoming, name)) from None
-  os.replace(incoming, path)
   return described
 
 
@@ -92,6 +115,9 @@ def check_choice(data: dict[str, Any], seed: int, clients_per_round: int) -> Non
   missing value, a client with too few rows, or fewer clients than
   `clients_per_round` is refused before the run."""
   name = os.path.basename(data['path'])
+  rows = len(csv_data.read_table(data['path']).rows)
+  if not data.get('client_column') and data.get('num_clients', 1) > rows:
+    raise Refused(f"data.num_clients={data['num_clients']} exceeds the {rows} rows of {name}")
   try:
     loaded = csv_data.load_csv(data, seed)
   except (ConfigError, DataError) as e:

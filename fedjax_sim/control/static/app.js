@@ -81,7 +81,10 @@ async function loadFields() {
                                value: Array.isArray(value) ? value.join(',') : value});
     box.append(el('label', {}, field + ' ', input));
   }
-  $('run-name').value = name.replace('.py', '') + '-' + (state.runs.length + 1);
+  const now = new Date();
+  const stamp = [now.getMonth() + 1, now.getDate(), now.getHours(), now.getMinutes(), now.getSeconds()]
+    .map((v) => String(v).padStart(2, '0')).join('');
+  $('run-name').value = `${(dataset || name.replace('.py', ''))}-${stamp}`;
 }
 
 function collectFields() {
@@ -169,6 +172,7 @@ function drawRuns() {
     if ([...select.options].map((o) => o.value).join() === names.join()) continue;
     select.replaceChildren(...names.map((n) => el('option', {value: n}, n)));
     if (names.includes(keep)) select.value = keep;
+    if (select.value !== keep) select.dispatchEvent(new Event('change'));
   }
 }
 
@@ -198,11 +202,17 @@ function updateRunRow(row, run) {
   actions.dataset.key = key;
   actions.replaceChildren();
   if (run.status === 'queued' || run.status === 'running') {
-    actions.append(el('button', {id: 'stop-' + run.name, onclick: () => act(run.name, 'stop')}, 'Stop'));
+    const stop = el('button', {id: 'stop-' + run.name}, 'Stop');
+    stop.addEventListener('click', () => {  // one signal: a second would end the round early
+      stop.disabled = true;
+      stop.textContent = 'Stopping…';
+      act(run.name, 'stop');
+    });
+    actions.append(stop);
   } else if (run.resumable && run.status !== 'finished') {
     actions.append(el('button', {id: 'resume-' + run.name, onclick: () => act(run.name, 'resume')}, 'Resume'));
   }
-  if (!['queued', 'running', 'external'].includes(run.status) && run.round > 0) {
+  if (!['queued', 'running', 'external'].includes(run.status) && run.round > 0 && run.config_file) {
     const more = el('input', {id: 'extend-rounds-' + run.name, type: 'number', min: '1', value: '10', class: 'short'});
     actions.append(' ', more, el('button', {id: 'extend-' + run.name, onclick: () =>
       act(run.name, 'resume', {rounds: (run.rounds || 0) + Number(more.value)})}, 'Extend'));
@@ -226,13 +236,23 @@ function watch(name) {
 }
 
 async function refreshWatched() {
-  const run = state.runs.find((r) => r.name === state.watched);
-  if (!state.watched) return;
+  const name = state.watched;
+  const run = state.runs.find((r) => r.name === name);
+  if (!name) return;
   $('run-error').textContent = run && run.error ? run.error : '';
-  const lastRound = run && run.last ? run.last.round : 0;
-  if (lastRound === state.watchedRound) return;
-  state.watchedRound = lastRound;
-  const rows = (await api(`/api/runs/${encodeURIComponent(state.watched)}/metrics`)).metrics;
+  const progress = run ? `${run.status} ${run.round}` : '';
+  if (progress === state.watchedRound) return;
+  state.watchedRound = progress;
+  let rows, output;
+  try {
+    rows = (await api(`/api/runs/${encodeURIComponent(name)}/metrics`)).metrics;
+    output = (await api(`/api/runs/${encodeURIComponent(name)}/console`)).console;
+  } catch (error) {
+    $('run-error').textContent = error.message;
+    return;
+  }
+  if (state.watched !== name) return;  // another run was picked meanwhile
+  $('run-console').textContent = output.trimEnd().split('\n').slice(-12).join('\n');
   const x = rows.map((r) => r.round);
   Plotly.react('live-chart', [
     {x, y: rows.map((r) => r.test_accuracy), name: 'test_accuracy', mode: 'lines+markers'},
@@ -255,9 +275,17 @@ function connect() {
 
 // ---- compare ----
 async function drawCompare() {
-  const names = [...state.selected];
-  const query = names.map((n) => 'run=' + encodeURIComponent(n)).join('&');
-  const body = await api('/api/compare?' + query);
+  const known = new Set(state.runs.map((r) => r.name));
+  for (const name of state.selected) if (!known.has(name)) state.selected.delete(name);
+  const query = [...state.selected].map((n) => 'run=' + encodeURIComponent(n)).join('&');
+  let body;
+  try {
+    body = await api('/api/compare?' + query);
+    say('compare-message', state.selected.size ? '' : 'No runs ticked.');
+  } catch (error) {
+    say('compare-message', error.message);
+    return;
+  }
   const select = $('compare-metric');
   const keep = select.value || 'test_accuracy';
   select.replaceChildren(...body.metrics.map((m) => el('option', {value: m}, m)));
