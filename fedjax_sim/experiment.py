@@ -182,7 +182,7 @@ def population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Datas
   return state + (0 if isinstance(train, ClientStore) else packed_bytes(train))
 
 
-def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
+def sample_and_round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
   """`(sample_key, round_key)` of a round; a function of seed and index only."""
   key = jax.random.fold_in(jax.random.PRNGKey(seed), round_index + 1)
   return tuple(jax.random.split(key))
@@ -221,7 +221,8 @@ def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int
   if exp.client_test is not None:
     evals.update(exp.client_test(params, round_index))
   if exp.personalize is not None:
-    evals.update(exp.personalize(state, round_index))
+    evals.update(exp.personalize(state, round_index,
+                                 exp.algorithm.personal_params(state.clients)))
   return evals, {'client': np.asarray(ids), **per_client(sums, data.counts)}
 
 
@@ -347,7 +348,7 @@ def train(config: ml_collections.ConfigDict,
     start, last_round = time.perf_counter(), first_round
     try:
       for r in range(first_round, config.rounds):
-        sample_key, round_key = round_keys(config.seed, r)
+        sample_key, round_key = sample_and_round_keys(config.seed, r)
         ids = exp.sample_fn(sample_key)
         if exp.on_host:  # only the sampled clients' rows are read and sent
           host_ids = np.asarray(ids)

@@ -6,8 +6,8 @@ local test part (`fedjax_sim.data.client_split`). Each evaluation reports
 
   local_accuracy:        the global model on each client's local test part;
   personalized_accuracy: each client's personalized model on the same part,
-    where the personalized model is the client's own model (algorithms whose
-    client state is `PersonalParams`, e.g. Ditto) or else the global model,
+    where the personalized model is the client's own model (algorithms with
+    a `personal_params` accessor, e.g. Ditto) or else the global model,
     fine-tuned for `finetune_steps` SGD steps on the client's local train part
     (reported when either applies).
 
@@ -35,13 +35,9 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import example_sums, summarize_clients
 from fedjax_sim.models.model import Model, masked_loss
 
-Evaluator = Callable[[RoundState, int], dict[str, float]]
-
-
-class PersonalParams(NamedTuple):
-  """Client state of algorithms that keep a personal model per client."""
-
-  params: Any
+# `(round_state, round_index, personal) -> evals`; `personal` is the clients'
+# stacked personal models (`FederatedAlgorithm.personal_params`) or None.
+Evaluator = Callable[[RoundState, int, Any], dict[str, float]]
 
 
 class Settings(NamedTuple):
@@ -122,19 +118,17 @@ def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
 def from_config(config: ml_collections.ConfigDict, model: Model,
                 data: FederatedData) -> tuple[FederatedData, Evaluator | None]:
   """`(federated training data, evaluator)`: with personalization on, the local
-  train parts and `evaluator(round_state, round_index) -> evals`; else `data`
-  unchanged and None."""
+  train parts and `evaluator(round_state, round_index, personal) -> evals`;
+  else `data` unchanged and None."""
   settings = settings_from_config(config)
   if not settings.client_test_fraction:
     return data, None
   split = split_clients(data, settings.client_test_fraction, config.seed)
   on_device = jax.device_put(tuple(split))
-  # Stream 0 of the seed: rounds use streams >= 1 (`train.round_keys`).
+  # Stream 0 of the seed: rounds use streams >= 1 (`experiment.sample_and_round_keys`).
   base_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
 
-  def evaluator(state: RoundState, round_index: int) -> dict[str, float]:
-    personal = (state.clients.params if isinstance(state.clients, PersonalParams)
-                else None)
+  def evaluator(state: RoundState, round_index: int, personal: Any) -> dict[str, float]:
     return evaluate_personalized(model, state.server.params, personal, on_device,
                                  jax.random.fold_in(base_key, round_index),
                                  settings, config.client.batch_size)

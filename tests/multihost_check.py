@@ -21,7 +21,7 @@ from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.core import build_round, init_state  # noqa: E402
 from fedjax_sim.core.sharding import client_mesh  # noqa: E402
 from fedjax_sim.data.batching import plan_batches  # noqa: E402
-from fedjax_sim.experiment import build_experiment, round_keys  # noqa: E402
+from fedjax_sim.experiment import build_experiment, sample_and_round_keys  # noqa: E402
 
 
 def main(process_id: int, num_processes: int, port: int) -> None:
@@ -40,7 +40,7 @@ def main(process_id: int, num_processes: int, port: int) -> None:
   place = (lambda tree: distributed.replicate(tree, mesh)) if mesh else jax.device_put
   state, data = place(state), place(data)
   for r in range(4):
-    sample_key, round_key = round_keys(config.seed, r)
+    sample_key, round_key = sample_and_round_keys(config.seed, r)
     ids = exp.sample_fn(sample_key)
     state, metrics = round_fn(state, data, place(ids), place(round_key))
   leaves = [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(state.server.params)]

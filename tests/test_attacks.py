@@ -12,7 +12,7 @@ from fedjax_sim.core import ClientResult, FederatedAlgorithm, build_round, init_
 from fedjax_sim.data import plan_batches
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment, round_keys, round_summary
+from fedjax_sim.experiment import build_experiment, sample_and_round_keys, round_summary
 
 MALICIOUS = np.array([False, True, True, False, False, True])  # client 2 is empty
 
@@ -99,7 +99,7 @@ def test_sign_flip_experiment_marks_the_sampled_malicious_clients():
   exp = build_experiment(config)
   params = exp.model.init(jax.random.PRNGKey(0), jnp.asarray(exp.dataset.test['x'][:1]))
   state = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
-  sample_key, round_key = round_keys(config.seed, 0)
+  sample_key, round_key = sample_and_round_keys(config.seed, 0)
   ids = exp.sample_fn(sample_key)
   _, metrics = exp.round_fn(state, jax.device_put(exp.dataset.train), ids, round_key)
   malicious = malicious_clients(20, 0.3, config.seed)

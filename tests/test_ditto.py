@@ -16,7 +16,7 @@ from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.personalization import PersonalParams
+from fedjax_sim.algorithms.ditto import PersonalParams
 from fedjax_sim.experiment import build_experiment, evaluate_state
 
 LR, LAM = 0.1, 0.7
@@ -64,14 +64,20 @@ def small_ditto_config():
   return config
 
 
-def test_personalized_accuracy_evaluates_personal_models():
-  exp = build_experiment(small_ditto_config())
+@pytest.mark.parametrize('compression', ['none', 'topk'])
+def test_personalized_accuracy_evaluates_personal_models(compression):
+  # Under top-k with error feedback the client state is (Ditto's, residual):
+  # the personal models are still found (`personal_params`), not silently lost.
+  config = small_ditto_config()
+  config.compression.name = compression
+  exp = build_experiment(config)
   sample = jnp.asarray(exp.dataset.test['x'][:1])
   global_params = exp.model.init(jax.random.PRNGKey(0), sample)
   state = init_state(exp.algorithm, global_params, 6)
   personal = jax.vmap(lambda k: exp.model.init(k, sample))(
       jax.random.split(jax.random.PRNGKey(1), 6))
-  state = state._replace(clients=PersonalParams(personal))
+  own = PersonalParams(personal)
+  state = state._replace(clients=own if compression == 'none' else (own, state.clients[1]))
   evals = evaluate_state(exp, state, 0)
   full = load_dataset(small_ditto_config().data, 0).train
   test = split_clients(full, 0.25, 0).test

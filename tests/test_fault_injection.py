@@ -18,7 +18,7 @@ from fedjax_sim import experiment as train_lib
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import DivergedError
-from fedjax_sim.experiment import build_experiment, round_keys, train
+from fedjax_sim.experiment import build_experiment, sample_and_round_keys, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,7 +64,7 @@ def test_dropping_a_nan_client_equals_a_round_without_it(strategy):
 def samples(config):
   """The clients each round samples."""
   exp = build_experiment(config)
-  return [np.asarray(exp.sample_fn(round_keys(config.seed, r)[0])).tolist()
+  return [np.asarray(exp.sample_fn(sample_and_round_keys(config.seed, r)[0])).tolist()
           for r in range(config.rounds)]
 
 

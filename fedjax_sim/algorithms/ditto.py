@@ -12,6 +12,8 @@ client's `v_k` on its local test part.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -24,13 +26,19 @@ from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model, masked_loss
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.personalization import PersonalParams, settings_from_config
+from fedjax_sim.personalization import settings_from_config
 
 
 def proximal_term(params, anchor, lam: float) -> jax.Array:
   """`lam/2 ||params - anchor||^2`."""
   sq = jax.tree.map(lambda p, a: jnp.sum(jnp.square(p - a)), params, anchor)
   return 0.5 * lam * sum(jax.tree.leaves(sq))
+
+
+class PersonalParams(NamedTuple):
+  """A Ditto client's persistent state: its personal model."""
+
+  params: Any
 
 
 def ditto(model: Model, client_optimizer: optax.GradientTransformation,
@@ -64,7 +72,8 @@ def ditto(model: Model, client_optimizer: optax.GradientTransformation,
   def server_update(state: ServerState, mean_delta) -> ServerState:
     return apply_pseudo_gradient(server_optimizer, state, mean_delta)
 
-  return FederatedAlgorithm(init, client_update, server_update, client_init)
+  return FederatedAlgorithm(init, client_update, server_update, client_init,
+                            personal_params=lambda personal: personal.params)
 
 
 def from_config(config, model: Model, num_clients: int) -> FederatedAlgorithm:

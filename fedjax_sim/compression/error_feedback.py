@@ -43,4 +43,8 @@ def with_compression(algorithm: FederatedAlgorithm, compressor: Compressor,
     return ClientResult(sent, result.weight, {**result.metrics, UPLOAD_BYTES: payload},
                         (result.client_state, residual))
 
-  return algorithm._replace(client_init=client_init, client_update=client_update)
+  def personal_params(client_state):
+    return algorithm.personal_params(client_state[0])
+
+  return algorithm._replace(client_init=client_init, client_update=client_update,
+                            personal_params=personal_params)

@@ -41,6 +41,12 @@ def no_client_state(params: PyTree) -> tuple:
   return ()
 
 
+def no_personal_params(client_state: PyTree) -> None:
+  """`personal_params` of algorithms without a personal model per client."""
+  del client_state
+  return None
+
+
 class FederatedAlgorithm(NamedTuple):
   """Pure functions defining a federated algorithm.
 
@@ -56,6 +62,10 @@ class FederatedAlgorithm(NamedTuple):
       for every client as dense arrays `[num_clients, ...]` and updates only
       the sampled clients' rows.
     aggregator: how updates are combined (`fedjax_sim.core.aggregator`).
+    personal_params: `client_state -> personal model params, or None`: what
+      personalization evaluates as each client's own model (applied to the
+      stacked states of all clients). Wrappers that extend the client state
+      (compression's residuals) keep it working.
   """
 
   init: Callable[[PyTree], PyTree]
@@ -63,3 +73,4 @@ class FederatedAlgorithm(NamedTuple):
   server_update: Callable[[PyTree, PyTree], PyTree]
   client_init: Callable[[PyTree], PyTree] = no_client_state
   aggregator: Aggregator = weighted_mean()
+  personal_params: Callable[[PyTree], PyTree | None] = no_personal_params
