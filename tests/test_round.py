@@ -15,19 +15,21 @@ from fedjax_sim.models import masked_loss
 
 
 def reference_round(model, params, server_state, data, ids, key, plan,
-                    client_opt, server_opt, weighting):
-  """FedAvg written plainly: a Python loop over clients and over steps."""
+                    client_opt, server_opt, weighting, budgets=None):
+  """FedAvg written plainly: a Python loop over clients and over steps; with
+  `budgets`, client k stops after `budgets[k]` real steps."""
   x, y, counts = (np.asarray(data.examples['x']), np.asarray(data.examples['y']),
                   np.asarray(data.counts))
   deltas, weights, losses, norms = [], [], [], []
   clients_key, _ = round_keys(key)
-  for cid in np.asarray(ids):
+  for k, cid in enumerate(np.asarray(ids)):
+    budget = np.inf if budgets is None else budgets[k]
     batch_key, train_key, _ = client_key(clients_key, cid)
     idx, mask = client_batches(batch_key, counts[cid], plan)
     idx, mask = np.asarray(idx), np.asarray(mask)
     local, opt_state, step_losses = params, client_opt.init(params), []
     for s in range(plan.num_steps):
-      if not mask[s].any():
+      if not mask[s].any() or len(step_losses) >= budget:
         continue
       batch = {'x': jnp.asarray(x[cid, idx[s]]), 'y': jnp.asarray(y[cid, idx[s]])}
       loss, grads = jax.value_and_grad(masked_loss, argnums=1)(
@@ -164,3 +166,35 @@ def test_rounds_read_padded_data_unless_padding_is_large(ragged_data, monkeypatc
   assert packed.for_round(ragged_data) is ragged_data
   monkeypatch.setattr(packed, 'PADDING_LIMIT', 0)
   assert isinstance(packed.for_round(ragged_data), packed.PackedData)
+
+
+@pytest.mark.parametrize('strategy,chunk_size', [('vmap', 1), ('chunked', 2),
+                                                 ('sequential', 1), ('auto', 1)])
+@pytest.mark.parametrize('epochs,steps', [(2, 0), (1, 3)])
+def test_step_budgets_stop_each_client_as_a_loop_would(ragged_data, tiny_mlp, strategy,
+                                                       chunk_size, epochs, steps):
+  # Partial work: budgets of 0, 1, fewer than and more than a client's real
+  # steps (the empty client 0 has none); one program for any budgets.
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  client_opt, server_opt = optax.sgd(0.1, momentum=0.5), optax.sgd(1.)
+  algorithm = fedavg(tiny_mlp, client_opt, server_opt, 'num_examples')
+  plan = plan_batches(ragged_data.max_examples, 4, epochs, steps)
+  round_fn = build_round(algorithm, plan, strategy, chunk_size)
+  ids = jnp.array([3, 0, 2, 5, 1], jnp.int32)
+  state = init_state(algorithm, jax.tree.map(jnp.copy, params), ragged_data.num_clients)
+  ref_state = algorithm.init(params)
+  for r, budgets in enumerate([[1, 0, 2, 100, 0], [0, 5, 1, 2, 3]]):
+    round_key = jax.random.fold_in(jax.random.PRNGKey(7), r)
+    ref_params, ref_opt, _, ref_losses, ref_norms = reference_round(
+        tiny_mlp, ref_state.params, ref_state, ragged_data, ids, round_key, plan,
+        client_opt, server_opt, 'num_examples', budgets)
+    ref_state = type(ref_state)(ref_params, ref_opt)
+    state, metrics = round_fn(state, ragged_data, ids, round_key,
+                              step_budgets=jnp.asarray(budgets, jnp.int32))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
+                 state.server.params, ref_state.params)
+    np.testing.assert_allclose(metrics['clients']['train_loss'], ref_losses, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(metrics['clients']['update_norm'], ref_norms, rtol=1e-4,
+                               atol=1e-6)
+  assert round_fn._cache_size() == 1

@@ -28,6 +28,8 @@ class ClientBatches(NamedTuple):
     row: this client's row in `examples` when the data hold only some clients
       (streamed data sets); None when the row is `client_id`.
     offset: packed data: the client's first example's row; None when padded.
+    max_steps: a cap on the client's local steps this round (int32: partial
+      work, e.g. a straggler's budget); None for no cap.
   """
 
   examples: Mapping[str, jax.Array]
@@ -36,11 +38,14 @@ class ClientBatches(NamedTuple):
   stream: BatchStream
   row: jax.Array | None = None
   offset: jax.Array | None = None
+  max_steps: jax.Array | None = None
 
   @property
   def num_steps(self) -> jax.Array:
-    """The client's real number of local steps (int32)."""
-    return real_steps(self.count, self.stream.plan)
+    """The client's number of local steps (int32): its real steps, capped
+    by `max_steps`."""
+    steps = real_steps(self.count, self.stream.plan)
+    return steps if self.max_steps is None else jnp.minimum(steps, self.max_steps)
 
   def step(self, s: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
     """`(batch, mask)` of local step `s`."""

@@ -79,7 +79,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                 mesh: Mesh | None = None,
                 log: Callable[[str], None] = logging.info,
                 client_rows: bool = False, drop_nonfinite: bool = False) -> RoundFn:
-  """Returns `round(state, data, client_ids, key, data_rows=None) -> (state, metrics)`.
+  """Returns `round(state, data, client_ids, key, data_rows=None, step_budgets=None)
+  -> (state, metrics)`.
 
   `strategy='auto'` (the default) picks the layout (`fedjax_sim.core.layout`)
   when the round is compiled, from the backend, the model's size and the
@@ -100,7 +101,9 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   from); both give the same round.
 
   Every client runs only its own real local steps (`real_steps` of its example
-  count). Clients are mapped longest first (`fedjax_sim.core.schedule`), so a
+  count). `step_budgets` (int32, one per sampled client) caps them: partial
+  work, such as a straggler's, where a client stops after its budget (its
+  update and weight are those of the steps it ran; 0 steps: a zero update). Clients are mapped longest first (`fedjax_sim.core.schedule`), so a
   `chunked` chunk holds clients of similar length and a round costs about the
   sampled clients' real steps in every strategy but `vmap`, whose single chunk
   runs as long as its longest client.
@@ -138,12 +141,12 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   aggregator = algorithm.aggregator
   num_devices = mesh.size if mesh else 1
 
-  def one_client(shared, client_id, row, count, is_valid, slot):
+  def one_client(shared, client_id, row, count, is_valid, slot, budget=None):
     state, data, clients_key = shared
     batch_key, train_key, agg_key = client_key(clients_key, client_id)
     offset = data.offsets[row] if isinstance(data, PackedData) else None
     batches = ClientBatches(data.examples, client_id, count,
-                            client_stream(batch_key, count, plan), row, offset)
+                            client_stream(batch_key, count, plan), row, offset, budget)
     own_state = jax.tree.map(lambda a: a[slot], state.clients)
     result = algorithm.client_update(state.server, own_state, batches, train_key)
     norm = optax.tree.norm(result.update)
@@ -167,11 +170,13 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     return (weight, metric_sum, update_sum, stats), (per_client, ())
 
   def round_fn(state: RoundState, data: FederatedData | PackedData, client_ids, key,
-               data_rows=None):
+               data_rows=None, step_budgets=None):
     num_sampled = client_ids.shape[0]
     clients_key, server_key = round_keys(key)
     shared = (state, data, clients_key)
-    example = (jnp.int32(0),) * 3 + (jnp.bool_(True), jnp.int32(0))
+    capped = step_budgets is not None  # a separate program from the uncapped one
+    example = (jnp.int32(0),) * 3 + (jnp.bool_(True), jnp.int32(0)) + (
+        (jnp.int32(0),) if capped else ())
     layout = Layout(strategy, chunk_size)
     if strategy == 'auto':
       layout = _auto_layout(one_client, shared, example, aggregator.stacked,
@@ -185,11 +190,18 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
         jnp.zeros(padded, jnp.int32).at[:num_sampled].set(data_rows))
     valid = jnp.arange(padded) < num_sampled
     counts = jnp.where(valid, data.counts[rows], 0).astype(jnp.int32)
+    steps = real_steps(counts, plan)
+    columns = [ids, rows, counts, valid]
+    if capped:
+      budgets = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(step_budgets)
+      steps = jnp.minimum(steps, budgets)
     # Longest clients first, snake-dealt over the devices (`schedule`): chunks
     # of similar length, balanced devices; outputs return to sampled order.
-    perm = balanced_order(real_steps(counts, plan), num_devices)
-    slots = jnp.arange(padded, dtype=jnp.int32) if client_rows else ids
-    xs = tuple(a[perm] for a in (ids, rows, counts, valid, slots))
+    perm = balanced_order(steps, num_devices)
+    columns.append(jnp.arange(padded, dtype=jnp.int32) if client_rows else ids)
+    if capped:
+      columns.append(budgets)
+    xs = tuple(a[perm] for a in columns)
     if mesh is None:
       summed, stacked_out = map_and_sum(
           functools.partial(one_client, shared), xs, *layout)
@@ -223,10 +235,10 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     return jitted
   place = replicator(mesh)
 
-  def on_mesh(*args):
+  def on_mesh(*args, **kwargs):
     # Inputs replicated over the mesh as the round returns its state, so
     # every round runs the first round's program and nothing moves twice.
-    return jitted(*place(args))
+    return jitted(*place(args), **place(kwargs))
 
   on_mesh.lower, on_mesh._cache_size = jitted.lower, jitted._cache_size
   return on_mesh
