@@ -198,3 +198,26 @@ def test_step_budgets_stop_each_client_as_a_loop_would(ragged_data, tiny_mlp, st
     np.testing.assert_allclose(metrics['clients']['update_norm'], ref_norms, rtol=1e-4,
                                atol=1e-6)
   assert round_fn._cache_size() == 1
+
+
+@pytest.mark.parametrize('strategy', ['chunked', 'sequential'])
+def test_clients_that_did_not_report_are_left_out(ragged_data, tiny_mlp, strategy):
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  client_opt, server_opt = optax.sgd(0.1), optax.sgd(1.)
+  algorithm = fedavg(tiny_mlp, client_opt, server_opt, 'num_examples')
+  plan = plan_batches(ragged_data.max_examples, 4, 1, 0)
+  round_fn = build_round(algorithm, plan, strategy, 2)
+  ids = jnp.array([3, 0, 2, 5, 1], jnp.int32)
+  reported = jnp.array([True, False, False, True, True])
+  key = jax.random.PRNGKey(3)
+  state = init_state(algorithm, jax.tree.map(jnp.copy, params), ragged_data.num_clients)
+  state, metrics = round_fn(state, ragged_data, ids, key, reported=reported,
+                            step_budgets=jnp.where(reported, 1000, 0).astype(jnp.int32))
+  # FedAvg over the reporting clients alone (client keys follow the ids).
+  ref_loop = reference_round(tiny_mlp, params, algorithm.init(params), ragged_data,
+                             ids[reported], key, plan, client_opt, server_opt,
+                             'num_examples')[0]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
+               state.server.params, ref_loop)
+  np.testing.assert_array_equal(np.asarray(metrics['clients']['weight']) > 0,
+                                np.asarray(reported) & (np.asarray(ragged_data.counts)[ids] > 0))

@@ -79,8 +79,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                 mesh: Mesh | None = None,
                 log: Callable[[str], None] = logging.info,
                 client_rows: bool = False, drop_nonfinite: bool = False) -> RoundFn:
-  """Returns `round(state, data, client_ids, key, data_rows=None, step_budgets=None)
-  -> (state, metrics)`.
+  """Returns `round(state, data, client_ids, key, data_rows=None, step_budgets=None,
+  reported=None) -> (state, metrics)`.
 
   `strategy='auto'` (the default) picks the layout (`fedjax_sim.core.layout`)
   when the round is compiled, from the backend, the model's size and the
@@ -103,7 +103,10 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   Every client runs only its own real local steps (`real_steps` of its example
   count). `step_budgets` (int32, one per sampled client) caps them: partial
   work, such as a straggler's, where a client stops after its budget (its
-  update and weight are those of the steps it ran; 0 steps: a zero update). Clients are mapped longest first (`fedjax_sim.core.schedule`), so a
+  update and weight are those of the steps it ran; 0 steps: a zero update).
+  `reported` (bool, one per sampled client) drops the clients marked False
+  from the round, as if they had not reported: weight 0, their persistent
+  state unchanged (give them a budget of 0 to skip their work too). Clients are mapped longest first (`fedjax_sim.core.schedule`), so a
   `chunked` chunk holds clients of similar length and a round costs about the
   sampled clients' real steps in every strategy but `vmap`, whose single chunk
   runs as long as its longest client.
@@ -141,7 +144,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   aggregator = algorithm.aggregator
   num_devices = mesh.size if mesh else 1
 
-  def one_client(shared, client_id, row, count, is_valid, slot, budget=None):
+  def one_client(shared, client_id, row, count, is_valid, slot, budget=None, reported=None):
     state, data, clients_key = shared
     batch_key, train_key, agg_key = client_key(clients_key, client_id)
     offset = data.offsets[row] if isinstance(data, PackedData) else None
@@ -151,11 +154,13 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     result = algorithm.client_update(state.server, own_state, batches, train_key)
     norm = optax.tree.norm(result.update)
     finite = jnp.isfinite(norm)  # NaN or inf anywhere, or a norm beyond float range
-    update, client_state, keep = result.update, result.client_state, is_valid
+    update, client_state = result.update, result.client_state
+    keep = is_valid if reported is None else is_valid & reported
     if drop_nonfinite:  # as if the client had not reported
-      keep = is_valid & finite
+      keep = keep & finite
       update = jax.tree.map(lambda u: jnp.where(finite, u, 0), update)
-      client_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+    if drop_nonfinite or reported is not None:
+      client_state = jax.tree.map(lambda new, old: jnp.where(keep, new, old),
                                   client_state, own_state)
     weight = jnp.where(keep, result.weight, 0.).astype(jnp.float32)
     update, weight, stats = aggregator.prepare(update, weight, state.aggregator, agg_key)
@@ -170,13 +175,14 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     return (weight, metric_sum, update_sum, stats), (per_client, ())
 
   def round_fn(state: RoundState, data: FederatedData | PackedData, client_ids, key,
-               data_rows=None, step_budgets=None):
+               data_rows=None, step_budgets=None, reported=None):
     num_sampled = client_ids.shape[0]
     clients_key, server_key = round_keys(key)
     shared = (state, data, clients_key)
-    capped = step_budgets is not None  # a separate program from the uncapped one
+    # Budgets and reports make separate programs; without them the round is as before.
+    capped, partial = step_budgets is not None, reported is not None
     example = (jnp.int32(0),) * 3 + (jnp.bool_(True), jnp.int32(0)) + (
-        (jnp.int32(0),) if capped else ())
+        (jnp.int32(0),) if capped or partial else ()) + ((jnp.bool_(True),) if partial else ())
     layout = Layout(strategy, chunk_size)
     if strategy == 'auto':
       layout = _auto_layout(one_client, shared, example, aggregator.stacked,
@@ -199,8 +205,10 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     # of similar length, balanced devices; outputs return to sampled order.
     perm = balanced_order(steps, num_devices)
     columns.append(jnp.arange(padded, dtype=jnp.int32) if client_rows else ids)
-    if capped:
-      columns.append(budgets)
+    if capped or partial:
+      columns.append(budgets if capped else jnp.full(padded, jnp.iinfo(jnp.int32).max))
+    if partial:
+      columns.append(jnp.zeros(padded, bool).at[:num_sampled].set(reported))
     xs = tuple(a[perm] for a in columns)
     if mesh is None:
       summed, stacked_out = map_and_sum(
