@@ -34,6 +34,10 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # pooled into one client that trains, each round, on as many examples as
   # the sampled clients would (fedjax_sim/centralized.py).
   config.centralized = False
+  # Stragglers (fedjax_sim/stragglers.py): this fraction of each round's
+  # clients manages only part of its local steps; mode 'partial' keeps that
+  # work (FedProx), 'drop' leaves stragglers out of the round (FedAvg).
+  config.stragglers = ml_collections.ConfigDict({'fraction': 0., 'mode': 'partial'})
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'digits'

@@ -17,6 +17,7 @@ from absl import logging
 from jax.sharding import Mesh
 
 from fedjax_sim import centralized, checkpoint, federated_eval, personalization, report
+from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import workdir as workdir_lib
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.algorithms.registry import build_algorithm
@@ -69,6 +70,8 @@ class Experiment(NamedTuple):
   # Tests the global model on a sampled fraction of clients' held-out data
   # (`client_eval_fraction`; `fedjax_sim.federated_eval`).
   client_test: federated_eval.Evaluator | None = None
+  # Stragglers' step budgets and reports for a round (`fedjax_sim.stragglers`).
+  stragglers: stragglers_lib.Draw | None = None
   # The `clients` mesh the round runs on (None: one device).
   mesh: Mesh | None = None
   # Data and client states stay in host memory; rounds move the sampled rows
@@ -151,6 +154,8 @@ def build_experiment(config: ml_collections.ConfigDict,
   else:
     mesh = (client_mesh() if config.engine.get('shard_clients', False)
             or jax.process_count() > 1 else None)
+  stragglers = stragglers_lib.draw_fn(stragglers_lib.settings_from_config(config), plan,
+                                      config.clients_per_round)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
                          config.engine.chunk_size, mesh, log, client_rows=on_host,
                          drop_nonfinite=config.get('on_nonfinite', 'stop') == 'drop')
@@ -160,7 +165,7 @@ def build_experiment(config: ml_collections.ConfigDict,
                              config.seed) if streamed else None)
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
                     personalize=personalize, client_eval=client_eval,
-                    client_test=client_test, mesh=mesh,
+                    client_test=client_test, stragglers=stragglers, mesh=mesh,
                     on_host=on_host)
 
 
@@ -342,6 +347,7 @@ def train(config: ml_collections.ConfigDict,
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
   history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'))
+  all_counts = jnp.asarray(train_data.counts)  # for the stragglers' draws
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
@@ -350,6 +356,8 @@ def train(config: ml_collections.ConfigDict,
       for r in range(first_round, config.rounds):
         sample_key, round_key = sample_and_round_keys(config.seed, r)
         ids = exp.sample_fn(sample_key)
+        behaviour = {} if exp.stragglers is None else dict(zip(
+            ('step_budgets', 'reported'), exp.stragglers(sample_key, ids, all_counts)))
         if exp.on_host:  # only the sampled clients' rows are read and sent
           host_ids = np.asarray(ids)
           rows = (train_data.gather(host_ids) if streamed
@@ -357,11 +365,12 @@ def train(config: ml_collections.ConfigDict,
           population = state.clients
           state, metrics = exp.round_fn(
               state._replace(clients=gather_rows(population, host_ids)), rows, ids,
-              round_key, np.arange(len(host_ids), dtype=np.int32))
+              round_key, np.arange(len(host_ids), dtype=np.int32), **behaviour)
           scatter_rows(population, host_ids, state.clients)
           state = state._replace(clients=population)
         else:
-          state, metrics = exp.round_fn(state, data, place(ids), place(round_key))
+          state, metrics = exp.round_fn(state, data, place(ids), place(round_key),
+                                        **place(behaviour))
         due_eval = (r + 1) % config.eval_every == 0 or r + 1 == config.rounds
         # Rounds that record (and so checkpoint) or evaluate are checked now;
         # others once the next round is queued, so the host never waits.

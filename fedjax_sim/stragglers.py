@@ -1,0 +1,73 @@
+"""Stragglers: each round a fraction of the sampled clients cannot finish
+their local work (FedProx, Li et al. 2020, section 5.2).
+
+`stragglers.fraction` of the sampled clients (rounded) straggle. A straggler
+manages a uniformly random number of its local steps, between 1 and all of
+them (FedProx draws a straggler's epochs uniformly in [1, E]). With
+`stragglers.mode`:
+  'partial': the straggler's update is that of the steps it managed
+    (FedProx keeps partial work);
+  'drop': stragglers are left out of the round (FedAvg drops them): no work,
+    weight 0, persistent state unchanged.
+Who straggles and how far it gets is drawn on the device from the round's
+sampling key, a function of (seed, round) only, so a resumed run is
+bit-identical and the host never waits for it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from fedjax_sim.data.batching import BatchPlan, real_steps
+from fedjax_sim.errors import ConfigError
+
+MODES = ('partial', 'drop')
+# `(sample_key, sampled ids, every client's example count) -> (step budgets,
+# reported)`, the round's inputs (`fedjax_sim.core.round.build_round`).
+Draw = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+class Settings(NamedTuple):
+  """The `stragglers` config section."""
+
+  fraction: float = 0.
+  mode: str = 'partial'
+
+
+def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
+  section = config.get('stragglers', None) or {}
+  settings = Settings(**{k: section[k] for k in Settings._fields if k in section})
+  if not (isinstance(settings.fraction, (int, float)) and not isinstance(settings.fraction, bool)
+          and 0 <= settings.fraction <= 1):
+    raise ConfigError(f'stragglers.fraction must be a number in [0, 1], got '
+                      f'{settings.fraction!r}')
+  if settings.mode not in MODES:
+    raise ConfigError(f'stragglers.mode must be one of {list(MODES)}, got {settings.mode!r}')
+  return settings
+
+
+def draw_fn(settings: Settings, plan: BatchPlan, clients_per_round: int) -> Draw | None:
+  """The jitted per-round draw of `settings`, or None without stragglers."""
+  num = round(settings.fraction * clients_per_round)
+  if not num:
+    return None
+
+  @jax.jit
+  def draw(sample_key: jax.Array, ids: jax.Array, counts: jax.Array
+           ) -> tuple[jax.Array, jax.Array]:
+    who_key, how_far_key = jax.random.split(jax.random.fold_in(sample_key, 1))
+    straggles = jnp.zeros(ids.shape[0], bool).at[
+        jax.random.permutation(who_key, ids.shape[0])[:num]].set(True)
+    full = real_steps(jnp.asarray(counts)[ids], plan)
+    managed = jnp.minimum(
+        1 + jnp.floor(jax.random.uniform(how_far_key, full.shape) * full).astype(jnp.int32),
+        full)
+    if settings.mode == 'partial':
+      return jnp.where(straggles, managed, full), jnp.ones_like(straggles)
+    return jnp.where(straggles, 0, full), ~straggles
+
+  return draw
