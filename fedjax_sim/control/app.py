@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import plotly
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from fedjax_sim import comparison, export, runlog
