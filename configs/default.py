@@ -38,6 +38,9 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # clients manages only part of its local steps; mode 'partial' keeps that
   # work (FedProx), 'drop' leaves stragglers out of the round (FedAvg).
   config.stragglers = ml_collections.ConfigDict({'fraction': 0., 'mode': 'partial'})
+  # Each sampled client drops out mid-round with this probability
+  # (fedjax_sim/dropouts.py): its work is lost and it does not report.
+  config.dropout = ml_collections.ConfigDict({'probability': 0.})
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'digits'

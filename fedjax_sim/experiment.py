@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,7 @@ from absl import logging
 from jax.sharding import Mesh
 
 from fedjax_sim import centralized, checkpoint, federated_eval, personalization, report
+from fedjax_sim import dropouts
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import workdir as workdir_lib
 from fedjax_sim.aggregators.registry import build_aggregator
@@ -70,8 +72,9 @@ class Experiment(NamedTuple):
   # Tests the global model on a sampled fraction of clients' held-out data
   # (`client_eval_fraction`; `fedjax_sim.federated_eval`).
   client_test: federated_eval.Evaluator | None = None
-  # Stragglers' step budgets and reports for a round (`fedjax_sim.stragglers`).
-  stragglers: stragglers_lib.Draw | None = None
+  # Per-round draws of the clients' step budgets and reports: stragglers and
+  # dropouts (`fedjax_sim.stragglers`, `fedjax_sim.dropouts`).
+  behaviour: tuple[stragglers_lib.Draw, ...] = ()
   # The `clients` mesh the round runs on (None: one device).
   mesh: Mesh | None = None
   # Data and client states stay in host memory; rounds move the sampled rows
@@ -154,8 +157,9 @@ def build_experiment(config: ml_collections.ConfigDict,
   else:
     mesh = (client_mesh() if config.engine.get('shard_clients', False)
             or jax.process_count() > 1 else None)
-  stragglers = stragglers_lib.draw_fn(stragglers_lib.settings_from_config(config), plan,
-                                      config.clients_per_round)
+  draws = (stragglers_lib.draw_fn(stragglers_lib.settings_from_config(config), plan,
+                                  config.clients_per_round),
+           dropouts.draw_fn(dropouts.probability_from_config(config), plan))
   round_fn = build_round(algorithm, plan, config.engine.strategy,
                          config.engine.chunk_size, mesh, log, client_rows=on_host,
                          drop_nonfinite=config.get('on_nonfinite', 'stop') == 'drop')
@@ -165,7 +169,8 @@ def build_experiment(config: ml_collections.ConfigDict,
                              config.seed) if streamed else None)
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
                     personalize=personalize, client_eval=client_eval,
-                    client_test=client_test, stragglers=stragglers, mesh=mesh,
+                    client_test=client_test,
+                    behaviour=tuple(d for d in draws if d is not None), mesh=mesh,
                     on_host=on_host)
 
 
@@ -185,6 +190,17 @@ def population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Datas
                           jnp.asarray(dataset.test['x'][:1]))
   state = tree_bytes(jax.eval_shape(algorithm.client_init, params)) * train.num_clients
   return state + (0 if isinstance(train, ClientStore) else packed_bytes(train))
+
+
+def client_behaviour(draws: Sequence[stragglers_lib.Draw], sample_key: jax.Array,
+                     ids: jax.Array, counts: jax.Array) -> dict[str, jax.Array]:
+  """The round's `step_budgets` and `reported` from every behaviour draw (the
+  smallest budget; reported if no draw says otherwise), or {} without draws."""
+  if not draws:
+    return {}
+  budgets, reported = zip(*(draw(sample_key, ids, counts) for draw in draws))
+  return {'step_budgets': functools.reduce(jnp.minimum, budgets),
+          'reported': functools.reduce(jnp.logical_and, reported)}
 
 
 def sample_and_round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -347,7 +363,7 @@ def train(config: ml_collections.ConfigDict,
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
   history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'))
-  all_counts = jnp.asarray(train_data.counts)  # for the stragglers' draws
+  all_counts = jnp.asarray(train_data.counts)  # for the behaviour draws
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
@@ -356,8 +372,7 @@ def train(config: ml_collections.ConfigDict,
       for r in range(first_round, config.rounds):
         sample_key, round_key = sample_and_round_keys(config.seed, r)
         ids = exp.sample_fn(sample_key)
-        behaviour = {} if exp.stragglers is None else dict(zip(
-            ('step_budgets', 'reported'), exp.stragglers(sample_key, ids, all_counts)))
+        behaviour = client_behaviour(exp.behaviour, sample_key, ids, all_counts)
         if exp.on_host:  # only the sampled clients' rows are read and sent
           host_ids = np.asarray(ids)
           rows = (train_data.gather(host_ids) if streamed
