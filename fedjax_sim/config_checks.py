@@ -18,6 +18,7 @@ from fedjax_sim import runlog
 from fedjax_sim.errors import ConfigError
 
 NONFINITE_ACTIONS = ('stop', 'drop')
+STRAGGLER_MODES = ('partial', 'drop')  # `fedjax_sim.stragglers`
 MAX_SEED = 2**32 - 1
 
 
@@ -41,6 +42,9 @@ RULES: tuple[Rule, ...] = (
     ('eval_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
     ('client_eval_fraction', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
     ('centralized', lambda v: isinstance(v, bool), 'true or false'),
+    ('stragglers.fraction', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
+    ('stragglers.mode', lambda v: v in STRAGGLER_MODES, f'one of {list(STRAGGLER_MODES)}'),
+    ('dropout.probability', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
     ('on_nonfinite', lambda v: v in NONFINITE_ACTIONS,
      f'one of {list(NONFINITE_ACTIONS)}'),
     ('data.num_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),

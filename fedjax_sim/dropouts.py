@@ -14,16 +14,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from fedjax_sim.data.batching import BatchPlan, real_steps
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.stragglers import Draw
 
 
 def probability_from_config(config: ml_collections.ConfigDict) -> float:
-  probability = (config.get('dropout', None) or {}).get('probability', 0.)
-  if not (isinstance(probability, (int, float)) and not isinstance(probability, bool)
-          and 0 <= probability <= 1):
-    raise ConfigError(f'dropout.probability must be a number in [0, 1], got {probability!r}')
-  return float(probability)
+  """`dropout.probability` (checked by `fedjax_sim.config_checks`), 0 if absent."""
+  return float((config.get('dropout', None) or {}).get('probability', 0.))
 
 
 def draw_fn(probability: float, plan: BatchPlan) -> Draw | None:

@@ -118,8 +118,6 @@ def build_experiment(config: ml_collections.ConfigDict,
                       f'centralized need in-memory data; data.name={config.data.name!r} '
                       'is streamed from disk')
   if config.get('centralized', False):
-    if not streamed:  # a store was validated when it was converted
-      validate(dataset.train, f'data {config.data.name!r}', dataset.num_classes)
     config, pooled_data, description = centralized.baseline(config, dataset.train)
     dataset = dataset._replace(train=pooled_data, client_names=None)
     log(description)
@@ -132,8 +130,9 @@ def build_experiment(config: ml_collections.ConfigDict,
                       f'data.num_clients={num_clients}')
   model = get_model(config.model.name, dataset.num_classes,
                     config.model.get('options', {}))
-  client_test = federated_eval.from_config(config, model, dataset.train)
-  train_part, personalize = personalization.from_config(config, model, dataset.train)
+  split = personalization.split_from_config(config, dataset.train)  # held-out parts
+  client_test = federated_eval.from_config(config, model, split)
+  train_part, personalize = personalization.from_config(config, model, dataset.train, split)
   dataset = dataset._replace(train=train_part)
   algorithm = build_algorithm(config, model, num_clients)
   algorithm = algorithm._replace(aggregator=build_aggregator(config, num_clients))

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from fedjax_sim.data.client_split import split_clients
+from fedjax_sim.data.client_split import ClientSplit
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import client_sums
@@ -45,23 +45,23 @@ def held_out_metrics(model: Model, params: Any, held_out: FederatedData,
 
 
 def from_config(config: ml_collections.ConfigDict, model: Model,
-                data: FederatedData) -> Evaluator | None:
-  """`evaluator(params, round_index) -> evals` when `client_eval_fraction` > 0
-  (`data`: every client's examples, before the held-out split), else None."""
+                split: ClientSplit | None) -> Evaluator | None:
+  """`evaluator(params, round_index) -> evals` when `client_eval_fraction` > 0,
+  else None; `split` holds the clients' held-out parts
+  (`personalization.split_from_config`)."""
   fraction = config.get('client_eval_fraction', 0.)
   if not fraction:
     return None
-  test_fraction = config.get('personalization', {}).get('client_test_fraction', 0.)
-  if not test_fraction:
+  if split is None:
     raise ConfigError(f'client_eval_fraction={fraction} needs '
                       'personalization.client_test_fraction > 0 (the part of each '
                       "client's data held out for evaluation), got 0")
-  held_out = split_clients(data, test_fraction, config.seed).test
-  held_out = FederatedData(jax.device_put(held_out.examples), np.asarray(held_out.counts))
-  num = min(data.num_clients, math.ceil(fraction * data.num_clients))
+  held_out = FederatedData(jax.device_put(split.test.examples), np.asarray(split.test.counts))
+  num_clients = held_out.num_clients
+  num = min(num_clients, math.ceil(fraction * num_clients))
 
   def evaluator(params: Any, round_index: int) -> dict[str, float]:
-    ids = sampled_ids(config.seed, round_index, data.num_clients, num)
+    ids = sampled_ids(config.seed, round_index, num_clients, num)
     return held_out_metrics(model, params, held_out, ids)
 
   return evaluator

@@ -29,7 +29,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.core.round import RoundState
 from fedjax_sim.data.batching import BatchPlan, client_stream
-from fedjax_sim.data.client_split import split_clients
+from fedjax_sim.data.client_split import ClientSplit, split_clients
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import example_sums, summarize_clients
@@ -115,15 +115,22 @@ def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
   return Settings(float(fraction), steps, float(lr))
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model,
-                data: FederatedData) -> tuple[FederatedData, Evaluator | None]:
-  """`(federated training data, evaluator)`: with personalization on, the local
-  train parts and `evaluator(round_state, round_index, personal) -> evals`;
-  else `data` unchanged and None."""
-  settings = settings_from_config(config)
-  if not settings.client_test_fraction:
+def split_from_config(config: ml_collections.ConfigDict,
+                      data: FederatedData) -> ClientSplit | None:
+  """The clients' local train/test parts with `client_test_fraction` > 0, else None."""
+  fraction = settings_from_config(config).client_test_fraction
+  return split_clients(data, fraction, config.seed) if fraction else None
+
+
+def from_config(config: ml_collections.ConfigDict, model: Model, data: FederatedData,
+                split: ClientSplit | None) -> tuple[FederatedData, Evaluator | None]:
+  """`(federated training data, evaluator)`: with personalization on (`split`
+  from `split_from_config`), the local train parts and
+  `evaluator(round_state, round_index, personal) -> evals`; else `data`
+  unchanged and None."""
+  if split is None:
     return data, None
-  split = split_clients(data, settings.client_test_fraction, config.seed)
+  settings = settings_from_config(config)
   on_device = jax.device_put(tuple(split))
   # Stream 0 of the seed: rounds use streams >= 1 (`experiment.sample_and_round_keys`).
   base_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)

@@ -23,9 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from fedjax_sim.data.batching import BatchPlan, real_steps
-from fedjax_sim.errors import ConfigError
 
-MODES = ('partial', 'drop')
 # `(sample_key, sampled ids, every client's example count) -> (step budgets,
 # reported)`, the round's inputs (`fedjax_sim.core.round.build_round`).
 Draw = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -39,15 +37,9 @@ class Settings(NamedTuple):
 
 
 def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
+  """The `stragglers` section (checked by `fedjax_sim.config_checks`)."""
   section = config.get('stragglers', None) or {}
-  settings = Settings(**{k: section[k] for k in Settings._fields if k in section})
-  if not (isinstance(settings.fraction, (int, float)) and not isinstance(settings.fraction, bool)
-          and 0 <= settings.fraction <= 1):
-    raise ConfigError(f'stragglers.fraction must be a number in [0, 1], got '
-                      f'{settings.fraction!r}')
-  if settings.mode not in MODES:
-    raise ConfigError(f'stragglers.mode must be one of {list(MODES)}, got {settings.mode!r}')
-  return settings
+  return Settings(**{k: section[k] for k in Settings._fields if k in section})
 
 
 def draw_fn(settings: Settings, plan: BatchPlan, clients_per_round: int) -> Draw | None:

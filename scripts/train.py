@@ -4,7 +4,6 @@ Override any config field on the command line, e.g. `--config.rounds=50
 --config.engine.strategy=chunked`.
 """
 
-import ast
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.aggregators.registry import aggregator_names  # noqa: E402
 from fedjax_sim.algorithms.registry import algorithm_names  # noqa: E402
 from fedjax_sim.config_checks import check_config  # noqa: E402
+from fedjax_sim.config_files import config_docs  # noqa: E402
 from fedjax_sim.data.registry import DATASETS  # noqa: E402
 from fedjax_sim.models.registry import MODELS  # noqa: E402
 from fedjax_sim.workdir import config_json  # noqa: E402
@@ -32,19 +32,9 @@ from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted
 from fedjax_sim.experiment import train  # noqa: E402
 from fedjax_sim.run_summary import summary  # noqa: E402
 
-def config_docs(directory: str) -> list[tuple[str, str]]:
-  """`(name, first docstring line)` of each config file, read without importing."""
-  out = []
-  for name in sorted(os.listdir(directory)):
-    if name.endswith('.py') and not name.startswith('_'):
-      with open(os.path.join(directory, name)) as f:
-        doc = ast.get_docstring(ast.parse(f.read())) or ''
-      out.append((f'configs/{name}', doc.strip().split('\n')[0]))
-  return out
-
-
 CATALOG = {
-    'configs': lambda: [f'{n}  {d}' for n, d in config_docs(os.path.join(_ROOT, 'configs'))],
+    'configs': lambda: [f'configs/{n}  {(d.splitlines() or [""])[0]}'
+                        for n, d in config_docs(os.path.join(_ROOT, 'configs'))],
     'algorithms': algorithm_names,
     'aggregators': aggregator_names,
     'models': lambda: sorted(MODELS),

@@ -127,3 +127,12 @@ def test_hospitals_config_reports_binary_metrics_of_its_test_set():
   assert evals['test_roc_auc'] == pytest.approx(
       metrics.roc_auc_score(exp.dataset.test['y'], scores), abs=1e-6)
   assert evals['test_f1'] == pytest.approx(metrics.f1_score(exp.dataset.test['y'], scores > 0.5))
+
+
+def test_more_clients_than_the_rows_can_fill_are_refused_before_partitioning():
+  # 569 rows, 455 for training: 10**8 clients would take minutes to partition.
+  cfg = {'path': BREAST_CANCER, 'label': 'diagnosis', 'partition': 'iid',
+         'num_clients': 10**8, 'min_client_rows': 2}
+  with pytest.raises(DataError, match=r'data.num_clients=100000000 clients of at least '
+                     r'data.min_client_rows=2 rows need 200000000 training rows; there are 455'):
+    load_csv(cfg, 0)

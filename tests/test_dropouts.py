@@ -3,11 +3,11 @@ in which every client drops out leaves the model as it started."""
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from fedjax_sim import dropouts
+from fedjax_sim.config_checks import check_config
 from fedjax_sim.core.round import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -34,11 +34,17 @@ def test_clients_drop_out_with_the_probability_after_part_of_their_work():
   assert 0.25 < dropped / 3000 < 0.35  # 0.3 +- 5 binomial standard deviations
 
 
+def config_with(**dropout):
+  config = default.get_config()
+  config.dropout.update(dropout)
+  return config
+
+
 def test_no_dropout_draws_nothing_and_bad_probabilities_are_refused():
   assert dropouts.draw_fn(0., plan_batches(30, 4, 1)) is None
   with pytest.raises(ConfigError, match=r'dropout.probability must be a number in \[0, 1\], '
                      r'got 1.5'):
-    dropouts.probability_from_config(ml_collections.ConfigDict({'dropout': {'probability': 1.5}}))
+    check_config(config_with(probability=1.5))
 
 
 def test_behaviours_combine_to_the_smallest_budget_and_all_reports():

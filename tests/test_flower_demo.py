@@ -46,7 +46,8 @@ def test_sampled_clients_metrics_equal_a_float64_loop():
   data, _ = ragged()
   model = get_model('logistic', 3)
   params = model.init(jax.random.PRNGKey(0), np.zeros((1, 5), np.float32))
-  evaluator = federated_eval.from_config(small_config(0.25, 0.3), model, data)
+  evaluator = federated_eval.from_config(small_config(0.25, 0.3), model,
+                                         split_clients(data, 0.3, 3))
   held_out = split_clients(data, 0.3, 3).test
   w = np.asarray(params['Dense_0']['kernel'], np.float64)
   b = np.asarray(params['Dense_0']['bias'], np.float64)
@@ -77,9 +78,9 @@ def test_client_evaluation_needs_held_out_data():
   data, _ = ragged()
   with pytest.raises(ConfigError, match=r'client_eval_fraction=0.1 needs '
                      r'personalization.client_test_fraction > 0'):
-    federated_eval.from_config(small_config(0.1, 0.), get_model('logistic', 3), data)
+    federated_eval.from_config(small_config(0.1, 0.), get_model('logistic', 3), None)
   assert federated_eval.from_config(small_config(0., 0.), get_model('logistic', 3),
-                                    data) is None
+                                    split_clients(data, 0.3, 3)) is None
 
 
 def test_pooled_is_every_example_in_client_order():

@@ -2,11 +2,11 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from fedjax_sim import stragglers
+from fedjax_sim.config_checks import check_config
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.experiment import train
@@ -58,9 +58,10 @@ def test_no_stragglers_leaves_the_round_as_it_was():
     ({'mode': 'late'}, "stragglers.mode must be one of ['partial', 'drop'], got 'late'"),
 ])
 def test_bad_settings_name_the_field(section, message):
-  config = ml_collections.ConfigDict({'stragglers': section})
+  config = default.get_config()
+  config.stragglers.update(section)
   with pytest.raises(ConfigError, match=message.replace('[', r'\[').replace(']', r'\]')):
-    stragglers.settings_from_config(config)
+    check_config(config)
 
 
 def straggling_config(rounds):

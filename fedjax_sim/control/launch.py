@@ -9,7 +9,6 @@ the config's own types, and checked like the command line's overrides
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 import ml_collections
 
 from fedjax_sim.config_checks import check_config
+from fedjax_sim.config_files import config_docs
 from fedjax_sim.control.jobs import Job
 from fedjax_sim.control.safety import Refused, check_name
 from fedjax_sim.errors import ConfigError
@@ -31,13 +31,7 @@ FIELDS = ('algorithm', 'model.name', 'data.name', 'rounds', 'clients_per_round',
 
 def config_catalog(configs_dir: str) -> list[dict[str, str]]:
   """Each config file's `name` and `doc` (its docstring), read without importing."""
-  out = []
-  for name in sorted(os.listdir(configs_dir)):
-    if name.endswith('.py') and not name.startswith('_'):
-      with open(os.path.join(configs_dir, name)) as f:
-        doc = ast.get_docstring(ast.parse(f.read())) or ''
-      out.append({'name': name, 'doc': doc.strip()})
-  return out
+  return [{'name': name, 'doc': doc} for name, doc in config_docs(configs_dir)]
 
 
 def load_config(configs_dir: str, name: str) -> ml_collections.ConfigDict:

@@ -112,12 +112,9 @@ async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
 def check_choice(data: dict[str, Any], seed: int, clients_per_round: int) -> None:
   """Loads the data as a run would with these `data` settings (label,
   features, client column or partition), so a wrong column, a non-numeric or
-  missing value, a client with too few rows, or fewer clients than
-  `clients_per_round` is refused before the run."""
+  missing value, a client with too few rows (or too many clients for the
+  rows), or fewer clients than `clients_per_round` is refused before the run."""
   name = os.path.basename(data['path'])
-  rows = len(csv_data.read_table(data['path']).rows)
-  if not data.get('client_column') and data.get('num_clients', 1) > rows:
-    raise Refused(f"data.num_clients={data['num_clients']} exceeds the {rows} rows of {name}")
   try:
     loaded = csv_data.load_csv(data, seed)
   except (ConfigError, DataError) as e:

@@ -151,15 +151,20 @@ def load_csv(cfg: Mapping[str, Any], seed: int) -> CsvData:
   order = rng.permutation(len(y))
   num_test = int(round(cfg.get('test_fraction', 0.2) * len(y)))
   test_idx, train_idx = order[:num_test], order[num_test:]
+  minimum = cfg.get('min_client_rows', 2)
   if client_col is None:
-    parts = partition(y[train_idx], cfg.get('num_clients', 1), cfg.get('partition', 'iid'),
+    num_clients = cfg.get('num_clients', 1)
+    if minimum and num_clients * minimum > len(train_idx):  # before partitioning them
+      raise DataError(f'{table.name}: data.num_clients={num_clients} clients of at least '
+                      f'data.min_client_rows={minimum} rows need {num_clients * minimum} '
+                      f'training rows; there are {len(train_idx)}')
+    parts = partition(y[train_idx], num_clients, cfg.get('partition', 'iid'),
                       cfg.get('alpha', 0.5), rng)
     client_names = tuple(f'client_{k}' for k in range(len(parts)))
   else:
     ids = np.array([row[client_col] for row in table.rows])[train_idx]
     client_names = tuple(str(c) for c in np.unique(ids))
     parts = [np.flatnonzero(ids == c) for c in client_names]
-  minimum = cfg.get('min_client_rows', 2)
   for client, part in zip(client_names, parts):
     if len(part) < minimum:
       raise DataError(f'{table.name}: client {client!r} has {len(part)} training rows; '
