@@ -6,7 +6,9 @@ shuffling of the examples cannot change the round) and must end with the
 same server parameters.
 
 Needs FedJAX 0.0.17 in its own environment, `benchmarks/.venvs/fedjax`
-(`bash benchmarks/peers/setup_venv.sh fedjax`); skipped without it.
+(`bash benchmarks/peers/setup_venv.sh fedjax`, which `.ci/setup` runs). Skipped
+without it, except where FEDJAX_SIM_REQUIRE_PEERS is set (`.ci/run` sets it
+after `.ci/setup` built the environment): then a missing FedJAX fails.
 """
 
 import os
@@ -26,10 +28,18 @@ FEDJAX_PYTHON = os.path.join(launch.DEFAULT_VENVS, 'fedjax', 'bin', 'python')
 TOLERANCE = 1e-5
 CLIENTS = 2 * len(wl.WHOLE_SIZES)  # each size twice
 
-needs_fedjax = pytest.mark.skipif(
-    not os.path.exists(FEDJAX_PYTHON),
-    reason=f'FedJAX equivalence needs {FEDJAX_PYTHON}; create it with '
+REQUIRE_PEERS = 'FEDJAX_SIM_REQUIRE_PEERS'
+MISSING = (f'FedJAX equivalence needs {FEDJAX_PYTHON}; create it with '
            '`bash benchmarks/peers/setup_venv.sh fedjax` (FedJAX 0.0.17, its own venv)')
+
+
+def require_fedjax() -> None:
+  """Skips without FedJAX's environment, or fails where REQUIRE_PEERS is set."""
+  if os.path.exists(FEDJAX_PYTHON):
+    return
+  if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
+    pytest.fail(f'{MISSING}; {REQUIRE_PEERS} is set, so this test must run')
+  pytest.skip(MISSING)
 
 
 def test_whole_workload_does_not_depend_on_example_order():
@@ -42,10 +52,10 @@ def test_whole_workload_does_not_depend_on_example_order():
   assert wl.client_steps(counts, plan).max() > 1
 
 
-@needs_fedjax
 @pytest.mark.parametrize('workload,system', [('mlp', 'fedjax_sim:sequential@2'),
                                              ('logistic', 'fedjax_sim:auto')])
 def test_fedjax_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, system):
+  require_fedjax()
   outputs = {name: str(tmp_path / f'{name}.npz') for name in ('fedjax', 'fedjax_sim')}
   procs = {}
   for name, worker in (('fedjax', 'fedjax'), ('fedjax_sim', system)):
