@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from fedjax_sim.errors import DataError
+
 CONFIG = 'config.json'
 METRICS = 'metrics.jsonl'
 CLIENT_NORMS = 'client_norms.jsonl'
@@ -111,12 +113,18 @@ def write_json_atomic(path: str, obj: Any) -> None:
 
 
 def read_json(path: str) -> Any:
-  """The JSON object stored at `path`, or None if there is none."""
+  """The JSON object stored at `path`, or None if there is none.
+
+  Raises DataError naming the file when it is not valid JSON (cut short or
+  edited by hand: this library writes it atomically).
+  """
   try:
     with open(path) as f:
       return json.load(f)
   except FileNotFoundError:
     return None
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise DataError(f'{path} is not valid JSON ({e}); fix or remove it') from None
 
 
 def find_runs(root: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import ml_collections
 
 from fedjax_sim import runlog
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.errors import ConfigError, DataError
 
 CHECKPOINTS = 'checkpoints'
 TENSORBOARD = 'tensorboard'
@@ -55,9 +55,11 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, resume: bool) -> bo
   wanted = config_json(config)
   try:
     saved = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
-  except (ValueError, OSError) as e:
+  except DataError as e:
+    raise ConfigError(f'--workdir {workdir!r}: {e}') from None
+  except OSError as e:
     raise ConfigError(f'--workdir {workdir!r}: cannot read {runlog.CONFIG} '
-                      f'({type(e).__name__}); use another --workdir') from None
+                      f'({e.strerror}); use another --workdir') from None
   if saved is None:
     _check_no_run_files(workdir, resume)
   else:

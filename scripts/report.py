@@ -19,6 +19,7 @@ from absl import flags  # noqa: E402
 
 from fedjax_sim import runlog  # noqa: E402
 from fedjax_sim.comparison import write_comparison  # noqa: E402
+from fedjax_sim.errors import DataError  # noqa: E402
 from fedjax_sim.report import write_report  # noqa: E402
 
 _WORKDIR = flags.DEFINE_list(
@@ -65,7 +66,7 @@ def main(argv):
     sys.exit(2)
   try:
     print(report(_WORKDIR.value or [], _OUT.value))
-  except (UsageError, OSError) as e:
+  except (UsageError, DataError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
 

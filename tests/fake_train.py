@@ -18,8 +18,11 @@ if args.get('config.seed') == '13':
 stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 os.makedirs(workdir, exist_ok=True)
-with open(os.path.join(workdir, 'config.json'), 'w') as f:
+# Atomically, as the real script does (runlog.write_json_atomic, not imported
+# here to keep jax out): the control room reads it meanwhile.
+with open(os.path.join(workdir, 'config.json.tmp'), 'w') as f:
   json.dump({'rounds': rounds, 'seed': int(args.get('config.seed', 0))}, f)
+os.replace(os.path.join(workdir, 'config.json.tmp'), os.path.join(workdir, 'config.json'))
 start = 0
 if '--resume' in sys.argv and os.path.exists(os.path.join(workdir, 'client_norms.jsonl')):
   start = sum(1 for _ in open(os.path.join(workdir, 'client_norms.jsonl')))

@@ -49,6 +49,11 @@ def _drop_config(workdir: str) -> None:
   os.remove(os.path.join(workdir, 'config.json'))
 
 
+def _cut_config(workdir: str) -> None:
+  path = os.path.join(workdir, 'config.json')
+  _write(path, open(path).read()[:40])
+
+
 def probes(out_dir: str) -> list[Probe]:
   """Every probe, in order; later ones reuse the run `finished` writes."""
   run = os.path.join(out_dir, 'run')
@@ -107,6 +112,8 @@ def probes(out_dir: str) -> list[Probe]:
             (f'--workdir={run}', '--config.checkpoint.every=1', '--resume') + QUICK),
       Probe('run files without config.json', (work('no_config'),) + QUICK,
             copy('no_config', _drop_config)),
+      Probe('config.json cut short', (work('cut_config'), '--resume') + QUICK,
+            copy('cut_config', _cut_config)),
       Probe('one bit flipped in the newest checkpoint',
             (work('flipped'), '--config.checkpoint.every=1', '--resume') + QUICK,
             copy('flipped', _flip_newest_checkpoint)),

@@ -206,6 +206,25 @@ def test_compare_groups_seeds_as_mean_and_std(client, tmp_path):
   assert client.get('/api/compare?run=nope').status_code == 404
 
 
+def test_hand_broken_run_files_are_one_clear_error(client, tmp_path):
+  os.makedirs(tmp_path / 'good')
+  (tmp_path / 'good' / 'config.json').write_text('{"rounds": 3}')
+  os.makedirs(tmp_path / 'cut')
+  (tmp_path / 'cut' / 'config.json').write_text('{"rou')
+  runs = {r['name']: r for r in client.get('/api/runs').json()['runs']}
+  assert runs['good']['error'] is None and runs['good']['rounds'] == 3
+  assert runs['cut']['config'] == {} and runs['cut']['error'].startswith(
+      'error: cut/config.json is not valid JSON')
+  response = client.get('/api/compare?run=good&run=cut')
+  assert response.status_code == 409
+  assert response.json()['error'].startswith('cut/config.json is not valid JSON')
+  os.makedirs(tmp_path / 'job')
+  (tmp_path / 'job' / 'job.json').write_text('not json')
+  response = client.get('/api/runs')
+  assert response.status_code == 409
+  assert response.json()['error'].startswith('job/job.json is not valid JSON')
+
+
 def test_events_stream_the_runs(tmp_path):
   os.makedirs(tmp_path / 'r')
   (tmp_path / 'r' / 'config.json').write_text('{"rounds": 3}')

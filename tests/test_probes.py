@@ -70,6 +70,8 @@ EXPECTED = {
     'run files without config.json': (2, r"error: --workdir '.*/no_config' holds run files "
                                       r"\(metrics\.jsonl, client_norms\.jsonl, clients\.json, checkpoints, "
                                       r"tensorboard, report\.html\) but no config\.json.*", ''),
+    'config.json cut short': (2, r"error: --workdir '.*/cut_config': .*/cut_config/config\.json "
+                              r"is not valid JSON \(.*: line \d+ column .*\); fix or remove it", ''),
     'one bit flipped in the newest checkpoint': (
         0, r'warning: checkpoint .*/flipped/checkpoints/2 is corrupt: checksum mismatch in '
         r'default/.*; moved to .*/flipped/checkpoints_corrupt/2, falling back to the previous '

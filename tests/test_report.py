@@ -81,3 +81,13 @@ def test_report_script_prints_report_path(tmp_path):
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == os.path.join(str(tmp_path), 'report.html')
+
+
+def test_report_script_names_a_cut_config(tmp_path):
+  make_run(str(tmp_path))
+  (tmp_path / 'config.json').write_text('{"algorithm": "fed')
+  script = os.path.join(ROOT, 'scripts', 'report.py')
+  result = subprocess.run([sys.executable, script, f'--workdir={tmp_path}'],
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.count('\n') == 1, result.stderr
+  assert result.stderr.startswith(f'error: {tmp_path}/config.json is not valid JSON')

@@ -123,6 +123,11 @@ def create_app(settings: Settings) -> FastAPI:
   async def refused(request: Request, error: Refused):
     return _json({'error': str(error)}, error.status)
 
+  @app.exception_handler(DataError)
+  async def unreadable(request: Request, error: DataError):
+    """A run file edited by hand (job.json, config.json): its one line."""
+    return _json({'error': str(error).replace(runs_dir + os.sep, '')}, 409)
+
   @app.middleware('http')
   async def check_token(request: Request, call_next):
     if request.url.path.startswith('/api/'):
@@ -388,8 +393,11 @@ def _rows(rows: Any, inputs: int) -> np.ndarray:
 
 
 def _config_and_rows(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-  config = runlog.flatten(runlog.read_json(os.path.join(path, runlog.CONFIG)) or {})
-  return config, runs_view.metrics_rows(path)
+  try:
+    config = runlog.read_json(os.path.join(path, runlog.CONFIG)) or {}
+  except DataError as e:
+    raise Refused(str(e).replace(path, os.path.basename(path)), 409) from None
+  return runlog.flatten(config), runs_view.metrics_rows(path)
 
 
 def _curve(group: comparison.Group, metric: str) -> dict[str, list[float]]:

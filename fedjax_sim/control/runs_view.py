@@ -10,6 +10,7 @@ from typing import Any
 from fedjax_sim import runlog
 from fedjax_sim.control.jobs import FINISHED, RUNNING, STOPPED, Job, read_job
 from fedjax_sim.control.safety import NAME
+from fedjax_sim.errors import DataError
 
 EXTERNAL = 'external'  # an unfinished run this control room did not start
 
@@ -39,7 +40,10 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
             ) -> dict[str, Any]:
   """A run's status, `round` of `rounds`, ETA (s, while running), job
   details, its config and last metrics row."""
-  config = runlog.read_json(os.path.join(run_dir, runlog.CONFIG)) or {}
+  try:
+    config, unreadable = runlog.read_json(os.path.join(run_dir, runlog.CONFIG)) or {}, None
+  except DataError as e:
+    config, unreadable = {}, f'error: {e}'.replace(run_dir, name)
   total = (job.overrides.get('rounds') if job else None) or config.get('rounds')
   done = rounds_done(run_dir)
   last = runlog.last_record(os.path.join(run_dir, runlog.METRICS))
@@ -53,7 +57,7 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
     eta = max(0., (total - done) * seconds_per_round) if total else None
   return {'name': name, 'status': status, 'round': done, 'rounds': total, 'eta': eta,
           'config_file': job.config_file if job else None,
-          'error': job.error if job else None,
+          'error': (job.error if job else None) or unreadable,
           'resumable': status in (STOPPED, 'failed') and done > 0,
           'config': config, 'last': last}
 
