@@ -41,6 +41,36 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # Each sampled client drops out mid-round with this probability
   # (fedjax_sim/dropouts.py): its work is lost and it does not report.
   config.dropout = ml_collections.ConfigDict({'probability': 0.})
+  # The virtual clock (docs/client_behaviour.md), on once any of these three
+  # sections differs from its defaults; rounds then record virtual_time.
+  # Devices (fedjax_sim/system_profiles.py): mean local steps per virtual
+  # second and upload bytes per virtual second (0: instant), each spread
+  # log-normally over the clients by its sigma; `file`: a CSV
+  # client,speed[,bandwidth] for listed clients.
+  config.system = ml_collections.ConfigDict(
+      {'speed': 1., 'speed_sigma': 0., 'bandwidth': 0., 'bandwidth_sigma': 0., 'file': ''})
+  # Who can be sampled (fedjax_sim/availability.py): kind 'always' | 'iid'
+  # (`probability` per round) | 'diurnal' (online a `fraction` of every
+  # `period` virtual seconds, per-client phase) | 'trace' (CSV client,start,end
+  # in `trace_file`, repeated every `trace_period` seconds if > 0).
+  config.availability = ml_collections.ConfigDict(
+      {'kind': 'always', 'probability': 1., 'period': 86400, 'fraction': 0.5,
+       'trace_file': '', 'trace_period': 0})
+  # Rounds (fedjax_sim/virtual_clock.py): a `deadline` in virtual seconds (0:
+  # none); a client that would miss it does the steps it can ('partial'), is
+  # dropped ('drop'), or 'auto' (partial for FedProx); `over_selection` 0.3
+  # selects 130% of clients_per_round and keeps the first reports; a round
+  # with no available client lasts `idle_wait` seconds.
+  config.clock = ml_collections.ConfigDict(
+      {'deadline': 0., 'late': 'auto', 'over_selection': 0., 'idle_wait': 60.})
+  # Asynchronous FedBuff (fedjax_sim/fedbuff.py) when buffer_size K > 0: the
+  # server updates every K reports, `concurrency` clients in flight (0:
+  # clients_per_round), reports discounted by staleness 'constant' |
+  # 'polynomial' ((1 + tau)^-exponent) | 'hinge' (no discount up to `hinge`);
+  # K = 1 is FedAsync. Rounds are then server programs of K clients each.
+  config.fedbuff = ml_collections.ConfigDict(
+      {'buffer_size': 0, 'concurrency': 0, 'staleness': 'polynomial', 'exponent': 0.5,
+       'hinge': 10})
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'digits'

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from fedjax_sim import runlog
-from fedjax_sim.report import NOT_METRICS, axes, is_number, png, series
+from fedjax_sim.report import (NOT_METRICS, VIRTUAL_TIME, X_LABELS, axes, has_virtual_time,
+                               is_number, png, series)
 
 COMPARISON_DIR = 'comparison'
 COMPARISON_HTML = 'comparison.html'
@@ -102,6 +103,21 @@ def plot_metric(groups: Sequence[Group], metric: str) -> bytes:
   return png(fig)
 
 
+def plot_virtual_time(runs: Sequence[Run], metric: str) -> bytes:
+  """PNG of `metric` vs virtual time, a line per run (runs of different
+  seeds have different clocks, so they are not averaged)."""
+  fig, ax = axes()
+  for run in runs:
+    xs, values = series(run.rows, metric, VIRTUAL_TIME)
+    if xs:
+      ax.plot(xs, values, marker='o', markersize=3, label=run.name)
+  ax.set(title=f'{metric} vs virtual time', xlabel=X_LABELS[VIRTUAL_TIME])
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize='small')
+  fig.tight_layout()
+  return png(fig)
+
+
 def final_metrics(group: Group, metrics: Sequence[str]) -> dict[str, tuple[float, float]]:
   """`metric -> (mean, std)` over the group's runs of each run's last logged value."""
   out = {}
@@ -172,6 +188,12 @@ def write_comparison(run_dirs: Sequence[str], out_dir: str) -> str:
     runlog.write_atomic(os.path.join(out_dir, COMPARISON_DIR, file),
                         plot_metric(groups, metric))
     images.append((file, metric))
+  if any(has_virtual_time(run.rows) for run in runs):
+    for metric in [m for m in ('test_accuracy', 'test_loss') if m in metrics]:
+      file = f'{metric}_{VIRTUAL_TIME}.png'
+      runlog.write_atomic(os.path.join(out_dir, COMPARISON_DIR, file),
+                          plot_virtual_time(runs, metric))
+      images.append((file, f'{metric} vs virtual time'))
   path = os.path.join(out_dir, COMPARISON_HTML)
   runlog.write_atomic(path, _html(runs, groups, metrics, images))
   return path

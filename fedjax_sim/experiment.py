@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +16,12 @@ import tqdm
 from absl import logging
 from jax.sharding import Mesh
 
+from fedjax_sim import behaviour as behaviour_lib
 from fedjax_sim import centralized, checkpoint, federated_eval, personalization, report
-from fedjax_sim import dropouts
 from fedjax_sim import stragglers as stragglers_lib
+from fedjax_sim import virtual_clock
+from fedjax_sim import virtual_time as vt
+from fedjax_sim.fedbuff import BufferState
 from fedjax_sim import workdir as workdir_lib
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.algorithms.registry import build_algorithm
@@ -75,6 +77,12 @@ class Experiment(NamedTuple):
   # Per-round draws of the clients' step budgets and reports: stragglers and
   # dropouts (`fedjax_sim.stragglers`, `fedjax_sim.dropouts`).
   behaviour: tuple[stragglers_lib.Draw, ...] = ()
+  # Rounds on the virtual clock (`fedjax_sim.virtual_clock`): it selects the
+  # clients and applies `behaviour` itself.
+  clock: virtual_clock.Clock | None = None
+  # Asynchronous FedBuff (`fedjax_sim.fedbuff`): the algorithm is wrapped, and
+  # each round trains the clients its server state names.
+  asynchronous: bool = False
   # The `clients` mesh the round runs on (None: one device).
   mesh: Mesh | None = None
   # Data and client states stay in host memory; rounds move the sampled rows
@@ -156,9 +164,13 @@ def build_experiment(config: ml_collections.ConfigDict,
   else:
     mesh = (client_mesh() if config.engine.get('shard_clients', False)
             or jax.process_count() > 1 else None)
-  draws = (stragglers_lib.draw_fn(stragglers_lib.settings_from_config(config), plan,
-                                  config.clients_per_round),
-           dropouts.draw_fn(dropouts.probability_from_config(config), plan))
+  draws = behaviour_lib.draws_from_config(config, plan)
+  inputs = behaviour_lib.clock_inputs(config, model, dataset)
+  buffered = behaviour_lib.fedbuff_from_config(
+      config, algorithm, inputs, jnp.asarray(dataset.train.counts), plan)
+  algorithm = buffered or algorithm
+  clock = None if buffered else behaviour_lib.clock_from_config(
+      config, inputs, num_clients, plan, draws)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
                          config.engine.chunk_size, mesh, log, client_rows=on_host,
                          drop_nonfinite=config.get('on_nonfinite', 'stop') == 'drop')
@@ -169,8 +181,42 @@ def build_experiment(config: ml_collections.ConfigDict,
   return Experiment(dataset, model, algorithm, round_fn, sample_fn, tuple(reporters),
                     personalize=personalize, client_eval=client_eval,
                     client_test=client_test,
-                    behaviour=tuple(d for d in draws if d is not None), mesh=mesh,
-                    on_host=on_host)
+                    behaviour=() if clock else draws, clock=clock,
+                    asynchronous=buffered is not None, mesh=mesh, on_host=on_host)
+
+
+class Scheduled(NamedTuple):
+  """A round's clients and their behaviour, and the virtual clock after it."""
+
+  ids: jax.Array
+  behaviour: dict[str, jax.Array]
+  time: vt.VirtualTime | None  # None without a clock
+  duration: jax.Array | None
+
+
+def schedule_round(exp: Experiment, sample_key: jax.Array, counts: jax.Array,
+                   time: vt.VirtualTime | None) -> Scheduled:
+  """Who trains in a round and how far: from the virtual clock when the
+  experiment has one (starting at `time`), else uniform sampling and the
+  behaviour draws."""
+  if exp.clock is None:
+    ids = exp.sample_fn(sample_key)
+    return Scheduled(ids, behaviour_lib.client_behaviour(exp.behaviour, sample_key, ids, counts),
+                     None, None)
+  ids, behaviour, duration, end = exp.clock.step(time, sample_key, counts)
+  return Scheduled(ids, behaviour, end, duration)
+
+
+def replay_clock(exp: Experiment, seed: int, rounds: int, counts: jax.Array
+                 ) -> vt.VirtualTime | None:
+  """The virtual time after `rounds` rounds (the schedule does not depend
+  on training, so a resumed run replays it), or None without a clock."""
+  if exp.clock is None:
+    return None
+  time = vt.zero()
+  for r in range(rounds):
+    time = schedule_round(exp, sample_and_round_keys(seed, r)[0], counts, time).time
+  return time
 
 
 def _warn_empty_clients(data: FederatedData, log: Callable[[str], None]) -> None:
@@ -189,17 +235,6 @@ def population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Datas
                           jnp.asarray(dataset.test['x'][:1]))
   state = tree_bytes(jax.eval_shape(algorithm.client_init, params)) * train.num_clients
   return state + (0 if isinstance(train, ClientStore) else packed_bytes(train))
-
-
-def client_behaviour(draws: Sequence[stragglers_lib.Draw], sample_key: jax.Array,
-                     ids: jax.Array, counts: jax.Array) -> dict[str, jax.Array]:
-  """The round's `step_budgets` and `reported` from every behaviour draw (the
-  smallest budget; reported if no draw says otherwise), or {} without draws."""
-  if not draws:
-    return {}
-  budgets, reported = zip(*(draw(sample_key, ids, counts) for draw in draws))
-  return {'step_budgets': functools.reduce(jnp.minimum, budgets),
-          'reported': functools.reduce(jnp.logical_and, reported)}
 
 
 def sample_and_round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -290,6 +325,23 @@ def round_summary(metrics: dict) -> dict[str, float]:
   return summary
 
 
+def clock_fields(server, time: vt.VirtualTime | None, duration: jax.Array | None,
+                 behaviour: dict[str, jax.Array]) -> dict[str, float]:
+  """On the virtual clock: `virtual_time` (seconds, at the round's end),
+  `round_seconds` (its duration) and `reported_clients`; under FedBuff
+  `virtual_time`, `server_updates` and `mean_staleness` (of the last
+  update's reports); {} without a clock."""
+  if isinstance(server, BufferState):
+    return {'virtual_time': vt.to_float(server.time), 'server_updates': float(server.version),
+            'mean_staleness': float(server.staleness)}
+  if time is None:
+    return {}
+  fields = {'virtual_time': vt.to_float(time), 'round_seconds': float(duration)}
+  if 'reported' in behaviour:
+    fields['reported_clients'] = float(jnp.sum(behaviour['reported']))
+  return fields
+
+
 def train(config: ml_collections.ConfigDict,
           log: Callable[[str], None] = print, workdir: str | None = None,
           resume: bool = False, progress: str = 'lines') -> list[dict[str, float]]:
@@ -363,6 +415,7 @@ def train(config: ml_collections.ConfigDict,
                   disable=progress != 'bar', dynamic_ncols=True)
   history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'))
   all_counts = jnp.asarray(train_data.counts)  # for the behaviour draws
+  clock_time = replay_clock(exp, config.seed, first_round, all_counts)
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
@@ -370,8 +423,11 @@ def train(config: ml_collections.ConfigDict,
     try:
       for r in range(first_round, config.rounds):
         sample_key, round_key = sample_and_round_keys(config.seed, r)
-        ids = exp.sample_fn(sample_key)
-        behaviour = client_behaviour(exp.behaviour, sample_key, ids, all_counts)
+        if exp.asynchronous:  # FedBuff: the clients its schedule started
+          ids, behaviour, duration = state.server.next_clients, {}, None
+        else:
+          ids, behaviour, clock_time, duration = schedule_round(exp, sample_key, all_counts,
+                                                                clock_time)
         if exp.on_host:  # only the sampled clients' rows are read and sent
           host_ids = np.asarray(ids)
           rows = (train_data.gather(host_ids) if streamed
@@ -393,7 +449,8 @@ def train(config: ml_collections.ConfigDict,
         if recorder:
           recorder.round(r + 1, float(metrics['train_loss']), np.asarray(ids),
                          np.asarray(metrics['clients']['update_norm']),
-                         np.asarray(metrics['clients']['train_loss']))
+                         np.asarray(metrics['clients']['train_loss']),
+                         clock_fields(state.server, clock_time, duration, behaviour))
         if due_eval:
           evals, client_table = evaluate_with_clients(exp, state, r)
           if not np.isfinite(evals['test_loss']):
@@ -403,6 +460,7 @@ def train(config: ml_collections.ConfigDict,
           evals.update(round=r + 1, train_loss=float(metrics['train_loss']),
                        rounds_per_sec=(r + 1 - last_round) / (now - start))
           evals.update(round_summary(metrics))
+          evals.update(clock_fields(state.server, clock_time, duration, behaviour))
           if checks.action == 'drop':
             evals['dropped_clients'] = float(checks.dropped)
           start, last_round = now, r + 1

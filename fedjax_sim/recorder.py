@@ -42,15 +42,18 @@ class Recorder:
       self.writer._get_file_writer().add_summary(summary)
 
   def round(self, rounds_done: int, train_loss: float, client_ids: np.ndarray,
-            norms: np.ndarray, client_losses: np.ndarray) -> None:
+            norms: np.ndarray, client_losses: np.ndarray,
+            clock: dict[str, float] | None = None) -> None:
     """Per round: the training loss, and the sampled clients' ids, update
     norms and local training losses (a non-finite norm, of a dropped client,
-    is logged as null and left out of the histogram)."""
+    is logged as null and left out of the histogram); on the virtual clock
+    also its `clock` fields (`virtual_time`, `round_seconds`, ...)."""
     norms = np.asarray(norms, np.float64)
     finite = np.isfinite(norms)
     runlog.append_jsonl(os.path.join(self.workdir, runlog.CLIENT_NORMS), {
         'round': rounds_done, 'clients': np.asarray(client_ids).tolist(),
-        'norms': runlog.nulls(norms), 'train_loss': runlog.nulls(client_losses)})
+        'norms': runlog.nulls(norms), 'train_loss': runlog.nulls(client_losses),
+        **(clock or {})})
     self.writer.add_scalar('round/train_loss', train_loss, rounds_done)
     if finite.any():
       self.writer.add_histogram('round/client_update_norm', norms[finite], rounds_done)

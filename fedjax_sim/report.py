@@ -30,16 +30,25 @@ CURVES = {
     'loss': ('Loss', ('test_loss', 'train_loss')),
 }
 NOT_METRICS = frozenset({'round', 'time'})
+VIRTUAL_TIME = 'virtual_time'  # on the virtual clock (fedjax_sim/virtual_clock.py)
+X_LABELS = {'round': 'round', VIRTUAL_TIME: 'virtual time (s)'}
 
 
 def is_number(value: Any) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-  """(rounds, values) of the rows that hold a number for `key`."""
-  pairs = [(r['round'], float(r[key])) for r in rows if is_number(r.get(key))]
+def series(rows: Sequence[dict[str, Any]], key: str, x: str = 'round'
+           ) -> tuple[list[float], list[float]]:
+  """(x, values) of the rows that hold a number for `key` and for `x`
+  (rounds, or `virtual_time`)."""
+  pairs = [(r[x], float(r[key])) for r in rows
+           if is_number(r.get(key)) and is_number(r.get(x))]
   return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def has_virtual_time(rows: Sequence[dict[str, Any]]) -> bool:
+  return any(is_number(r.get(VIRTUAL_TIME)) for r in rows)
 
 
 def axes() -> tuple[Figure, Any]:
@@ -55,14 +64,15 @@ def png(fig: Figure) -> bytes:
   return buffer.getvalue()
 
 
-def plot_curves(rows: Sequence[dict[str, Any]], title: str, keys: Sequence[str]) -> bytes:
-  """PNG of each metric in `keys` vs round."""
+def plot_curves(rows: Sequence[dict[str, Any]], title: str, keys: Sequence[str],
+                x: str = 'round') -> bytes:
+  """PNG of each metric in `keys` vs `x` (round or virtual time)."""
   fig, ax = axes()
   for key in keys:
-    rounds, values = series(rows, key)
-    if rounds:
-      ax.plot(rounds, values, marker='o', markersize=3, label=key)
-  ax.set(title=title, xlabel='round')
+    xs, values = series(rows, key, x)
+    if xs:
+      ax.plot(xs, values, marker='o', markersize=3, label=key)
+  ax.set(title=title, xlabel=X_LABELS[x])
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
@@ -142,6 +152,9 @@ def write_report(workdir: str) -> str:
   for name, (title, keys) in CURVES.items():
     if any(series(rows, k)[0] for k in keys):
       plots.append((f'{name}.png', title, plot_curves(rows, title, keys)))
+      if has_virtual_time(rows):
+        plots.append((f'{name}_{VIRTUAL_TIME}.png', f'{title} vs virtual time',
+                      plot_curves(rows, f'{title} vs virtual time', keys, VIRTUAL_TIME)))
   shown = {k for _, keys in CURVES.values() for k in keys} | NOT_METRICS
   extra = sorted({k for r in rows for k, v in r.items() if k not in shown and is_number(v)})
   for key in extra:

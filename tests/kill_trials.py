@@ -1,7 +1,7 @@
 """Fault injection: SIGKILL a training run at seeded random moments, resume it,
 and check it ends bit-identical to an uninterrupted run.
 
-`python tests/kill_trials.py OUT_DIR TRIALS SEED` prints one JSON object: per
+`python tests/kill_trials.py OUT_DIR TRIALS SEED [MODE]` prints one JSON object: per
 trial, where the kill landed (`between` rounds, `during` a checkpoint write:
 orbax's temporary directory present, `unsummed`: a checkpoint written but not
 yet its checksums, `finished`) and whether the resumed run's final checkpoint,
@@ -35,12 +35,26 @@ from fedjax_sim.experiment import train  # noqa: E402
 VOLATILE = ('time', 'rounds_per_sec')
 
 
+MODES = ('clock', 'fedbuff')
+MODE = ['clock']  # set by main() before any child is forked
+
+
 def config():
-  """A small run that checkpoints every round, so kills often hit a write."""
+  """A small run that checkpoints every round, so kills often hit a write.
+  MODE 'clock': synchronous rounds on the virtual clock (availability, uneven
+  devices, a deadline with partial work, over-selection), so the replayed
+  schedule is checked too; 'fedbuff': asynchronous FedBuff, whose schedule
+  and buffer are in the checkpointed state."""
   c = default.get_config('synthetic')
   c.rounds, c.eval_every, c.clients_per_round = 12, 4, 5
   c.checkpoint.every, c.checkpoint.keep = 1, 2
   c.engine.strategy = 'sequential'
+  c.system.update(speed=2., speed_sigma=0.8)
+  if MODE[0] == 'clock':
+    c.availability.update(kind='iid', probability=0.2)
+    c.clock.update(deadline=10., late='partial', over_selection=0.4)
+  else:
+    c.fedbuff.update(buffer_size=2, concurrency=6)
   return c
 
 
@@ -141,8 +155,13 @@ def main(out_dir: str, trials: int, seed: int) -> None:
     result['identical'] = bool(same_state and all(
         rows(workdir, name) == rows(reference, name)
         for name in (runlog.METRICS, runlog.CLIENT_NORMS)))
-  print(json.dumps({'window_s': [round(first, 3), round(last, 3)], 'trials': results}))
+  clock = [(r['virtual_time'], r.get('reported_clients', r.get('mean_staleness')))
+           for r in runlog.read_jsonl(os.path.join(reference, runlog.CLIENT_NORMS))]
+  print(json.dumps({'window_s': [round(first, 3), round(last, 3)], 'trials': results,
+                    'reference_clock': clock}))
 
 
 if __name__ == '__main__':
+  MODE[0] = sys.argv[4] if len(sys.argv) > 4 else 'clock'
+  assert MODE[0] in MODES, f'MODE must be one of {MODES}'
   main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

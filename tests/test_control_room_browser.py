@@ -252,6 +252,32 @@ def test_compare_two_runs_on_one_chart(server, browser):
   shoot(browser, 'compare')
 
 
+def test_compare_against_virtual_time(server, browser, runs_dir):
+  tab(browser, 'compare')
+  select(browser, 'compare-x', 'virtual_time')
+  wait(browser, lambda: 'None of these runs is on the virtual clock' in text(
+      browser, 'compare-message'), what='no-clock message')
+  # A run on the virtual clock (written as scripts/train.py would) joins them.
+  (runs_dir / 'clocked').mkdir()
+  (runs_dir / 'clocked' / 'config.json').write_text(json.dumps({'rounds': 3, 'seed': 2}))
+  (runs_dir / 'clocked' / 'metrics.jsonl').write_text(''.join(
+      json.dumps({'round': r, 'test_accuracy': a, 'virtual_time': t, 'rounds_per_sec': 1.})
+      + '\n' for r, a, t in [(1, 0.5, 61.5), (2, 0.6, 130.), (3, 0.7, 181.25)]))
+  tab(browser, 'runs')
+  wait(browser, lambda: browser.find_elements(
+      'css selector', 'input.select-run[data-run="clocked"]'), what='clocked run listed')
+  browser.find_element('css selector', 'input.select-run[data-run="clocked"]').click()
+  tab(browser, 'compare')
+  chart = "const c = document.getElementById('compare-chart');"
+  wait(browser, lambda: js(browser, chart + "return c.data && c.data.length === 3;"))
+  data = js(browser, chart + "return c.data.map(t => [t.name, t.x, t.y]);")
+  assert data == [[RUN, [], []], [OTHER, [], []], ['clocked', [61.5, 130, 181.25], [0.5, 0.6, 0.7]]]
+  assert js(browser, chart + "return c.layout.xaxis.title.text;") == 'virtual time (s)'
+  assert text(browser, 'compare-message') == ''
+  tab(browser, 'runs')
+  browser.find_element('css selector', 'input.select-run[data-run="clocked"]').click()
+
+
 def test_clients_page_shows_each_hospital(server, browser, runs_dir):
   tab(browser, 'clients')
   select(browser, 'clients-run', RUN)

@@ -11,7 +11,8 @@ from fedjax_sim.config_checks import check_config
 from fedjax_sim.core.round import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment, client_behaviour, evaluate_state, train
+from fedjax_sim.behaviour import client_behaviour
+from fedjax_sim.experiment import build_experiment, evaluate_state, train
 
 from configs import default
 

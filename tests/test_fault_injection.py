@@ -133,6 +133,25 @@ def test_20_seeded_kills_before_during_and_after_checkpoint_writes_resume_identi
   # between a write and its checksums, a window of about a millisecond, is
   # the missing-checksums case of tests/test_workdir.py.)
   assert {'between', 'during'} <= {t['killed'] for t in trials}
+  # The runs are on the virtual clock, with rounds that lost clients.
+  clock = json.loads(result.stdout)['reference_clock']
+  times = [t for t, _ in clock]
+  assert len(clock) == 12 and times == sorted(times) and times[0] > 0
+  assert min(n for _, n in clock) < 5
+
+
+def test_fedbuff_runs_killed_at_seeded_moments_resume_identically(tmp_path):
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'kill_trials.py'),
+                           str(tmp_path), '6', '1', 'fedbuff'], capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  trials = json.loads(result.stdout)['trials']
+  assert len(trials) == 6 and [t for t in trials if not t['identical']] == []
+  assert any(t['resumed'] for t in trials)
+  # Asynchronous: the clock moves and reports arrive stale.
+  clock = json.loads(result.stdout)['reference_clock']
+  assert len(clock) == 12 and [t for t, _ in clock] == sorted(t for t, _ in clock)
+  assert max(staleness for _, staleness in clock) > 0
 
 
 def test_ctrl_c_checkpoints_reports_and_exits_130(tmp_path):

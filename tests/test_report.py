@@ -91,3 +91,32 @@ def test_report_script_names_a_cut_config(tmp_path):
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 2 and result.stderr.count('\n') == 1, result.stderr
   assert result.stderr.startswith(f'error: {tmp_path}/config.json is not valid JSON')
+
+
+def test_runs_on_the_virtual_clock_are_also_plotted_against_virtual_time(tmp_path):
+  from fedjax_sim.comparison import write_comparison
+  from fedjax_sim.report import series
+  workdir = str(tmp_path / 'clocked')
+  make_run(workdir)
+  rows = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+    for k, row in enumerate(rows):  # the first evaluation predates the clock
+      f.write(json.dumps({**row, **({'virtual_time': 60. * row['round']} if k else {})}) + '\n')
+  assert series(rows, 'test_accuracy') == ([5, 10, 15, 20], [0.5, 0.6, 0.7, 0.8])
+  rows = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert series(rows, 'test_accuracy', 'virtual_time') == ([600., 900., 1200.],
+                                                           [0.6, 0.7, 0.8])
+  page = open(write_report(workdir)).read()
+  sources = re.findall(r'<img src="([^"]+)"', page)
+  assert {'report/accuracy_virtual_time.png', 'report/loss_virtual_time.png'} <= set(sources)
+  make_run(str(tmp_path / 'plain'))
+  compared = open(write_comparison([workdir, str(tmp_path / 'plain')],
+                                   str(tmp_path / 'out'))).read()
+  sources = re.findall(r'<img src="([^"]+)"', compared)
+  assert {'comparison/test_accuracy_virtual_time.png',
+          'comparison/test_loss_virtual_time.png'} <= set(sources)
+  for source in sources:
+    with Image.open(os.path.join(tmp_path, 'out', source)) as image:
+      assert image.format == 'PNG'
+  plain_page = open(write_report(str(tmp_path / 'plain'))).read()
+  assert 'virtual_time' not in plain_page

@@ -305,10 +305,12 @@ async function drawCompare() {
     });
   } else {
     traces = body.runs.map((r) => {
-      const rows = r.rows.filter((row) => typeof row[metric] === 'number');
+      const rows = r.rows.filter((row) => typeof row[metric] === 'number' && typeof row[xKey] === 'number');
       return {x: rows.map((row) => row[xKey]), y: rows.map((row) => row[metric]), mode: 'lines+markers', name: r.name};
     });
   }
+  say('compare-message', xKey === 'virtual_time' && traces.every((t) => t.x.length === 0)
+    ? 'None of these runs is on the virtual clock (no virtual_time); see docs/client_behaviour.md' : '');
   Plotly.react('compare-chart', traces, {margin: {t: 20}, xaxis: {title: {text: $('compare-x').selectedOptions[0].text}},
                                          yaxis: {title: {text: metric}}, legend: {orientation: 'h'}}, {responsive: true});
   const table = $('compare-config');
