@@ -424,7 +424,7 @@ def train(config: ml_collections.ConfigDict,
       for r in range(first_round, config.rounds):
         sample_key, round_key = sample_and_round_keys(config.seed, r)
         if exp.asynchronous:  # FedBuff: the clients its schedule started
-          ids, behaviour, duration = state.server.next_clients, {}, None
+          ids, behaviour, duration = jnp.copy(state.server.next_clients), {}, None
         else:
           ids, behaviour, clock_time, duration = schedule_round(exp, sample_key, all_counts,
                                                                 clock_time)

@@ -71,16 +71,12 @@ class BufferState(NamedTuple):
   time: vt.VirtualTime  # the virtual clock
   staleness: jax.Array  # float32 mean staleness of the last update's reports
   next_slots: jax.Array  # [K] int32 slots the next program trains
+  next_clients: jax.Array  # [K] int32 their clients: the next program's client_ids
   key: jax.Array  # the schedule's PRNG key
 
   @property
   def params(self) -> PyTree:
     return self.inner.params
-
-  @property
-  def next_clients(self) -> jax.Array:
-    """The client ids the next program trains."""
-    return self.clients[self.next_slots]
 
 
 def check(settings: Settings, clients_per_round: int, num_clients: int) -> Settings:
@@ -129,7 +125,7 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
   """`algorithm` (updates shaped like the model, no client state, aggregated
   by its weighted mean) run asynchronously: the engine's round is one FedBuff
   program (see above); its `client_ids` are the server state's
-  `next_clients`. When too few clients can be sampled, the empty slots report
+  `next_clients` (pass a copy: the round donates the state). When too few clients can be sampled, the empty slots report
   nothing after `idle_wait` virtual seconds."""
   size, concurrency = settings.buffer_size, settings.concurrency
   num_clients = counts.shape[0]
@@ -162,13 +158,14 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
         inner, zeros, jnp.zeros(concurrency, jnp.float32), jnp.zeros(concurrency, jnp.int32),
         report_after_or_wait(clients, usable), clients, usable,
         jnp.int32(0), jnp.int32(0), time, jnp.float32(0.), jnp.arange(size, dtype=jnp.int32),
-        key)
+        clients[:size], key)
 
   def client_update(server: BufferState, client_state, batches, key):
     return algorithm.client_update(server.inner, client_state, batches, key)
 
   def fill(s: BufferState) -> BufferState:
-    return s._replace(next_slots=s.filled + jnp.arange(size, dtype=jnp.int32))
+    slots = s.filled + jnp.arange(size, dtype=jnp.int32)
+    return s._replace(next_slots=slots, next_clients=s.clients[slots])
 
   def step(s: BufferState) -> BufferState:
     _, slots = jax.lax.top_k(-s.remaining, size)  # the next K reports
@@ -186,6 +183,7 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
     ids, usable = sample(draw, time, busy, size)
     return s._replace(
         inner=inner, time=time, key=key, version=s.version + 1, next_slots=slots,
+        next_clients=ids,
         staleness=jnp.mean(tau.astype(jnp.float32)),
         remaining=(s.remaining - elapsed).at[slots].set(report_after_or_wait(ids, usable)),
         versions=s.versions.at[slots].set(s.version + 1),
