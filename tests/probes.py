@@ -58,6 +58,7 @@ def probes(out_dir: str) -> list[Probe]:
   """Every probe, in order; later ones reuse the run `finished` writes."""
   run = os.path.join(out_dir, 'run')
   bad_csv = os.path.join(out_dir, 'bad.csv')
+  bad_trace = os.path.join(out_dir, 'trace.csv')
   work = lambda name: f'--workdir={os.path.join(out_dir, name)}'
 
   def copy(name: str, change: Callable[[str], None]) -> Callable[[], None]:
@@ -91,6 +92,10 @@ def probes(out_dir: str) -> list[Probe]:
              '--config.data.label=outcome', '--config.data.client_column=hospital') + QUICK,
             lambda: _write(bad_csv, 'age,weight,hospital,outcome\n30,70,a,sick\n'
                                     '41,,b,well\n')),
+      Probe('availability trace with a bad row',
+            ('--config.availability.kind=trace', f'--config.availability.trace_file={bad_trace}')
+            + QUICK,
+            lambda: _write(bad_trace, 'client,start,end\n0,0,3600\n1,7200,3600\n')),
       Probe('--help', ('--help',)),
       Probe('--list=algorithms', ('--list=algorithms',)),
       Probe('--print_config with a bad field', ('--print_config', '--config.seed=-3')),

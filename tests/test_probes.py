@@ -40,6 +40,9 @@ EXPECTED = {
     'clients_per_round above the clients': (
         2, r'error: clients_per_round=50 exceeds data\.num_clients=20', ''),
     'unknown model name': (2, r"error: model\.name must be one of \[.*'mlp'.*\], got 'vgg'", ''),
+    'availability trace with a bad row': (
+        2, r"error: availability\.trace_file='.*/trace\.csv', line 3: end must be > start, "
+        r"got start=7200, end=3600", ''),
     'CSV with a missing value': (2, r"error: .*/bad\.csv: row 3, column 'weight': missing "
                                  r"value", ''),
     '--help': (0, '', r'.+'),
