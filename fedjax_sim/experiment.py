@@ -149,6 +149,9 @@ def build_experiment(config: ml_collections.ConfigDict,
   reporters: list[Reporter] = []
   if is_private(config):
     reporters.append(epsilon_reporter(config, num_clients))
+  elif 'dp_noise' in str(config.get('aggregator', {}).get('name', '')).split('+'):
+    warn('warning: aggregator.name has dp_noise, but no epsilon is reported: only the '
+         "'dp' aggregator (clipped sum over clients_per_round) is accounted")
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
   placement = config.engine.get('population', 'auto')

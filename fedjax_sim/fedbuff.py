@@ -35,7 +35,8 @@ import jax.numpy as jnp
 
 from fedjax_sim import availability as availability_lib
 from fedjax_sim import virtual_time as vt
-from fedjax_sim.core.aggregator import Aggregator, Reduced, keep, no_state, safe_divide
+from fedjax_sim.core.aggregator import (Aggregator, Reduced, as_aggregate, keep, no_state,
+                                        safe_divide)
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.data.batching import BatchPlan, real_steps
 from fedjax_sim.errors import ConfigError
@@ -115,7 +116,7 @@ def collect() -> Aggregator:
   """An aggregator that hands the server the stacked updates and weights."""
   def combine(reduced: Reduced, state, key):
     del key
-    return (reduced.updates, reduced.weights), state, {}
+    return as_aggregate((reduced.updates, reduced.weights), {}), state, {}
   return Aggregator(no_state, keep, combine, stacked=True)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from fedjax_sim.core import (Aggregator, ClientResult, FederatedAlgorithm, build_round,
                              init_state)
-from fedjax_sim.core.aggregator import keep, no_state
+from fedjax_sim.core.aggregator import as_aggregate, keep, no_state
 from fedjax_sim.data.batching import plan_batches
 
 
@@ -23,8 +23,8 @@ def counting_algorithm(stacked: bool) -> FederatedAlgorithm:
   def combine(reduced, state, key):
     del key
     if stacked:
-      return jnp.max(reduced.updates), state, {'seen': reduced.weights.sum()}
-    return reduced.updates / reduced.weights, state, {}
+      return as_aggregate(jnp.max(reduced.updates), {}), state, {'seen': reduced.weights.sum()}
+    return reduced, state, {}
 
   return FederatedAlgorithm(
       init=lambda params: params,

@@ -14,6 +14,7 @@ from fedjax_sim.aggregators.dp import (DPOptions, DPState, clip_update, dp_mean,
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import Reduced, build_round, client_key, init_state, round_keys
 from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core.aggregator import finish
 from fedjax_sim.data.batching import client_stream, plan_batches
 from fedjax_sim.errors import ConfigError
 
@@ -94,8 +95,9 @@ def test_noise_std_is_z_clip_over_m(adaptive, sigma_b, expected_z):
   clip, m, n = 0.7, 8, 200_000
   agg = dp_mean(DPOptions(clip, 1.2, m, adaptive, count_noise_multiplier=sigma_b))
   zeros = {'a': jnp.zeros((n // 2,)), 'b': jnp.zeros((n // 4, 2))}
-  out, _, _ = agg.combine(Reduced(zeros, jnp.float32(3.), {'unclipped': jnp.float32(3.)}),
-                          agg.init(), jax.random.PRNGKey(1))
+  reduced, _, _ = agg.combine(Reduced(zeros, jnp.float32(3.), {'unclipped': jnp.float32(3.)}),
+                              agg.init(), jax.random.PRNGKey(1))
+  out = finish(reduced)
   x = np.concatenate([np.asarray(v, np.float64).ravel() for v in jax.tree.leaves(out)])
   sigma = expected_z * clip / m
   assert abs(np.sum(x ** 2) / sigma ** 2 - n) < 5 * math.sqrt(2 * n)
@@ -129,7 +131,8 @@ def test_adaptive_clip_matches_hand_computation():
   expected_clip = 2.
   for unclipped_norms in ([0.5, 1.5], [0.5, 1.5, 2.1]):
     reduced = engine_sum(agg, updates, weights, state, key)
-    aggregate, state, metrics = agg.combine(reduced, state, key)
+    reduced, state, metrics = agg.combine(reduced, state, key)
+    aggregate = finish(reduced)
     total = sum(min(s, expected_clip) for s in (0.5, 1.5, 2.1))
     np.testing.assert_allclose(aggregate['a'], [0.6 * total / m, 0.], rtol=1e-5)
     np.testing.assert_allclose(aggregate['b'], [[0.8 * total / m]], rtol=1e-5)

@@ -28,7 +28,7 @@ def table(num_clients: int) -> dict[str, np.ndarray]:
           'b': rng.normal(size=(num_clients, 2, 2)).astype(np.float32)}
 
 
-def aggregate_in_round(aggregator, data, ids, strategy, chunk_size):
+def aggregate_in_round(aggregator, data, ids, strategy, chunk_size, seed=0):
   """Runs one engine round where client c sends `table[c]` (weight: its
   example count) and the server state becomes the aggregate."""
   updates = table(data.num_clients)
@@ -44,7 +44,7 @@ def aggregate_in_round(aggregator, data, ids, strategy, chunk_size):
   round_fn = build_round(algorithm, plan_batches(data.max_examples, 4),
                          strategy, chunk_size)
   state, metrics = round_fn(init_state(algorithm, zeros, data.num_clients), data,
-                            jnp.asarray(ids, jnp.int32), jax.random.PRNGKey(0))
+                            jnp.asarray(ids, jnp.int32), jax.random.PRNGKey(seed))
   return state.server, metrics
 
 

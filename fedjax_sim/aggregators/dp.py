@@ -101,7 +101,6 @@ def dp_mean(options: DPOptions) -> Aggregator:
   def combine(reduced: Reduced, state: DPState, key):
     update_key, count_key = jax.random.split(key)
     noisy_sum = add_gaussian_noise(reduced.updates, update_z * state.clip, update_key)
-    aggregate = jax.tree.map(lambda s: s / m, noisy_sum)
     unclipped = reduced.stats['unclipped']
     metrics = {'clip_norm': state.clip,
                'fraction_clipped': (reduced.weights - unclipped)
@@ -110,7 +109,7 @@ def dp_mean(options: DPOptions) -> Aggregator:
       noisy_fraction = (unclipped + count_std * jax.random.normal(count_key)) / m
       state = DPState(state.clip * jnp.exp(
           -options.clip_learning_rate * (noisy_fraction - options.target_quantile)))
-    return aggregate, state, metrics
+    return Reduced(noisy_sum, jnp.float32(m), reduced.stats), state, metrics
 
   return Aggregator(init, prepare, combine)
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim.core.aggregator import Aggregator, Reduced, keep, no_state
+from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.errors import ConfigError
 
 PyTree = Any
@@ -71,7 +71,7 @@ def krum(num_byzantine: int, num_selected: int = 1) -> Aggregator:
         lambda u: jnp.tensordot(chosen, u, axes=1) / denom, reduced.updates)
     metrics = {'aggregated_clients': count, 'krum_selected': selected,
                'krum_min_score': jnp.where(count > 0, jnp.min(scores), 0.)}
-    return aggregate, state, metrics
+    return as_aggregate(aggregate, reduced.stats), state, metrics
 
   return Aggregator(no_state, keep, combine, stacked=True)
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from fedjax_sim.aggregators.order_statistics import middle_mean, num_present
-from fedjax_sim.core.aggregator import Aggregator, Reduced, keep, no_state
+from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 
 
 def median() -> Aggregator:
@@ -22,7 +22,7 @@ def median() -> Aggregator:
     count = num_present(reduced.weights)
     trim = jnp.maximum((count - 1) // 2, 0)
     aggregate = middle_mean(reduced.updates, reduced.weights, trim)
-    return aggregate, state, {'aggregated_clients': count}
+    return as_aggregate(aggregate, reduced.stats), state, {'aggregated_clients': count}
 
   return Aggregator(no_state, keep, combine, stacked=True)
 

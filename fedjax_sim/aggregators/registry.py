@@ -3,6 +3,7 @@
 A module `fedjax_sim/aggregators/<name>.py` defining
 `from_config(config, num_clients) -> Aggregator` is selectable as
 `--config.aggregator.name=<name>`; its options live in `config.aggregator`.
+Names joined by '+' are a chain: `--config.aggregator.name=clip+median`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pkgutil
 import ml_collections
 
 from fedjax_sim import aggregators
+from fedjax_sim.aggregators.chain import chain
 from fedjax_sim.core.aggregator import Aggregator
 from fedjax_sim.errors import ConfigError
 
@@ -25,10 +27,15 @@ def aggregator_names() -> list[str]:
 
 
 def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  """The aggregator `config.aggregator.name` names (default: weighted mean)."""
+  """The aggregator `config.aggregator.name` names (default: weighted mean);
+  names joined by '+' chain those aggregators (`fedjax_sim.aggregators.chain`)."""
   name = config.get('aggregator', {}).get('name', 'mean')
+  stages = tuple(name.split('+')) if isinstance(name, str) else (name,)
   names = aggregator_names()
-  if name not in names:
-    raise ConfigError(f'aggregator.name must be one of {names}, got {name!r}')
-  module = importlib.import_module(f'{aggregators.__name__}.{name}')
-  return module.from_config(config, num_clients)
+  for stage in stages:
+    if stage not in names:
+      raise ConfigError(f'aggregator.name must be one of {names}, or several joined by '
+                        f"'+' (a chain, e.g. 'clip+median'), got {name!r}")
+  built = [importlib.import_module(f'{aggregators.__name__}.{stage}').from_config(
+      config, num_clients) for stage in stages]
+  return built[0] if len(built) == 1 else chain(*built, names=stages)

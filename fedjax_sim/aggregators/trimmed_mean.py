@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from fedjax_sim.aggregators.order_statistics import middle_mean, num_present
-from fedjax_sim.core.aggregator import Aggregator, Reduced, keep, no_state
+from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.errors import ConfigError
 
 DEFAULT_TRIM_FRACTION = 0.1
@@ -35,7 +35,7 @@ def trimmed_mean(trim_fraction: float) -> Aggregator:
     trims = [math.floor(trim_fraction * k) for k in range(reduced.weights.shape[0] + 1)]
     trim = jnp.asarray(trims, jnp.int32)[count]
     aggregate = middle_mean(reduced.updates, reduced.weights, trim)
-    return aggregate, state, {'aggregated_clients': count, 'trimmed_per_side': trim}
+    return as_aggregate(aggregate, reduced.stats), state, {'aggregated_clients': count, 'trimmed_per_side': trim}
 
   return Aggregator(no_state, keep, combine, stacked=True)
 

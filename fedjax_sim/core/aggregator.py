@@ -2,10 +2,14 @@
 
 Like an optax transform, an aggregator is a pair of pure functions plus its
 own state: `prepare` runs on each client's update inside the mapped client
-function (clipping, weighting), `combine` runs once on the reduction. Sum-based
-aggregators (`stacked=False`) are reduced inside the client map, so memory does
-not grow with clients per round; order statistics (median, Krum) ask for the
-stacked updates instead (`stacked=True`).
+function (clipping, weighting), `combine` runs once on the reduction and
+returns a reduction again; the aggregate is `updates / weights` of the last
+one (`finish`). Sum-based rules (`stacked=False`) are reduced inside the
+client map, so memory does not grow with clients per round; order statistics
+(median, Krum) ask for the stacked updates instead (`stacked=True`) and hand
+on their aggregate with weight 1 (`as_aggregate`). With one contract,
+aggregators compose: `chain(clip(1.), trimmed_mean(0.1), dp_noise(...))`
+(`fedjax_sim.aggregators.chain`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ class Aggregator(NamedTuple):
     init: `() -> aggregator_state`.
     prepare: `(update, weight, state, key) -> (update, weight, stats)`, per
       client; `stats` is a dict of scalars (summed or stacked for `combine`).
-    combine: `(reduced, state, key) -> (aggregate, state, metrics)`.
+    combine: `(reduced, state, key) -> (reduced, state, metrics)`: the
+      reduction, transformed (`passthrough` leaves it as it is); the
+      aggregate is `finish` of the result.
     stacked: whether `combine` needs every client's update (see `Reduced`).
   """
 
@@ -68,11 +74,24 @@ def safe_divide(total: PyTree, weight: jax.Array) -> PyTree:
   return jax.tree.map(lambda t: t / denom, total)
 
 
+def passthrough(reduced: Reduced, state, key):
+  """A `combine` that changes nothing (for rules that only `prepare`)."""
+  del key
+  return reduced, state, {}
+
+
+def finish(reduced: Reduced) -> PyTree:
+  """The aggregate of a (summed) reduction: `updates / weights`; zeros when
+  the weights sum to 0."""
+  return safe_divide(reduced.updates, reduced.weights)
+
+
+def as_aggregate(aggregate: PyTree, stats: dict[str, jax.Array]) -> Reduced:
+  """The reduction an order statistic hands on: its aggregate with weight 1,
+  and its (stacked) stats summed over the clients."""
+  return Reduced(aggregate, jnp.float32(1.), {k: jnp.sum(v, axis=0) for k, v in stats.items()})
+
+
 def weighted_mean() -> Aggregator:
   """The FedAvg aggregate: sum of weight * update over the total weight."""
-
-  def combine(reduced: Reduced, state, key):
-    del key
-    return safe_divide(reduced.updates, reduced.weights), state, {}
-
-  return Aggregator(no_state, keep, combine)
+  return Aggregator(no_state, keep, passthrough)

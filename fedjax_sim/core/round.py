@@ -12,7 +12,7 @@ import optax
 from absl import logging
 from jax.sharding import Mesh
 
-from fedjax_sim.core.aggregator import Reduced, safe_divide
+from fedjax_sim.core.aggregator import Reduced, finish, safe_divide
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.layout import Layout, choose_layout
@@ -225,8 +225,9 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
       reduced = Reduced(updates, weights, stats)
     else:
       reduced = Reduced(summed[2], total, summed[3])
-    aggregate, aggregator_state, aggregator_metrics = aggregator.combine(
+    reduced, aggregator_state, aggregator_metrics = aggregator.combine(
         reduced, state.aggregator, server_key)
+    aggregate = finish(reduced)
     clients = new_client_states if client_rows else jax.tree.map(
         lambda all_, new: all_.at[client_ids].set(new), state.clients, new_client_states)
     new_state = RoundState(algorithm.server_update(state.server, aggregate),

@@ -1,0 +1,33 @@
+"""Clip each client's update to an L2 norm (over the whole pytree) of at most
+`aggregator.clip`: a chain stage (`clip+median`, `clip+mean+dp_noise`)."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import ml_collections
+
+from fedjax_sim.aggregators.dp import clip_update
+from fedjax_sim.core.aggregator import Aggregator, no_state, passthrough
+from fedjax_sim.errors import ConfigError
+
+
+def clip(max_norm: float) -> Aggregator:
+  """Per-client clipping; it only prepares (its `combine` is `passthrough`),
+  so it may come before any stage of a chain."""
+  if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not (
+      max_norm > 0 and math.isfinite(max_norm)):
+    raise ConfigError(f'aggregator.clip must be a number > 0, got {max_norm!r}')
+
+  def prepare(update, weight, state, key):
+    del state, key
+    return clip_update(update, jnp.float32(max_norm))[0], weight, {}
+
+  return Aggregator(no_state, prepare, passthrough)
+
+
+def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
+  """`aggregator.clip` (default 1)."""
+  del num_clients
+  return clip(config.aggregator.get('clip', 1.))
