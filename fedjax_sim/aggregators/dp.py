@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from fedjax_sim.core.aggregator import Aggregator, Reduced
+from fedjax_sim.core.tree_util import safe_norm
 from fedjax_sim.errors import ConfigError
 
 PyTree = Any
@@ -67,7 +67,7 @@ def update_noise_multiplier(options: DPOptions) -> float:
 
 def clip_update(update: PyTree, clip: jax.Array) -> tuple[PyTree, jax.Array]:
   """`(update scaled to global L2 norm <= clip, the original norm)`."""
-  norm = optax.tree.norm(update)
+  norm = safe_norm(update)
   scale = jnp.minimum(1., clip / jnp.maximum(norm, jnp.finfo(jnp.float32).tiny))
   return jax.tree.map(lambda u: u * scale, update), norm
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from fedjax_sim.data.batching import BatchStream, real_steps
+from fedjax_sim.errors import ConfigError
 
 Acc = TypeVar('Acc')
 
@@ -30,6 +31,9 @@ class ClientBatches(NamedTuple):
     offset: packed data: the client's first example's row; None when padded.
     max_steps: a cap on the client's local steps this round (int32: partial
       work, e.g. a straggler's budget); None for no cap.
+    differentiable: local loops run a fixed number of iterations (the plan's
+      `num_steps`, steps past the client's own masked out), so reverse-mode
+      differentiation can go through them (`build_round(differentiable=True)`).
   """
 
   examples: Mapping[str, jax.Array]
@@ -39,6 +43,7 @@ class ClientBatches(NamedTuple):
   row: jax.Array | None = None
   offset: jax.Array | None = None
   max_steps: jax.Array | None = None
+  differentiable: bool = False
 
   @property
   def num_steps(self) -> jax.Array:
@@ -64,6 +69,9 @@ class ClientBatches(NamedTuple):
                     init: Acc, size: int) -> Acc:
     """Folds `fn(acc, batch, mask)` over the real examples in order, `size`
     at a time (the last slice masked); `ceil(count / size)` iterations."""
+    if self.differentiable:
+      raise ConfigError('full passes over a client\'s data (fold_examples) are not '
+                        'differentiable yet; use an algorithm with local steps')
     slots = jnp.arange(size, dtype=jnp.int32)
 
     def body(i, acc):

@@ -34,10 +34,18 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
   computed and its examples gathered at once (a few vectorized operations
   instead of many tiny ones per step), then its real steps run one by one.
 
+  With `batches.differentiable`, the loop is a `lax.scan` over the plan's
+  `num_steps` steps instead, each rematerialized in the backward pass
+  (`jax.checkpoint`), steps past the client's own leaving the state as it is:
+  reverse-mode differentiable, at the cost of the longest client's steps.
+
   Returns:
     `(final_state, aux summed over the steps, num_steps int32)`.
   """
   num_steps = batches.num_steps
+  if batches.differentiable:
+    state, total = _scan_local_steps(step, state, batches, key)
+    return state, total, num_steps
   block = min(batches.stream.plan.num_steps, BLOCK_STEPS)
   offsets = jnp.arange(block, dtype=jnp.int32)
 
@@ -58,6 +66,28 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
   state, total = jax.lax.fori_loop(0, (num_steps + block - 1) // block, run_block,
                                    (state, zeros))
   return state, total, num_steps
+
+
+def _scan_local_steps(step: StepFn, state: State, batches: ClientBatches,
+                      key: jax.Array) -> tuple[State, Any]:
+  """`run_local_steps` with a fixed trip count: `(final state, aux sum)`."""
+  num_steps = batches.num_steps
+
+  @jax.checkpoint
+  def body(carry, s):
+    state, total = carry
+    batch, mask = batches.step(s)
+    new_state, aux = step(state, batch, mask, step_key(key, s))
+    real = s < num_steps
+    keep = lambda new, old: jnp.where(real, new, old)  # noqa: E731
+    return (jax.tree.map(keep, new_state, state),
+            jax.tree.map(lambda t, a: t + jnp.where(real, a, 0), total, aux)), None
+
+  first_batch, first_mask = jax.eval_shape(batches.step, jnp.int32(0))
+  zeros = zeros_of_output(lambda *a: step(*a)[1], state, first_batch, first_mask, key)
+  steps = jnp.arange(batches.stream.plan.num_steps, dtype=jnp.int32)
+  (state, total), _ = jax.lax.scan(body, (state, zeros), steps)
+  return state, total
 
 
 LossFn = Callable[[Any, dict, jax.Array, jax.Array], jax.Array]

@@ -8,7 +8,6 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from absl import logging
 from jax.sharding import Mesh
 
@@ -20,7 +19,7 @@ from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
 from fedjax_sim.core.population import host_client_states
 from fedjax_sim.core.sharding import auto_mesh, replicator, sharded_map_and_sum
 from fedjax_sim.core.schedule import balanced_order, inverse
-from fedjax_sim.core.tree_util import all_finite
+from fedjax_sim.core.tree_util import all_finite, safe_norm
 from fedjax_sim.data.batching import BatchPlan, client_stream, real_steps
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.packed import PackedData
@@ -80,7 +79,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                 log: Callable[[str], None] = logging.info,
                 client_rows: bool = False, drop_nonfinite: bool = False) -> RoundFn:
   """Returns `round(state, data, client_ids, key, data_rows=None, step_budgets=None,
-  reported=None) -> (state, metrics)`.
+  reported=None) -> (state, metrics)`: `make_round`'s round, jitted with
+  `state` donated.
 
   `strategy='auto'` (the default) picks the layout (`fedjax_sim.core.layout`)
   when the round is compiled, from the backend, the model's size and the
@@ -135,6 +135,39 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   metrics, weight, `finite` and `update_norm` — the L2 norm of its whole
   update pytree — in sampled order).
   """
+  if strategy == 'auto' and mesh is None:
+    mesh = auto_mesh()
+  jitted = jax.jit(make_round(algorithm, plan, strategy, chunk_size, mesh, log, client_rows,
+                              drop_nonfinite), donate_argnums=0)
+  if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
+    return jitted
+  place = replicator(mesh)
+
+  def on_mesh(*args, **kwargs):
+    # Inputs replicated over the mesh as the round returns its state, so
+    # every round runs the first round's program and nothing moves twice.
+    return jitted(*place(args), **place(kwargs))
+
+  on_mesh.lower, on_mesh._cache_size = jitted.lower, jitted._cache_size
+  return on_mesh
+
+
+def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = 'auto',
+               chunk_size: int = 1, mesh: Mesh | None = None,
+               log: Callable[[str], None] = logging.info, client_rows: bool = False,
+               drop_nonfinite: bool = False, differentiable: bool = False) -> RoundFn:
+  """The pure, un-jitted round of `build_round` (same arguments), to jit,
+  scan (`run_rounds`) or differentiate yourself.
+
+  With `differentiable`, every client's local loop runs the plan's
+  `num_steps` iterations (steps past its own masked out, each rematerialized
+  in the backward pass) instead of its own trip count, so `jax.grad` goes
+  through whole rounds: with respect to the initial parameters, and to
+  hyper-parameters the algorithm closes over as traced arrays (learning rates
+  given to optax as arrays, FedProx's `mu`, ...). A round then costs clients
+  x the longest client's steps. Padded and empty clients give zero, not NaN,
+  gradients.
+  """
   if strategy not in ENGINE_STRATEGIES:
     raise ConfigError(f'engine.strategy must be one of {ENGINE_STRATEGIES}, got {strategy!r}')
   if chunk_size < 1:
@@ -147,12 +180,13 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   def one_client(shared, client_id, row, count, is_valid, slot, budget=None, reported=None):
     state, data, clients_key = shared
     batch_key, train_key, agg_key = client_key(clients_key, client_id)
-    offset = data.offsets[row] if isinstance(data, PackedData) else None
+    offset = jnp.asarray(data.offsets)[row] if isinstance(data, PackedData) else None
     batches = ClientBatches(data.examples, client_id, count,
-                            client_stream(batch_key, count, plan), row, offset, budget)
+                            client_stream(batch_key, count, plan), row, offset, budget,
+                            differentiable)
     own_state = jax.tree.map(lambda a: a[slot], state.clients)
     result = algorithm.client_update(state.server, own_state, batches, train_key)
-    norm = optax.tree.norm(result.update)
+    norm = safe_norm(result.update)
     finite = jnp.isfinite(norm)  # NaN or inf anywhere, or a norm beyond float range
     update, client_state = result.update, result.client_state
     keep = is_valid if reported is None else is_valid & reported
@@ -195,7 +229,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
     rows = ids if data_rows is None else (
         jnp.zeros(padded, jnp.int32).at[:num_sampled].set(data_rows))
     valid = jnp.arange(padded) < num_sampled
-    counts = jnp.where(valid, data.counts[rows], 0).astype(jnp.int32)
+    counts = jnp.where(valid, jnp.asarray(data.counts)[rows], 0).astype(jnp.int32)
     steps = real_steps(counts, plan)
     columns = [ids, rows, counts, valid]
     if capped:
@@ -239,18 +273,17 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
                    clients={**client_metrics, 'weight': weights})
     return new_state, metrics
 
-  jitted = jax.jit(round_fn, donate_argnums=0)
-  if mesh is None or jax.process_count() > 1:  # multi-process: inputs are global arrays
-    return jitted
-  place = replicator(mesh)
+  return round_fn
 
-  def on_mesh(*args, **kwargs):
-    # Inputs replicated over the mesh as the round returns its state, so
-    # every round runs the first round's program and nothing moves twice.
-    return jitted(*place(args), **place(kwargs))
 
-  on_mesh.lower, on_mesh._cache_size = jitted.lower, jitted._cache_size
-  return on_mesh
+def run_rounds(round_fn: RoundFn, state: RoundState, data: FederatedData | PackedData,
+               client_ids: jax.Array, keys: jax.Array) -> tuple[RoundState, dict[str, Any]]:
+  """`len(keys)` rounds of a pure round (`make_round`) as one `lax.scan`:
+  round r trains `client_ids[r]` with `keys[r]`; returns the final state and
+  every round's metrics, stacked."""
+  def one(state, inputs):
+    return round_fn(state, data, *inputs)
+  return jax.lax.scan(one, state, (client_ids, keys))
 
 
 def _first_device(mesh: Mesh | None) -> jax.Device:

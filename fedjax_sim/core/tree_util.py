@@ -6,11 +6,21 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 def zeros_of_output(fn: Callable[..., Any], *args) -> Any:
   """Zeros shaped like the output of `fn(*args)` (traced abstractly, not run)."""
   return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, *args))
+
+
+def safe_norm(tree: Any) -> jax.Array:
+  """The global L2 norm of `tree` (as `optax.tree.norm`), whose gradient at
+  an all-zero tree is zero instead of NaN (an empty or padded client's
+  update is all zeros)."""
+  squared = optax.tree.norm(tree, squared=True)
+  positive = squared > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.)), 0.)
 
 
 def all_finite(tree: Any) -> jax.Array:
