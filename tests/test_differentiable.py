@@ -65,3 +65,14 @@ def test_the_differentiable_round_computes_the_same_round(ragged_data, tiny_mlp)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                scanned.server.params, state.server.params)
   np.testing.assert_allclose(metrics['train_loss'][-1], last['train_loss'], rtol=1e-5)
+
+
+def test_safe_norm_is_the_norm_with_a_zero_gradient_at_zero_and_keeps_non_finite_values():
+  from fedjax_sim.core.tree_util import safe_norm
+  tree = {'a': jnp.asarray([3., 0.]), 'b': jnp.asarray([[4.]])}
+  assert float(safe_norm(tree)) == float(optax.tree.norm(tree)) == 5.
+  zeros = jax.tree.map(jnp.zeros_like, tree)
+  grads = jax.grad(safe_norm)(zeros)
+  assert all(np.array_equal(g, np.zeros_like(g)) for g in jax.tree.leaves(grads))
+  assert np.isnan(float(safe_norm({'a': jnp.asarray([1., jnp.nan])})))
+  assert float(safe_norm({'a': jnp.asarray([1., jnp.inf])})) == np.inf

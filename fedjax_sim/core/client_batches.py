@@ -31,9 +31,6 @@ class ClientBatches(NamedTuple):
     offset: packed data: the client's first example's row; None when padded.
     max_steps: a cap on the client's local steps this round (int32: partial
       work, e.g. a straggler's budget); None for no cap.
-    differentiable: local loops run a fixed number of iterations (the plan's
-      `num_steps`, steps past the client's own masked out), so reverse-mode
-      differentiation can go through them (`build_round(differentiable=True)`).
   """
 
   examples: Mapping[str, jax.Array]
@@ -43,7 +40,11 @@ class ClientBatches(NamedTuple):
   row: jax.Array | None = None
   offset: jax.Array | None = None
   max_steps: jax.Array | None = None
-  differentiable: bool = False
+
+  @property
+  def differentiable(self) -> bool:
+    """Whether local loops have a fixed length (`BatchPlan.fixed_length`)."""
+    return self.stream.plan.fixed_length
 
   @property
   def num_steps(self) -> jax.Array:

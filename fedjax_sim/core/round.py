@@ -174,6 +174,7 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     raise ConfigError(f'engine.chunk_size must be >= 1, got {chunk_size}')
   if strategy == 'auto' and mesh is None:
     mesh = auto_mesh()
+  plan = plan._replace(fixed_length=differentiable)
   aggregator = algorithm.aggregator
   num_devices = mesh.size if mesh else 1
 
@@ -182,8 +183,7 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     batch_key, train_key, agg_key = client_key(clients_key, client_id)
     offset = jnp.asarray(data.offsets)[row] if isinstance(data, PackedData) else None
     batches = ClientBatches(data.examples, client_id, count,
-                            client_stream(batch_key, count, plan), row, offset, budget,
-                            differentiable)
+                            client_stream(batch_key, count, plan), row, offset, budget)
     own_state = jax.tree.map(lambda a: a[slot], state.clients)
     result = algorithm.client_update(state.server, own_state, batches, train_key)
     norm = safe_norm(result.update)

@@ -19,8 +19,8 @@ def safe_norm(tree: Any) -> jax.Array:
   an all-zero tree is zero instead of NaN (an empty or padded client's
   update is all zeros)."""
   squared = optax.tree.norm(tree, squared=True)
-  positive = squared > 0
-  return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.)), 0.)
+  zero = squared == 0  # NaN and inf stay NaN and inf: non-finite updates are flagged
+  return jnp.where(zero, 0., jnp.sqrt(jnp.where(zero, 1., squared)))
 
 
 def all_finite(tree: Any) -> jax.Array:

@@ -30,11 +30,16 @@ class BatchPlan(NamedTuple):
     batch_size: examples per step.
     epochs: passes over each client's data, or None when every non-empty
       client runs exactly `num_steps` steps (cycling through reshuffled epochs).
+    fixed_length: local loops run `num_steps` iterations, the steps past a
+      client's own masked out, so reverse-mode differentiation goes through
+      them (`make_round(differentiable=True)`); False: each client's loop has
+      its own trip count.
   """
 
   num_steps: int
   batch_size: int
   epochs: int | None
+  fixed_length: bool = False
 
 
 def plan_batches(max_examples: int, batch_size: int, epochs: int = 1,
