@@ -20,6 +20,7 @@ from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
+from fedjax_sim.privacy import is_private
 
 
 def draws_from_config(config: ml_collections.ConfigDict, plan: BatchPlan
@@ -73,6 +74,10 @@ def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs,
   sections differs from its default, else None."""
   if not inputs.configured:
     return None
+  if is_private(config) and (inputs.available or inputs.settings.over_selection):
+    raise ConfigError("aggregator.name='dp' accounts privacy for clients_per_round clients "
+                      'sampled uniformly from all of them; availability and over-selection '
+                      'change who is sampled, so they do not combine with it yet')
 
   def behaviour(key: jax.Array, ids: jax.Array, counts: jax.Array):
     combined = client_behaviour(draws, key, ids, counts)
@@ -97,6 +102,8 @@ def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedA
   if not buffered.buffer_size:
     return None
   buffered = fedbuff.check(buffered, config.clients_per_round, counts.shape[0])
+  virtual_clock.check(inputs.settings, config.clients_per_round, counts.shape[0])
+  virtual_clock.check_round_length(inputs.profiles, plan.num_steps, 0.)
   section = lambda name: config.get(name, None) or {}  # noqa: E731
   unsupported = [
       ('algorithm', config.algorithm, config.algorithm in FEDBUFF_ALGORITHMS,

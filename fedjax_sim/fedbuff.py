@@ -21,9 +21,10 @@ One program (the engine's round, `wrap` the algorithm) trains the K clients
 that start now, stores their updates, takes the next K reports in time order,
 updates the server and samples the next K clients. The schedule (slots,
 report times, versions, the clock) lives in the server state, so a resumed
-run continues it exactly. The first `concurrency / K` programs fill the
-pipeline: they train the first clients, all from version 0, and do not
-update the model.
+run continues it exactly. The first `concurrency / K - 1` programs only fill
+the pipeline: they train the first clients, all from version 0, and do not
+update the model. A step whose K reports all carry weight 0 (empty slots)
+leaves the model and its version as they are.
 """
 
 from __future__ import annotations
@@ -83,22 +84,22 @@ class BufferState(NamedTuple):
 def check(settings: Settings, clients_per_round: int, num_clients: int) -> Settings:
   """`settings` with `concurrency` resolved; ConfigError for a bad field."""
   s = settings
-  concurrency = s.concurrency or clients_per_round
+  integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
   checks = [
-      ('buffer_size', isinstance(s.buffer_size, int) and s.buffer_size >= 1,
-       'an integer >= 1 (0: synchronous rounds)'),
-      ('concurrency', isinstance(s.concurrency, int) and s.concurrency >= 0
-       and concurrency % max(s.buffer_size, 1) == 0 and concurrency <= num_clients,
+      ('buffer_size', lambda v: integer(v) and v >= 1, 'an integer >= 1 (0: synchronous rounds)'),
+      ('concurrency', lambda v: integer(v) and v >= 0 and (v or clients_per_round) % s.buffer_size
+       == 0 and (v or clients_per_round) <= num_clients,
        f'0 (clients_per_round) or a multiple of fedbuff.buffer_size={s.buffer_size} '
        f'up to the {num_clients} clients'),
-      ('staleness', s.staleness in STALENESS, f'one of {list(STALENESS)}'),
-      ('exponent', isinstance(s.exponent, (int, float)) and s.exponent >= 0, 'a number >= 0'),
-      ('hinge', isinstance(s.hinge, int) and s.hinge >= 0, 'an integer >= 0')]
+      ('staleness', lambda v: v in STALENESS, f'one of {list(STALENESS)}'),
+      ('exponent', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+       'a number >= 0'),
+      ('hinge', lambda v: integer(v) and v >= 0, 'an integer >= 0')]
   for field, ok, expected in checks:
     value = getattr(s, field)
-    if not ok or isinstance(value, bool):
+    if not ok(value):
       raise ConfigError(f'fedbuff.{field} must be {expected}, got {value!r}')
-  return s._replace(concurrency=concurrency)
+  return s._replace(concurrency=s.concurrency or clients_per_round)
 
 
 def staleness_factor(settings: Settings, tau: jax.Array) -> jax.Array:
@@ -143,7 +144,7 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
     """`num` clients available at `time` and not `busy`, and whether each
     really was (too few: the rest are placeholders that report nothing)."""
     online = jnp.ones(num_clients, bool) if available is None else available(time, key)
-    eligible = online & ~busy
+    eligible = online & ~busy & (counts > 0)  # a client without data reports nothing
     priority = jax.random.uniform(jax.random.fold_in(key, 1), (num_clients,))
     _, ids = jax.lax.top_k(jnp.where(eligible, priority, priority - 2.), num)
     return ids.astype(jnp.int32), eligible[ids]
@@ -159,7 +160,7 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
         inner, zeros, jnp.zeros(concurrency, jnp.float32), jnp.zeros(concurrency, jnp.int32),
         report_after_or_wait(clients, usable), clients, usable,
         jnp.int32(0), jnp.int32(0), time, jnp.float32(0.), jnp.arange(size, dtype=jnp.int32),
-        clients[:size], key)
+        jnp.array(clients[:size], copy=True), key)  # its own buffer: rounds donate the state
 
   def client_update(server: BufferState, client_state, batches, key):
     return algorithm.client_update(server.inner, client_state, batches, key)
@@ -176,18 +177,21 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
     factor = staleness_factor(settings, tau)
     total = jax.tree.map(lambda u: jnp.tensordot(weights * factor, u[slots], axes=1),
                          s.updates)
-    inner = algorithm.server_update(s.inner, safe_divide(total, jnp.sum(weights)))
+    updated = jnp.sum(weights) > 0
+    inner = jax.tree.map(lambda new, old: jnp.where(updated, new, old),
+                         algorithm.server_update(s.inner, safe_divide(total, jnp.sum(weights))),
+                         s.inner)
     time = vt.advance(s.time, elapsed)
     key, draw = jax.random.split(s.key)
     leaving = jnp.zeros(concurrency, bool).at[slots].set(True)
     busy = jnp.zeros(num_clients, bool).at[s.clients].max(~leaving & s.usable)
     ids, usable = sample(draw, time, busy, size)
     return s._replace(
-        inner=inner, time=time, key=key, version=s.version + 1, next_slots=slots,
+        inner=inner, time=time, key=key, version=s.version + updated, next_slots=slots,
         next_clients=ids,
         staleness=jnp.mean(tau.astype(jnp.float32)),
         remaining=(s.remaining - elapsed).at[slots].set(report_after_or_wait(ids, usable)),
-        versions=s.versions.at[slots].set(s.version + 1),
+        versions=s.versions.at[slots].set(s.version + updated),
         clients=s.clients.at[slots].set(ids), usable=s.usable.at[slots].set(usable))
 
   def server_update(s: BufferState, aggregate: tuple[PyTree, jax.Array]) -> BufferState:

@@ -44,14 +44,14 @@ def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
 
 def draw_fn(settings: Settings, plan: BatchPlan, clients_per_round: int) -> Draw | None:
   """The jitted per-round draw of `settings`, or None without stragglers."""
-  num = round(settings.fraction * clients_per_round)
-  if not num:
+  if not round(settings.fraction * clients_per_round):
     return None
 
   @jax.jit
   def draw(sample_key: jax.Array, ids: jax.Array, counts: jax.Array
            ) -> tuple[jax.Array, jax.Array]:
     who_key, how_far_key = jax.random.split(jax.random.fold_in(sample_key, 1))
+    num = round(settings.fraction * ids.shape[0])  # of the selected (over-selection too)
     straggles = jnp.zeros(ids.shape[0], bool).at[
         jax.random.permutation(who_key, ids.shape[0])[:num]].set(True)
     full = real_steps(jnp.asarray(counts)[ids], plan)

@@ -41,14 +41,13 @@ class Profiles(NamedTuple):
 
 def check(settings: Settings) -> None:
   """A ConfigError naming the first bad field."""
-  for field, value, ok, expected in [
-      ('speed', settings.speed, settings.speed > 0, 'a number > 0'),
-      ('speed_sigma', settings.speed_sigma, 0 <= settings.speed_sigma <= 3, 'in [0, 3]'),
-      ('bandwidth', settings.bandwidth, settings.bandwidth >= 0,
-       'a number >= 0 (0: uploads take no time)'),
-      ('bandwidth_sigma', settings.bandwidth_sigma, 0 <= settings.bandwidth_sigma <= 3,
-       'in [0, 3]')]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
+  for field, ok, expected in [
+      ('speed', lambda v: v > 0, 'a number > 0'),
+      ('speed_sigma', lambda v: 0 <= v <= 3, 'a number in [0, 3]'),
+      ('bandwidth', lambda v: v >= 0, 'a number >= 0 (0: uploads take no time)'),
+      ('bandwidth_sigma', lambda v: 0 <= v <= 3, 'a number in [0, 3]')]:
+    value = getattr(settings, field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
       raise ConfigError(f'system.{field} must be {expected}, got {value!r}')
   if not isinstance(settings.file, str):
     raise ConfigError(f'system.file must be a path (or empty), got {settings.file!r}')

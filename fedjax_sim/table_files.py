@@ -30,7 +30,7 @@ def read(field: str, path: str, required: tuple[str, ...],
   of finite numbers."""
   where = f'{field}={path!r}'
   try:
-    with open(path, newline='', encoding='utf-8') as f:
+    with open(path, newline='', encoding='utf-8-sig') as f:  # a BOM is no column
       rows = list(csv.reader(f))
   except FileNotFoundError:
     raise ConfigError(f'{where}: no such file') from None

@@ -39,6 +39,7 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.system_profiles import Profiles
 
 LATE = ('auto', 'partial', 'drop')
+MAX_SECONDS = 1e8  # the longest round (about 3 years): time is int32 seconds
 PRIORITY_TAG = 4  # sampling among available clients: fold_in(sample_key, PRIORITY_TAG)
 
 # `(sample_key, ids, every client's examples) -> (step budgets, reported)`
@@ -71,20 +72,34 @@ class Clock(NamedTuple):
 def check(settings: Settings, clients_per_round: int, num_clients: int) -> int:
   """The number of clients selected per round; ConfigError for a bad field."""
   s = settings
+  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
   for field, ok, expected in [
-      ('deadline', s.deadline >= 0, 'a number of virtual seconds >= 0 (0: no deadline)'),
-      ('late', s.late in LATE, f'one of {list(LATE)}'),
-      ('over_selection', 0 <= s.over_selection <= 10, 'a number in [0, 10]'),
-      ('idle_wait', s.idle_wait > 0, 'a number of virtual seconds > 0')]:
+      ('deadline', lambda v: number(v) and 0 <= v <= MAX_SECONDS,
+       f'a number of virtual seconds in [0, {MAX_SECONDS:g}] (0: no deadline)'),
+      ('late', lambda v: v in LATE, f'one of {list(LATE)}'),
+      ('over_selection', lambda v: number(v) and 0 <= v <= 10, 'a number in [0, 10]'),
+      ('idle_wait', lambda v: number(v) and 0 < v <= MAX_SECONDS,
+       f'a number of virtual seconds in (0, {MAX_SECONDS:g}]')]:
     value = getattr(s, field)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or (field != 'late' and not number):
+    if not ok(value):
       raise ConfigError(f'clock.{field} must be {expected}, got {value!r}')
   selected = math.ceil(round((1 + s.over_selection) * clients_per_round, 6))
   if selected > num_clients:
     raise ConfigError(f'clock.over_selection={s.over_selection} selects {selected} clients '
                       f'per round, more than the {num_clients} clients of the data')
   return selected
+
+
+def check_round_length(profiles: Profiles, max_steps: int, deadline: float) -> None:
+  """A ConfigError when a round could outlast `MAX_SECONDS` (the slowest
+  device's longest work and upload; the deadline caps it)."""
+  longest = float(max_steps / profiles.speed.min() + profiles.upload_seconds.max())
+  if deadline:
+    longest = min(longest, deadline)
+  if longest > MAX_SECONDS:
+    raise ConfigError(f'the slowest client could take {longest:.3g} virtual seconds for one '
+                      f'round, more than {MAX_SECONDS:g}: raise system.speed or '
+                      'system.bandwidth, lower their sigmas, or set clock.deadline')
 
 
 def build(settings: Settings, *, profiles: Profiles,
@@ -94,6 +109,7 @@ def build(settings: Settings, *, profiles: Profiles,
   """The clock of `settings`; `partial_by_default` is `late='auto'`'s choice."""
   selected = check(settings, clients_per_round, num_clients)
   deadline = float(settings.deadline)
+  check_round_length(profiles, plan.num_steps, deadline)
   partial = settings.late == 'partial' or (settings.late == 'auto' and partial_by_default)
   alters = bool(deadline or selected > clients_per_round or available or behaviour)
   speeds, uploads = jnp.asarray(profiles.speed), jnp.asarray(profiles.upload_seconds)
@@ -109,8 +125,9 @@ def build(settings: Settings, *, profiles: Profiles,
 
   @jax.jit
   def step(start: vt.VirtualTime, key: jax.Array, counts: jax.Array) -> Schedule:
-    ids, here = pick(start, key)
+    ids, online = pick(start, key)
     full = real_steps(counts[ids], plan)
+    here = online & (full > 0)  # a client without data has nothing to report
     budgets, reported = (behaviour(key, ids, counts) if behaviour
                          else (full, jnp.ones(selected, bool)))
     budgets, reported = jnp.where(here, budgets, 0), reported & here

@@ -105,3 +105,8 @@ def test_configs_name_chains_with_plus():
     train(config_with('clip+median', clip=-1), log=lambda line: None, progress='none')
 
 
+
+
+def test_dp_does_not_chain():
+  with pytest.raises(ConfigError, match="'dp' is DP-FedAvg whole"):
+    build_aggregator(config_with('median+dp'), 20)

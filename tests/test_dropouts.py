@@ -4,9 +4,12 @@ in which every client drops out leaves the model as it started."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from fedjax_sim import dropouts
+from fedjax_sim.algorithms.fedavg import fedavg
+from fedjax_sim.core import build_round
 from fedjax_sim.config_checks import check_config
 from fedjax_sim.core.round import init_state
 from fedjax_sim.data.batching import plan_batches
@@ -70,3 +73,16 @@ def test_when_every_client_drops_out_the_model_stays_where_it_started():
     assert evals['test_accuracy'] == start['test_accuracy']
     assert evals['test_loss'] == pytest.approx(start['test_loss'], rel=1e-6)
     assert evals['train_loss'] == 0.  # nobody reported
+
+
+def test_a_round_nobody_reports_leaves_the_server_as_it_was_even_with_momentum(ragged_data,
+                                                                            tiny_mlp):
+  algorithm = fedavg(tiny_mlp, optax.sgd(0.3), optax.sgd(1., momentum=0.9))
+  round_fn = build_round(algorithm, plan_batches(ragged_data.max_examples, 4), 'sequential')
+  state = init_state(algorithm, tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6))), 6)
+  ids = jnp.asarray([3, 1], jnp.int32)
+  state, _ = round_fn(state, ragged_data, ids, jax.random.PRNGKey(1))  # momentum is now set
+  before = jax.tree.map(np.asarray, state.server)
+  state, _ = round_fn(state, ragged_data, ids, jax.random.PRNGKey(2),
+                      step_budgets=jnp.zeros(2, jnp.int32), reported=jnp.zeros(2, bool))
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, state.server), before)

@@ -239,7 +239,7 @@ def test_virtual_time_keeps_sub_second_precision_over_many_rounds():
 
 
 @pytest.mark.parametrize('section,field,value,message', [
-    ('clock', 'deadline', -1., 'clock.deadline must be a number of virtual seconds >= 0'),
+    ('clock', 'deadline', -1., 'clock.deadline must be a number of virtual seconds in [0, 1e'),
     ('clock', 'late', 'sometimes', "clock.late must be one of ['auto', 'partial', 'drop']"),
     ('clock', 'over_selection', 10., 'selects 110 clients per round, more than the 20'),
     ('clock', 'deadlin', 3., 'clock.deadlin is not a setting of clock (its settings: '
@@ -310,3 +310,45 @@ def test_runs_on_the_clock_are_deterministic_and_resume_exactly(tmp_path):
   assert norms['resumed'] == norms['straight']
   assert [r['virtual_time'] for r in norms['straight']] == sorted(
       r['virtual_time'] for r in norms['straight'])
+
+
+def test_clients_without_data_are_never_counted_as_reports():
+  # Over-selection must not fill the kept places with instant empty reports.
+  c, counts = clock([1., 1., 2.], [0, 8, 8], cpr=1, over_selection=2.)
+  s = c.step(vt.zero(), KEY, counts)
+  assert by_client(s) == {0: (0, False), 1: (0, False), 2: (8, True)}
+  assert float(s.duration) == 4.
+  nothing = clock([1., 1.], [0, 0], cpr=1, over_selection=1., idle_wait=30.)
+  assert float(nothing[0].step(vt.zero(), KEY, nothing[1]).duration) == 30.
+
+
+def test_a_round_that_could_overflow_the_clock_is_refused():
+  with pytest.raises(ConfigError, match=r'the slowest client could take 8e\+09 virtual seconds'):
+    clock([1e-9, 1.], [8, 8])
+  clock([1e-9, 1.], [8, 8], deadline=100.)  # the deadline caps it
+
+
+@pytest.mark.parametrize('field,value', [('deadline', None), ('idle_wait', 'soon'),
+                                          ('over_selection', None)])
+def test_wrong_types_are_one_clear_error(field, value):
+  config = default.get_config()
+  config.clock = ml_collections.ConfigDict({field: value}, type_safe=False)
+  with pytest.raises(ConfigError, match=f'clock.{field} must be'):
+    train(config, log=lambda line: None, progress='none')
+
+
+def test_a_trace_saved_with_a_byte_order_mark_reads(tmp_path):
+  path = tmp_path / 'trace.csv'
+  path.write_bytes('\ufeffclient,start,end\n1,0,10\n'.encode('utf-8'))
+  available = availability.build(availability.Settings(kind='trace', trace_file=str(path)),
+                                 3, seed=0)
+  assert list(np.asarray(available(vt.zero(), KEY))) == [False, True, False]
+
+
+def test_dp_accounting_refuses_availability_and_over_selection():
+  config = default.get_config()
+  config.aggregator = ml_collections.ConfigDict({'name': 'dp'})
+  config.clock.over_selection = 0.3
+  with pytest.raises(ConfigError, match="aggregator.name='dp' accounts privacy for "
+                     'clients_per_round clients sampled uniformly'):
+    train(config, log=lambda line: None, progress='none')

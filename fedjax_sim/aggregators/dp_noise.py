@@ -12,6 +12,8 @@ chains are not checked to be one.
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 import ml_collections
 
@@ -24,8 +26,9 @@ def dp_noise(noise_multiplier: float, clip: float, expected_clients: int) -> Agg
   """The aggregate plus N(0, (noise_multiplier clip / expected_clients)^2);
   metric `noise_std`."""
   for field, value in [('noise_multiplier', noise_multiplier), ('clip', clip)]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-      raise ConfigError(f'aggregator.{field} must be a number >= 0, got {value!r}')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0 <= value < math.inf):
+      raise ConfigError(f'aggregator.{field} must be a finite number >= 0, got {value!r}')
   std = jnp.float32(noise_multiplier * clip / expected_clients)
 
   def combine(reduced: Reduced, state, key):

@@ -36,6 +36,10 @@ def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Agg
     if stage not in names:
       raise ConfigError(f'aggregator.name must be one of {names}, or several joined by '
                         f"'+' (a chain, e.g. 'clip+median'), got {name!r}")
+  if len(stages) > 1 and 'dp' in stages:
+    raise ConfigError(f"aggregator.name={name!r}: 'dp' is DP-FedAvg whole (clip, noise, "
+                      "divide by clients_per_round) and does not chain; chain clip and "
+                      "dp_noise instead, e.g. 'clip+trimmed_mean+dp_noise'")
   built = [importlib.import_module(f'{aggregators.__name__}.{stage}').from_config(
       config, num_clients) for stage in stages]
   return built[0] if len(built) == 1 else chain(*built, names=stages)

@@ -202,9 +202,9 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     metric_sum = {k: jnp.where(keep, weight * v, 0.) for k, v in result.metrics.items()}
     per_client = ({**result.metrics, 'update_norm': norm, 'finite': finite}, weight,
                   client_state)
+    stats = {k: jnp.where(keep, v, 0.) for k, v in stats.items()}
     if aggregator.stacked:
       return (weight, metric_sum), (per_client, (update, stats))
-    stats = {k: jnp.where(keep, v, 0.) for k, v in stats.items()}
     update_sum = jax.tree.map(lambda u: weight * u, update)
     return (weight, metric_sum, update_sum, stats), (per_client, ())
 
@@ -264,8 +264,11 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     aggregate = finish(reduced)
     clients = new_client_states if client_rows else jax.tree.map(
         lambda all_, new: all_.at[client_ids].set(new), state.clients, new_client_states)
-    new_state = RoundState(algorithm.server_update(state.server, aggregate),
-                           clients, aggregator_state)
+    # A round in which no client reported (all dropped, offline or late)
+    # leaves the server as it was: no optimizer step, no momentum.
+    server = jax.tree.map(lambda new, old: jnp.where(total > 0, new, old),
+                          algorithm.server_update(state.server, aggregate), state.server)
+    new_state = RoundState(server, clients, aggregator_state)
     metrics = safe_divide(metric_sum, total)
     metrics.update(aggregator_metrics, total_weight=total,
                    nonfinite_clients=jnp.sum(~client_metrics['finite']).astype(jnp.int32),
