@@ -113,7 +113,8 @@ def plot_virtual_time(runs: Sequence[Run], metric: str) -> bytes:
       ax.plot(xs, values, marker='o', markersize=3, label=run.name)
   ax.set(title=f'{metric} vs virtual time', xlabel=X_LABELS[VIRTUAL_TIME])
   ax.grid(alpha=0.3)
-  ax.legend(fontsize='small')
+  if ax.get_lines():
+    ax.legend(fontsize='small')
   fig.tight_layout()
   return png(fig)
 

@@ -17,7 +17,7 @@ from fedjax_sim.aggregators.trimmed_mean import trimmed_mean
 from fedjax_sim.core import weighted_mean
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.experiment import train
-from test_robust import IDS, aggregate_in_round, flatten, present_rows
+from test_robust import IDS, aggregate_in_round, aggregate_in_rounds, flatten, present_rows
 
 CLIP = 1.5
 
@@ -57,10 +57,9 @@ def test_clip_trimmed_mean_and_noise_add_noise_of_the_given_std(ragged_data):
   # With noise: every coordinate is the trimmed mean plus N(0, (z C / m)^2);
   # 40 rounds of 7 coordinates, each round its own key.
   noisy = chain(clip(CLIP), trimmed_mean(0.25), dp_noise(2., CLIP, 5))
-  samples = []
-  for seed in range(40):
-    got, metrics = aggregate_in_round(noisy, ragged_data, IDS, 'sequential', 1, seed=seed)
-    samples.append(flatten(got) - robust)
+  runs = aggregate_in_rounds(noisy, ragged_data, IDS, 'sequential', 1, seeds=range(40))
+  samples = [flatten(got) - robust for got, _ in runs]
+  metrics = runs[-1][1]
   std = 2. * CLIP / 5
   np.testing.assert_allclose(float(metrics['noise_std']), std, rtol=1e-6)
   z = np.concatenate(samples) / std

@@ -31,6 +31,11 @@ def table(num_clients: int) -> dict[str, np.ndarray]:
 def aggregate_in_round(aggregator, data, ids, strategy, chunk_size, seed=0):
   """Runs one engine round where client c sends `table[c]` (weight: its
   example count) and the server state becomes the aggregate."""
+  return aggregate_in_rounds(aggregator, data, ids, strategy, chunk_size, [seed])[0]
+
+
+def aggregate_in_rounds(aggregator, data, ids, strategy, chunk_size, seeds):
+  """`aggregate_in_round` once per seed (the round key), compiled once."""
   updates = table(data.num_clients)
 
   def client_update(server, client_state, batches, key):
@@ -40,12 +45,15 @@ def aggregate_in_round(aggregator, data, ids, strategy, chunk_size, seed=0):
   algorithm = FederatedAlgorithm(lambda params: params, client_update,
                                  lambda server, aggregate: aggregate,
                                  aggregator=aggregator)
-  zeros = {k: jnp.zeros(v.shape[1:]) for k, v in updates.items()}
   round_fn = build_round(algorithm, plan_batches(data.max_examples, 4),
                          strategy, chunk_size)
-  state, metrics = round_fn(init_state(algorithm, zeros, data.num_clients), data,
-                            jnp.asarray(ids, jnp.int32), jax.random.PRNGKey(seed))
-  return state.server, metrics
+  out = []
+  for seed in seeds:
+    zeros = {k: jnp.zeros(v.shape[1:]) for k, v in updates.items()}  # rounds donate them
+    state, metrics = round_fn(init_state(algorithm, zeros, data.num_clients), data,
+                              jnp.asarray(ids, jnp.int32), jax.random.PRNGKey(seed))
+    out.append((state.server, metrics))
+  return out
 
 
 def present_rows(data, ids):
