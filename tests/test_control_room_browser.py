@@ -282,8 +282,9 @@ def test_clients_page_shows_each_hospital(server, browser, runs_dir):
   tab(browser, 'clients')
   select(browser, 'clients-run', RUN)
   wait(browser, lambda: len(browser.find_elements('css selector', '#clients-table tbody tr')) == 4)
-  rows = [[td.text for td in tr.find_elements('css selector', 'td')]
-          for tr in browser.find_elements('css selector', '#clients-table tbody tr')]
+  # One snapshot in the page: live updates may redraw the table meanwhile.
+  rows = js(browser, "return [...document.querySelectorAll('#clients-table tbody tr')]"
+                     ".map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()));")
   assert [r[1] for r in rows] == sorted(HOSPITALS)  # clients are the sorted column values
   assert all(r[3] == '1500' for r in rows)  # every hospital trains every round
   histogram = js(browser, "return document.getElementById('clients-chart').data[0].x.length;")
