@@ -28,6 +28,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import is_number
 
 ATTACKS = ('sign_flip', 'scale', 'label_flip')
 KINDS = ('none',) + ATTACKS
@@ -86,9 +87,9 @@ def apply_attack(config: ml_collections.ConfigDict, algorithm: FederatedAlgorith
   fraction, scale = attack.get('fraction', 0.), attack.get('scale', 1.)
   if kind not in KINDS:
     raise ConfigError(f'attack.kind must be one of {list(KINDS)}, got {kind!r}')
-  if not _is_number(fraction) or not 0. <= fraction <= 1.:
+  if not is_number(fraction) or not 0. <= fraction <= 1.:
     raise ConfigError(f'attack.fraction must be in [0, 1], got {fraction!r}')
-  if not _is_number(scale) or not scale > 0.:
+  if not is_number(scale) or not scale > 0.:
     raise ConfigError(f'attack.scale must be > 0, got {scale!r}')
   if kind == 'none':
     return algorithm, dataset
@@ -97,7 +98,3 @@ def apply_attack(config: ml_collections.ConfigDict, algorithm: FederatedAlgorith
     dataset = dataset._replace(
         train=flip_labels(dataset.train, is_malicious, dataset.num_classes))
   return with_attack(algorithm, kind, is_malicious, scale), dataset
-
-
-def _is_number(value) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -23,9 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fedjax_sim import settings as settings_lib
 from fedjax_sim import table_files
 from fedjax_sim import virtual_time as vt
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import is_int, is_number
 
 KINDS = ('always', 'iid', 'diurnal', 'trace')
 SEED_TAG = 0xA7A1  # the diurnal phases' numpy stream
@@ -46,26 +47,23 @@ class Settings(NamedTuple):
   trace_period: int = 0  # trace: repeat every this many virtual seconds (0: never)
 
 
-def _check(s: Settings) -> None:
-  def need(field: str, ok: bool, expected: str) -> None:
-    value = getattr(s, field)
-    if not ok or isinstance(value, bool):
-      raise ConfigError(f'availability.{field} must be {expected}, got {value!r}')
+RULES: dict[str, tuple[settings_lib.Rule, ...]] = {  # the fields each kind reads
+    'iid': (('probability', lambda v: is_number(v) and 0 < v <= 1, 'a number in (0, 1]'),),
+    'diurnal': (
+        ('period', lambda v: is_int(v) and v >= 1, 'a whole number of virtual seconds >= 1'),
+        ('fraction', lambda v: is_number(v) and 0 < v <= 1, 'a number in (0, 1]')),
+    'trace': (
+        ('trace_file', lambda v: isinstance(v, str) and bool(v),
+         'the path of a CSV file with columns client,start,end'),
+        ('trace_period', lambda v: is_int(v) and v >= 0,
+         'a whole number of virtual seconds >= 0 (0: the trace does not repeat)')),
+}
 
-  need('kind', s.kind in KINDS, f'one of {list(KINDS)}')
-  number = lambda v: isinstance(v, (int, float))  # noqa: E731
-  if s.kind == 'iid':
-    need('probability', number(s.probability) and 0 < s.probability <= 1,
-         'a number in (0, 1]')
-  if s.kind == 'diurnal':
-    need('period', isinstance(s.period, int) and s.period >= 1,
-         'a whole number of virtual seconds >= 1')
-    need('fraction', number(s.fraction) and 0 < s.fraction <= 1, 'a number in (0, 1]')
-  if s.kind == 'trace':
-    need('trace_file', isinstance(s.trace_file, str) and bool(s.trace_file),
-         'the path of a CSV file with columns client,start,end')
-    need('trace_period', isinstance(s.trace_period, int) and s.trace_period >= 0,
-         'a whole number of virtual seconds >= 0 (0: the trace does not repeat)')
+
+def _check(s: Settings) -> None:
+  settings_lib.check('availability', s, [('kind', lambda v: v in KINDS,
+                                          f'one of {list(KINDS)}')])
+  settings_lib.check('availability', s, RULES.get(s.kind, ()))
 
 
 def build(settings: Settings, num_clients: int, seed: int) -> Available | None:

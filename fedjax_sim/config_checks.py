@@ -10,60 +10,52 @@ checked by that component when it is built, still before the first round.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import ml_collections
 
 from fedjax_sim import runlog
 from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import Rule, is_int, is_number
 
 NONFINITE_ACTIONS = ('stop', 'drop')
 STRAGGLER_MODES = ('partial', 'drop')  # `fedjax_sim.stragglers`
 MAX_SEED = 2**32 - 1
 
 
-def _is_int(value: Any) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-Rule = tuple[str, Callable[[Any], bool], str]
 
 # (field, accepted, what is expected); a field absent from a config is skipped.
 RULES: tuple[Rule, ...] = (
-    ('seed', lambda v: _is_int(v) and 0 <= v <= MAX_SEED,
+    ('seed', lambda v: is_int(v) and 0 <= v <= MAX_SEED,
      f'an integer in [0, {MAX_SEED}]'),
-    ('rounds', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('clients_per_round', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('eval_every', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('eval_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('client_eval_fraction', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
+    ('rounds', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('clients_per_round', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('eval_every', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('eval_clients', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('client_eval_fraction', lambda v: is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
     ('centralized', lambda v: isinstance(v, bool), 'true or false'),
-    ('stragglers.fraction', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
+    ('stragglers.fraction', lambda v: is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
     ('stragglers.mode', lambda v: v in STRAGGLER_MODES, f'one of {list(STRAGGLER_MODES)}'),
-    ('dropout.probability', lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
+    ('dropout.probability', lambda v: is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
     ('on_nonfinite', lambda v: v in NONFINITE_ACTIONS,
      f'one of {list(NONFINITE_ACTIONS)}'),
-    ('data.num_clients', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('data.test_fraction', lambda v: _is_number(v) and 0 < v < 1,
+    ('data.num_clients', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('data.test_fraction', lambda v: is_number(v) and 0 < v < 1,
      'a number in (0, 1) (the share of examples held out for the test set)'),
-    ('data.max_client_size', lambda v: _is_int(v) and v >= 0,
+    ('data.max_client_size', lambda v: is_int(v) and v >= 0,
      'an integer >= 0 (0: no limit)'),
-    ('client.batch_size', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('client.epochs', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('client.steps', lambda v: _is_int(v) and v >= 0,
+    ('client.batch_size', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('client.epochs', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('client.steps', lambda v: is_int(v) and v >= 0,
      'an integer >= 0 (0: use client.epochs)'),
-    ('client.optimizer.momentum', lambda v: _is_number(v) and 0 <= v < 1,
+    ('client.optimizer.momentum', lambda v: is_number(v) and 0 <= v < 1,
      'a number in [0, 1)'),
-    ('server.optimizer.momentum', lambda v: _is_number(v) and 0 <= v < 1,
+    ('server.optimizer.momentum', lambda v: is_number(v) and 0 <= v < 1,
      'a number in [0, 1)'),
-    ('checkpoint.every', lambda v: _is_int(v) and v >= 0,
+    ('checkpoint.every', lambda v: is_int(v) and v >= 0,
      'an integer >= 0 (0: only after the last round)'),
-    ('checkpoint.keep', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
-    ('engine.chunk_size', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'),
+    ('checkpoint.keep', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('engine.chunk_size', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
     ('engine.shard_clients', lambda v: isinstance(v, bool), 'True or False'),
 )
 

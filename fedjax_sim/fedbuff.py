@@ -35,12 +35,13 @@ import jax
 import jax.numpy as jnp
 
 from fedjax_sim import availability as availability_lib
+from fedjax_sim import settings as settings_lib
 from fedjax_sim import virtual_time as vt
 from fedjax_sim.core.aggregator import (Aggregator, Reduced, as_aggregate, keep, no_state,
                                         safe_divide)
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.data.batching import BatchPlan, real_steps
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import is_int, is_number
 from fedjax_sim.system_profiles import Profiles
 
 PyTree = Any
@@ -84,21 +85,15 @@ class BufferState(NamedTuple):
 def check(settings: Settings, clients_per_round: int, num_clients: int) -> Settings:
   """`settings` with `concurrency` resolved; ConfigError for a bad field."""
   s = settings
-  integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-  checks = [
-      ('buffer_size', lambda v: integer(v) and v >= 1, 'an integer >= 1 (0: synchronous rounds)'),
-      ('concurrency', lambda v: integer(v) and v >= 0 and (v or clients_per_round) % s.buffer_size
+  settings_lib.check('fedbuff', s, [
+      ('buffer_size', lambda v: is_int(v) and v >= 1, 'an integer >= 1 (0: synchronous rounds)'),
+      ('concurrency', lambda v: is_int(v) and v >= 0 and (v or clients_per_round) % s.buffer_size
        == 0 and (v or clients_per_round) <= num_clients,
        f'0 (clients_per_round) or a multiple of fedbuff.buffer_size={s.buffer_size} '
        f'up to the {num_clients} clients'),
       ('staleness', lambda v: v in STALENESS, f'one of {list(STALENESS)}'),
-      ('exponent', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
-       'a number >= 0'),
-      ('hinge', lambda v: integer(v) and v >= 0, 'an integer >= 0')]
-  for field, ok, expected in checks:
-    value = getattr(s, field)
-    if not ok(value):
-      raise ConfigError(f'fedbuff.{field} must be {expected}, got {value!r}')
+      ('exponent', lambda v: is_number(v) and v >= 0, 'a number >= 0'),
+      ('hinge', lambda v: is_int(v) and v >= 0, 'an integer >= 0')])
   return s._replace(concurrency=s.concurrency or clients_per_round)
 
 

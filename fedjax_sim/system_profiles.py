@@ -16,8 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fedjax_sim import settings as settings_lib
 from fedjax_sim import table_files
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import is_number
 
 SEED_TAG = 0x5157  # the profiles' numpy stream: default_rng([seed, SEED_TAG])
 
@@ -41,16 +42,13 @@ class Profiles(NamedTuple):
 
 def check(settings: Settings) -> None:
   """A ConfigError naming the first bad field."""
-  for field, ok, expected in [
-      ('speed', lambda v: v > 0, 'a number > 0'),
-      ('speed_sigma', lambda v: 0 <= v <= 3, 'a number in [0, 3]'),
-      ('bandwidth', lambda v: v >= 0, 'a number >= 0 (0: uploads take no time)'),
-      ('bandwidth_sigma', lambda v: 0 <= v <= 3, 'a number in [0, 3]')]:
-    value = getattr(settings, field)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-      raise ConfigError(f'system.{field} must be {expected}, got {value!r}')
-  if not isinstance(settings.file, str):
-    raise ConfigError(f'system.file must be a path (or empty), got {settings.file!r}')
+  settings_lib.check('system', settings, [
+      ('speed', lambda v: is_number(v) and v > 0, 'a number > 0'),
+      ('speed_sigma', lambda v: is_number(v) and 0 <= v <= 3, 'a number in [0, 3]'),
+      ('bandwidth', lambda v: is_number(v) and v >= 0,
+       'a number >= 0 (0: uploads take no time)'),
+      ('bandwidth_sigma', lambda v: is_number(v) and 0 <= v <= 3, 'a number in [0, 3]'),
+      ('file', lambda v: isinstance(v, str), 'a path (or empty)')])
 
 
 def _lognormal(rng: np.random.Generator, mean: float, sigma: float, n: int) -> np.ndarray:

@@ -32,10 +32,12 @@ import jax
 import jax.numpy as jnp
 
 from fedjax_sim import availability as availability_lib
+from fedjax_sim import settings as settings_lib
 from fedjax_sim import virtual_time as vt
 from fedjax_sim.data.batching import BatchPlan, real_steps
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import is_number
 from fedjax_sim.system_profiles import Profiles
 
 LATE = ('auto', 'partial', 'drop')
@@ -72,17 +74,13 @@ class Clock(NamedTuple):
 def check(settings: Settings, clients_per_round: int, num_clients: int) -> int:
   """The number of clients selected per round; ConfigError for a bad field."""
   s = settings
-  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-  for field, ok, expected in [
-      ('deadline', lambda v: number(v) and 0 <= v <= MAX_SECONDS,
+  settings_lib.check('clock', s, [
+      ('deadline', lambda v: is_number(v) and 0 <= v <= MAX_SECONDS,
        f'a number of virtual seconds in [0, {MAX_SECONDS:g}] (0: no deadline)'),
       ('late', lambda v: v in LATE, f'one of {list(LATE)}'),
-      ('over_selection', lambda v: number(v) and 0 <= v <= 10, 'a number in [0, 10]'),
-      ('idle_wait', lambda v: number(v) and 0 < v <= MAX_SECONDS,
-       f'a number of virtual seconds in (0, {MAX_SECONDS:g}]')]:
-    value = getattr(s, field)
-    if not ok(value):
-      raise ConfigError(f'clock.{field} must be {expected}, got {value!r}')
+      ('over_selection', lambda v: is_number(v) and 0 <= v <= 10, 'a number in [0, 10]'),
+      ('idle_wait', lambda v: is_number(v) and 0 < v <= MAX_SECONDS,
+       f'a number of virtual seconds in (0, {MAX_SECONDS:g}]')])
   selected = math.ceil(round((1 + s.over_selection) * clients_per_round, 6))
   if selected > num_clients:
     raise ConfigError(f'clock.over_selection={s.over_selection} selects {selected} clients '
