@@ -49,30 +49,33 @@ class ClockInputs(NamedTuple):
   settings: virtual_clock.Settings
   profiles: system_profiles.Profiles
   available: availability.Available | None
-  configured: bool  # whether any setting differs from its default
 
 
 def clock_inputs(config: ml_collections.ConfigDict, model: Model, dataset: Dataset
-                 ) -> ClockInputs:
+                 ) -> ClockInputs | None:
+  """The sections built when a setting of them differs from its default or
+  FedBuff is on; None otherwise (no clock: nothing is drawn)."""
   clock_settings = settings.from_section(config, 'clock', virtual_clock.Settings)
   system = settings.from_section(config, 'system', system_profiles.Settings)
   online = settings.from_section(config, 'availability', availability.Settings)
-  configured = (clock_settings, system, online) != (
+  if ((clock_settings, system, online) == (
       virtual_clock.Settings(), system_profiles.Settings(), availability.Settings())
+      and not settings.from_section(config, 'fedbuff', fedbuff.Settings).buffer_size):
+    return None
   num_clients = dataset.train.num_clients
   params = jax.eval_shape(model.init, jax.random.PRNGKey(0),
                           jnp.asarray(dataset.test['x'][:1]))
   profiles = system_profiles.draw(system, num_clients, config.seed, tree_bytes(params))
   return ClockInputs(clock_settings, profiles,
-                     availability.build(online, num_clients, config.seed), configured)
+                     availability.build(online, num_clients, config.seed))
 
 
-def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs,
+def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs | None,
                       num_clients: int, plan: BatchPlan,
                       draws: Sequence[stragglers_lib.Draw]) -> virtual_clock.Clock | None:
-  """The virtual clock of synchronous rounds when any setting of the clock's
-  sections differs from its default, else None."""
-  if not inputs.configured:
+  """The virtual clock of synchronous rounds when there are clock inputs
+  (`clock_inputs`), else None."""
+  if inputs is None:
     return None
   if is_private(config) and (inputs.available or inputs.settings.over_selection):
     raise ConfigError("aggregator.name='dp' accounts privacy for clients_per_round clients "
@@ -94,7 +97,7 @@ FEDBUFF_ALGORITHMS = ('fedavg', 'fedprox')
 
 
 def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedAlgorithm,
-                        inputs: ClockInputs, counts: jax.Array, plan: BatchPlan
+                        inputs: ClockInputs | None, counts: jax.Array, plan: BatchPlan
                         ) -> FederatedAlgorithm | None:
   """`algorithm` wrapped by FedBuff when `fedbuff.buffer_size` > 0, else None;
   a ConfigError names a setting FedBuff does not combine with."""
@@ -104,28 +107,24 @@ def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedA
   buffered = fedbuff.check(buffered, config.clients_per_round, counts.shape[0])
   virtual_clock.check(inputs.settings, config.clients_per_round, counts.shape[0])
   virtual_clock.check_round_length(inputs.profiles, plan.num_steps, 0.)
-  section = lambda name: config.get(name, None) or {}  # noqa: E731
+
+  def setting(field: str, default):
+    section, _, key = field.rpartition('.')
+    return ((config.get(section, None) or {}) if section else config).get(key, default)
+
+  # (field, its value, the values FedBuff supports, what is expected)
   unsupported = [
-      ('algorithm', config.algorithm, config.algorithm in FEDBUFF_ALGORITHMS,
-       f'one of {list(FEDBUFF_ALGORITHMS)}'),
-      ('aggregator.name', section('aggregator').get('name', 'mean'),
-       section('aggregator').get('name', 'mean') == 'mean', "'mean'"),
-      ('compression.name', section('compression').get('name', 'none'),
-       section('compression').get('name', 'none') == 'none', "'none'"),
-      ('attack.kind', section('attack').get('kind', 'none'),
-       section('attack').get('kind', 'none') == 'none', "'none'"),
-      ('stragglers.fraction', section('stragglers').get('fraction', 0.),
-       not section('stragglers').get('fraction', 0.), '0'),
-      ('dropout.probability', section('dropout').get('probability', 0.),
-       not section('dropout').get('probability', 0.), '0'),
-      ('clock.deadline', inputs.settings.deadline, not inputs.settings.deadline,
-       '0 (reports arrive when they arrive)'),
-      ('clock.over_selection', inputs.settings.over_selection,
-       not inputs.settings.over_selection, '0'),
-      ('centralized', config.get('centralized', False), not config.get('centralized', False),
-       'False')]
-  for field, value, ok, expected in unsupported:
-    if not ok:
+      ('algorithm', config.algorithm, FEDBUFF_ALGORITHMS, f'one of {list(FEDBUFF_ALGORITHMS)}'),
+      ('aggregator.name', setting('aggregator.name', 'mean'), ('mean',), "'mean'"),
+      ('compression.name', setting('compression.name', 'none'), ('none',), "'none'"),
+      ('attack.kind', setting('attack.kind', 'none'), ('none',), "'none'"),
+      ('stragglers.fraction', setting('stragglers.fraction', 0.), (0,), '0'),
+      ('dropout.probability', setting('dropout.probability', 0.), (0,), '0'),
+      ('clock.deadline', inputs.settings.deadline, (0,), '0 (reports arrive when they arrive)'),
+      ('clock.over_selection', inputs.settings.over_selection, (0,), '0'),
+      ('centralized', setting('centralized', False), (False,), 'False')]
+  for field, value, supported, expected in unsupported:
+    if value not in supported:
       raise ConfigError(f'{field}={value!r} is not supported with fedbuff.buffer_size > 0 '
                         f'(asynchronous FedBuff); expected {expected}')
   return fedbuff.wrap(algorithm, buffered, profiles=inputs.profiles,
