@@ -41,6 +41,7 @@ from fedjax_sim.core.aggregator import (Aggregator, Reduced, as_aggregate, keep,
                                         safe_divide)
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.data.batching import BatchPlan, real_steps
+from fedjax_sim.errors import ConfigError
 from fedjax_sim.settings import is_int, is_number
 from fedjax_sim.system_profiles import Profiles
 
@@ -124,6 +125,9 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
   program (see above); its `client_ids` are the server state's
   `next_clients` (pass a copy: the round donates the state). When too few clients can be sampled, the empty slots report
   nothing after `idle_wait` virtual seconds."""
+  if algorithm.receive_side is not None:
+    raise ConfigError('fedbuff cannot run an algorithm with a second reduce '
+                      '(receive_side): buffered updates carry no side values')
   size, concurrency = settings.buffer_size, settings.concurrency
   num_clients = counts.shape[0]
   speeds, uploads = jnp.asarray(profiles.speed), jnp.asarray(profiles.upload_seconds)

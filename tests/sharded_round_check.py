@@ -14,6 +14,7 @@ import optax  # noqa: E402
 
 from fedjax_sim.aggregators.median import from_config as median_from_config  # noqa: E402
 from fedjax_sim.algorithms import fedavg  # noqa: E402
+from fedjax_sim.algorithms.fedexp import fedexp  # noqa: E402
 from fedjax_sim.algorithms.scaffold import scaffold  # noqa: E402
 from fedjax_sim.core import build_round, init_state  # noqa: E402
 from fedjax_sim.core.sharding import client_mesh, replicator  # noqa: E402
@@ -41,6 +42,7 @@ def main():
       'scaffold': scaffold(model, 0.1, optax.sgd(1.), num_clients=len(COUNTS),
                            clients_per_round=9),
       'median': fedavg(model, optax.sgd(0.1), optax.sgd(1.))._replace(aggregator=median),
+      'fedexp': fedexp(model, optax.sgd(0.5)),  # a second reduce (side), all-reduced too
   }
   rounds = [[3, 0, 2, 5, 1, 8, 10, 7, 6], [9, 3, 4, 5, 1, 0, 2, 6, 8]]  # 9: not a multiple of 8
   result = {}
@@ -48,7 +50,7 @@ def main():
     # (strategy, chunk, mesh of the second run); 'auto' maps over all 8
     # devices by itself and is compared with one device, one client at a time.
     layouts = [('vmap', 1, client_mesh()), ('chunked', 2, client_mesh()),
-               ('sequential', 1, client_mesh())]
+               ('sequential', 1, client_mesh())][1 if name == 'fedexp' else 0:]
     one_device = {}  # the 1-device runs, by layout (auto reuses 'sequential')
 
     def run(round_fn):
@@ -59,7 +61,8 @@ def main():
       assert round_fn._cache_size() == 1  # the second round reused the program
       return state, metrics['clients']['weight']
 
-    for strategy, chunk, mesh in layouts + ([('auto', 1, None)] if name != 'median' else []):
+    for strategy, chunk, mesh in layouts + ([('auto', 1, None)] if name in ('fedavg', 'scaffold')
+                                            else []):
       reference = 'sequential' if strategy == 'auto' else strategy
       if reference not in one_device:
         one_device[reference] = run(build_round(algorithm, plan, reference, chunk))

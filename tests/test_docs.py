@@ -15,6 +15,6 @@ def test_fedexp_example_trains():
   scope = {}
   with contextlib.redirect_stdout(io.StringIO()):
     exec(compile(blocks[0], 'docs/algorithms.md', 'exec'), scope)  # noqa: S102
-  accuracy = float(scope['fs'].evaluate(scope['model'], scope['state'].server,
+  accuracy = float(scope['fs'].evaluate(scope['model'], scope['state'].server[0],
                                         scope['test'])['accuracy'])
   assert accuracy >= 0.88

@@ -40,8 +40,8 @@ def with_compression(algorithm: FederatedAlgorithm, compressor: Compressor,
     if error_feedback:
       residual = jax.tree.map(lambda u, s: jnp.where(sends, u - s, u), update, sent)
     payload = jnp.where(sends, float(compressor.payload_bytes(sent)), 0.)
-    return ClientResult(sent, result.weight, {**result.metrics, UPLOAD_BYTES: payload},
-                        (result.client_state, residual))
+    return result._replace(update=sent, metrics={**result.metrics, UPLOAD_BYTES: payload},
+                           client_state=(result.client_state, residual))
 
   def personal_params(client_state):
     return algorithm.personal_params(client_state[0])

@@ -27,12 +27,17 @@ class ClientResult(NamedTuple):
     metrics: scalar metrics of the client (averaged with the same weights).
     client_state: the client's new persistent state (see
       `FederatedAlgorithm.client_init`); `()` for stateless algorithms.
+    side: a second reduction, apart from the aggregator: a pytree whose
+      weighted mean over the clients (with `weight`, as the clients
+      reported it, before any aggregator reweights or clips) goes to
+      `FederatedAlgorithm.receive_side`. `()` (the default): none.
   """
 
   update: PyTree
   weight: jax.Array
   metrics: dict[str, jax.Array]
   client_state: PyTree = ()
+  side: PyTree = ()
 
 
 def no_client_state(params: PyTree) -> tuple:
@@ -66,6 +71,11 @@ class FederatedAlgorithm(NamedTuple):
       personalization evaluates as each client's own model (applied to the
       stacked states of all clients). Wrappers that extend the client state
       (compression's residuals) keep it working.
+    receive_side: `(server_state, side_mean) -> server_state`, or None: run
+      before `server_update` with the weighted mean of the clients'
+      `ClientResult.side` (a second reduce, such as FedExP's mean squared
+      update norm). None (the default) keeps the round one map and one
+      reduce.
   """
 
   init: Callable[[PyTree], PyTree]
@@ -74,3 +84,4 @@ class FederatedAlgorithm(NamedTuple):
   client_init: Callable[[PyTree], PyTree] = no_client_state
   aggregator: Aggregator = weighted_mean()
   personal_params: Callable[[PyTree], PyTree | None] = no_personal_params
+  receive_side: Callable[[PyTree, PyTree], PyTree] | None = None

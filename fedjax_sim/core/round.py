@@ -203,10 +203,11 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     per_client = ({**result.metrics, 'update_norm': norm, 'finite': finite}, weight,
                   client_state)
     stats = {k: jnp.where(keep, v, 0.) for k, v in stats.items()}
+    side = _side_sum(result, keep) if algorithm.receive_side else ()
     if aggregator.stacked:
-      return (weight, metric_sum), (per_client, (update, stats))
+      return (weight, metric_sum, side), (per_client, (update, stats))
     update_sum = jax.tree.map(lambda u: weight * u, update)
-    return (weight, metric_sum, update_sum, stats), (per_client, ())
+    return (weight, metric_sum, update_sum, stats, side), (per_client, ())
 
   def round_fn(state: RoundState, data: FederatedData | PackedData, client_ids, key,
                data_rows=None, step_budgets=None, reported=None):
@@ -262,12 +263,16 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     reduced, aggregator_state, aggregator_metrics = aggregator.combine(
         reduced, state.aggregator, server_key)
     aggregate = finish(reduced)
+    server = state.server
+    if algorithm.receive_side:
+      side_sum, side_weight = summed[-1]
+      server = algorithm.receive_side(server, safe_divide(side_sum, side_weight))
     clients = new_client_states if client_rows else jax.tree.map(
         lambda all_, new: all_.at[client_ids].set(new), state.clients, new_client_states)
     # A round in which no client reported (all dropped, offline or late)
     # leaves the server as it was: no optimizer step, no momentum.
     server = jax.tree.map(lambda new, old: jnp.where(total > 0, new, old),
-                          algorithm.server_update(state.server, aggregate), state.server)
+                          algorithm.server_update(server, aggregate), state.server)
     new_state = RoundState(server, clients, aggregator_state)
     metrics = safe_divide(metric_sum, total)
     metrics.update(aggregator_metrics, total_weight=total,
@@ -277,6 +282,13 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     return new_state, metrics
 
   return round_fn
+
+
+def _side_sum(result, keep: jax.Array) -> tuple[PyTree, jax.Array]:
+  """`(weight * side, weight)` of a client for `receive_side`'s weighted
+  mean; a client not kept adds zeros (even where its side is NaN)."""
+  weight = jnp.where(keep, result.weight, 0.).astype(jnp.float32)
+  return jax.tree.map(lambda v: jnp.where(keep, weight * v, 0.), result.side), weight
 
 
 def run_rounds(round_fn: RoundFn, state: RoundState, data: FederatedData | PackedData,
