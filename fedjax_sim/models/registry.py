@@ -10,8 +10,10 @@ from fedjax_sim.models.char_lstm import LSTMLanguageModel
 from fedjax_sim.models.cnn import EmnistCNN
 from fedjax_sim.models.lenet import LeNet5
 from fedjax_sim.models.linear import LogisticRegression
+from fedjax_sim.models import mlp_nnx
 from fedjax_sim.models.mlp import MLP
 from fedjax_sim.models.model import Model, from_flax
+from fedjax_sim.models.nnx_model import from_nnx
 from fedjax_sim.models.resnet18_gn import ResNet18GN
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
 from fedjax_sim.models.tasks import Classification, MultiLabel, NextToken
@@ -23,7 +25,9 @@ MODELS = {
     'nwp_lstm': functools.partial(LSTMLanguageModel, embed_dim=96,
                                   hidden=(670,), projection=96),
     'transformer': Transformer, 'tag_logreg': TagLogisticRegression,
+    'mlp_nnx': mlp_nnx.build,  # flax NNX (`from_nnx`); the others are linen
 }
+NNX = ('mlp_nnx',)
 # The task of each model not scored as single-label classification.
 TASKS = {'char_lstm': NextToken, 'nwp_lstm': NextToken, 'transformer': NextToken,
          'tag_logreg': MultiLabel}
@@ -47,4 +51,4 @@ def get_model(name: str, num_classes: int,
   except TypeError as e:
     raise ConfigError(f'model.options.task {task_options} does not fit model '
                       f'{name!r}: {e}') from None
-  return from_flax(module, num_classes, task)
+  return (from_nnx if name in NNX else from_flax)(module, num_classes, task)
