@@ -24,6 +24,7 @@ import optax
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from fedjax_sim.aggregators.clip import clip  # noqa: E402
 from fedjax_sim.algorithms.fedavg import fedavg  # noqa: E402
 from fedjax_sim.algorithms.fedprox import fedprox  # noqa: E402
 from fedjax_sim.algorithms.scaffold import scaffold  # noqa: E402
@@ -35,8 +36,10 @@ from fedjax_sim.models import get_model, masked_loss  # noqa: E402
 COUNTS = (1, 7, 0, 23, 5, 12)  # client 2 is empty
 IDS = np.asarray([[3, 1, 2], [5, 0, 3]], np.int32)  # two rounds of three clients
 HYPER = {
-    'fedavg': {'client_lr': 0.3, 'server_lr': 0.9},
-    'fedprox': {'client_lr': 0.3, 'server_lr': 0.9, 'mu': 0.5},
+    # weight_i: client i's aggregation weight (times its example count)
+    'fedavg': {'client_lr': 0.3, 'server_lr': 0.9, 'momentum': 0.5, 'weight_3': 1.5,
+               'weight_5': 0.4},
+    'fedprox': {'client_lr': 0.3, 'server_lr': 0.9, 'mu': 0.5, 'clip': 0.5},
     'fedadam': {'client_lr': 0.3, 'server_lr': 0.05},
     'scaffold': {'client_lr': 0.3, 'server_lr': 0.9},
 }
@@ -54,9 +57,12 @@ def data_and_model():
 def build(name: str, model, hyper):
   client, server = optax.sgd(hyper['client_lr']), optax.sgd(hyper['server_lr'])
   if name == 'fedavg':
-    return fedavg(model, client, server)
-  if name == 'fedprox':
-    return fedprox(model, client, server, hyper['mu'])
+    weights = jnp.ones(len(COUNTS), hyper['weight_3'].dtype)
+    weights = weights.at[3].set(hyper['weight_3']).at[5].set(hyper['weight_5'])
+    return fedavg(model, client, optax.sgd(hyper['server_lr'], hyper['momentum']),
+                  client_weights=weights)
+  if name == 'fedprox':  # with a clipping aggregator: its norm bound is traced too
+    return fedprox(model, client, server, hyper['mu'])._replace(aggregator=clip(hyper['clip']))
   if name == 'fedadam':
     return fedavg(model, client, optax.adam(hyper['server_lr'], eps=1e-3))  # tau of Reddi et al.
   return scaffold(model, hyper['client_lr'], server, len(COUNTS), IDS.shape[1])

@@ -30,11 +30,14 @@ class ServerState(NamedTuple):
   opt_state: optax.OptState
 
 
-def client_weight(batches: ClientBatches, weighting: str) -> jax.Array:
-  """Aggregation weight of a client: its example count, or 1."""
-  if weighting == 'uniform':
-    return jnp.float32(1.)
-  return batches.count.astype(jnp.float32)
+def client_weight(batches: ClientBatches, weighting: str,
+                  client_weights: jax.Array | None = None) -> jax.Array:
+  """Aggregation weight of a client: its example count, or 1; times its entry
+  of `client_weights` (`[num_clients]`, any array, traced ones included)."""
+  weight = jnp.float32(1.) if weighting == 'uniform' else batches.count.astype(jnp.float32)
+  if client_weights is None:
+    return weight
+  return weight * jnp.asarray(client_weights)[batches.client_id]
 
 
 def apply_pseudo_gradient(server_optimizer: optax.GradientTransformation,
@@ -52,11 +55,15 @@ GradCorrection = Callable[[Any, Any, Any], Any]
 def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
            server_optimizer: optax.GradientTransformation,
            weighting: str = 'num_examples',
-           grad_correction: GradCorrection | None = None) -> FederatedAlgorithm:
+           grad_correction: GradCorrection | None = None,
+           client_weights: jax.Array | None = None) -> FederatedAlgorithm:
   """Builds FedAvg; `weighting` is 'num_examples' or 'uniform'.
 
   `grad_correction(grads, local_params, global_params) -> grads`, if given,
   edits every local gradient (e.g. FedProx's proximal term).
+  `client_weights` (`[num_clients]`), if given, multiplies each client's
+  aggregation weight: a traced array makes the rounds differentiable with
+  respect to it (learned aggregation weights, `scripts/hypergrad.py`).
   """
 
   def init(params) -> ServerState:
@@ -73,7 +80,7 @@ def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
       correct = lambda grads, local: grad_correction(grads, local, state.params)  # noqa: E731
     local = train_locally(loss_fn, client_optimizer, state.params, batches, key, correct)
     delta = jax.tree.map(jnp.subtract, local.params, state.params)
-    return ClientResult(delta, client_weight(batches, weighting),
+    return ClientResult(delta, client_weight(batches, weighting, client_weights),
                         {'train_loss': local.loss})
 
   def server_update(state: ServerState, mean_delta) -> ServerState:

@@ -20,13 +20,16 @@ from fedjax_sim.optimizers import make_optimizer
 
 def fedprox(model: Model, client_optimizer: optax.GradientTransformation,
             server_optimizer: optax.GradientTransformation, mu: float,
-            weighting: str = 'num_examples') -> FederatedAlgorithm:
-  """Builds FedProx with proximal strength `mu` (`mu=0` is FedAvg)."""
+            weighting: str = 'num_examples',
+            client_weights: jax.Array | None = None) -> FederatedAlgorithm:
+  """Builds FedProx with proximal strength `mu` (`mu=0` is FedAvg);
+  `client_weights` as in `fedavg`."""
 
   def add_proximal_grad(grads, local, global_params):
     return jax.tree.map(lambda g, w, w0: g + mu * (w - w0), grads, local, global_params)
 
-  return fedavg(model, client_optimizer, server_optimizer, weighting, add_proximal_grad)
+  return fedavg(model, client_optimizer, server_optimizer, weighting, add_proximal_grad,
+                client_weights)
 
 
 def from_config(config: ml_collections.ConfigDict, model: Model,

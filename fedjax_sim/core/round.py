@@ -196,9 +196,9 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     if drop_nonfinite or reported is not None:
       client_state = jax.tree.map(lambda new, old: jnp.where(keep, new, old),
                                   client_state, own_state)
-    weight = jnp.where(keep, result.weight, 0.).astype(jnp.float32)
+    weight = jnp.where(keep, result.weight, 0.).astype(_weight_dtype(result.weight))
     update, weight, stats = aggregator.prepare(update, weight, state.aggregator, agg_key)
-    weight = jnp.where(keep, weight, 0.).astype(jnp.float32)
+    weight = jnp.where(keep, weight, 0.).astype(_weight_dtype(weight))
     metric_sum = {k: jnp.where(keep, weight * v, 0.) for k, v in result.metrics.items()}
     per_client = ({**result.metrics, 'update_norm': norm, 'finite': finite}, weight,
                   client_state)
@@ -284,10 +284,15 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
   return round_fn
 
 
+def _weight_dtype(weight: jax.Array) -> jnp.dtype:
+  """float32, or float64 for float64 weights (traced ones of a gradient check)."""
+  return jnp.promote_types(jnp.result_type(weight), jnp.float32)
+
+
 def _side_sum(result, keep: jax.Array) -> tuple[PyTree, jax.Array]:
   """`(weight * side, weight)` of a client for `receive_side`'s weighted
   mean; a client not kept adds zeros (even where its side is NaN)."""
-  weight = jnp.where(keep, result.weight, 0.).astype(jnp.float32)
+  weight = jnp.where(keep, result.weight, 0.).astype(_weight_dtype(result.weight))
   return jax.tree.map(lambda v: jnp.where(keep, weight * v, 0.), result.side), weight
 
 
