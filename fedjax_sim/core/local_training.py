@@ -36,7 +36,8 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
 
   With `batches.differentiable`, the loop is a `lax.scan` over the plan's
   `num_steps` steps instead, each rematerialized in the backward pass
-  (`jax.checkpoint`), steps past the client's own leaving the state as it is:
+  (`jax.checkpoint`) unless the plan's `remat_steps` is off, steps past the
+  client's own leaving the state as it is:
   reverse-mode differentiable, at the cost of the longest client's steps.
 
   Returns:
@@ -73,7 +74,6 @@ def _scan_local_steps(step: StepFn, state: State, batches: ClientBatches,
   """`run_local_steps` with a fixed trip count: `(final state, aux sum)`."""
   num_steps = batches.num_steps
 
-  @jax.checkpoint
   def body(carry, s):
     state, total = carry
     batch, mask = batches.step(s)
@@ -85,8 +85,10 @@ def _scan_local_steps(step: StepFn, state: State, batches: ClientBatches,
 
   first_batch, first_mask = jax.eval_shape(batches.step, jnp.int32(0))
   zeros = zeros_of_output(lambda *a: step(*a)[1], state, first_batch, first_mask, key)
-  steps = jnp.arange(batches.stream.plan.num_steps, dtype=jnp.int32)
-  (state, total), _ = jax.lax.scan(body, (state, zeros), steps)
+  plan = batches.stream.plan
+  steps = jnp.arange(plan.num_steps, dtype=jnp.int32)
+  (state, total), _ = jax.lax.scan(jax.checkpoint(body) if plan.remat_steps else body,
+                                   (state, zeros), steps)
   return state, total
 
 

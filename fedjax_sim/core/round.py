@@ -27,6 +27,7 @@ from fedjax_sim.errors import ConfigError
 
 PyTree = Any
 ENGINE_STRATEGIES = ('auto',) + STRATEGIES
+REMAT = ('client', 'step', 'none')  # what differentiable rounds recompute (make_round)
 
 
 class RoundState(NamedTuple):
@@ -155,7 +156,8 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
 def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = 'auto',
                chunk_size: int = 1, mesh: Mesh | None = None,
                log: Callable[[str], None] = logging.info, client_rows: bool = False,
-               drop_nonfinite: bool = False, differentiable: bool = False) -> RoundFn:
+               drop_nonfinite: bool = False, differentiable: bool = False,
+               remat: str = 'client') -> RoundFn:
   """The pure, un-jitted round of `build_round` (same arguments), to jit,
   scan (`run_rounds`) or differentiate yourself.
 
@@ -166,7 +168,12 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
   hyper-parameters the algorithm closes over as traced arrays (learning rates
   given to optax as arrays, FedProx's `mu`, ...). A round then costs clients
   x the longest client's steps. Padded and empty clients give zero, not NaN,
-  gradients.
+  gradients. `remat` says what the backward pass recomputes instead of
+  keeping (`REMAT`): 'client' (the default) keeps only each client's inputs
+  and recomputes its local training, itself step by step, during the
+  backward pass (memory: the rounds' states plus one client's steps);
+  'step' keeps every step's carry; 'none' keeps every step's intermediates
+  (`docs/differentiable.md` measures the three).
   """
   if strategy not in ENGINE_STRATEGIES:
     raise ConfigError(f'engine.strategy must be one of {ENGINE_STRATEGIES}, got {strategy!r}')
@@ -174,7 +181,9 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     raise ConfigError(f'engine.chunk_size must be >= 1, got {chunk_size}')
   if strategy == 'auto' and mesh is None:
     mesh = auto_mesh()
-  plan = plan._replace(fixed_length=differentiable)
+  if remat not in REMAT:
+    raise ConfigError(f'remat must be one of {REMAT}, got {remat!r}')
+  plan = plan._replace(fixed_length=differentiable, remat_steps=remat != 'none')
   aggregator = algorithm.aggregator
   num_devices = mesh.size if mesh else 1
 
@@ -208,6 +217,9 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
       return (weight, metric_sum, side), (per_client, (update, stats))
     update_sum = jax.tree.map(lambda u: weight * u, update)
     return (weight, metric_sum, update_sum, stats, side), (per_client, ())
+
+  if differentiable and remat == 'client':
+    one_client = jax.checkpoint(one_client)
 
   def round_fn(state: RoundState, data: FederatedData | PackedData, client_ids, key,
                data_rows=None, step_budgets=None, reported=None):

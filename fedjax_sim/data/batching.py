@@ -34,12 +34,15 @@ class BatchPlan(NamedTuple):
       client's own masked out, so reverse-mode differentiation goes through
       them (`make_round(differentiable=True)`); False: each client's loop has
       its own trip count.
+    remat_steps: with `fixed_length`, each step is rematerialized in the
+      backward pass (`jax.checkpoint`).
   """
 
   num_steps: int
   batch_size: int
   epochs: int | None
   fixed_length: bool = False
+  remat_steps: bool = True
 
 
 def plan_batches(max_examples: int, batch_size: int, epochs: int = 1,
