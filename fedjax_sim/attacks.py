@@ -18,9 +18,10 @@ malicious clients sampled.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
@@ -28,11 +29,20 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.settings import is_number
+from fedjax_sim.settings import check, is_number
 
 ATTACKS = ('sign_flip', 'scale', 'label_flip')
 KINDS = ('none',) + ATTACKS
 UPDATE_SIGNS = {'sign_flip': -1., 'scale': 1.}  # attacks that rewrite the update
+
+
+class Settings(NamedTuple):
+  """`config.attack`: `kind` (see above), the malicious `fraction` of the
+  clients, and the magnitude `scale` s > 0."""
+
+  kind: str = 'none'
+  fraction: float = 0.
+  scale: float = 1.
 
 
 def malicious_clients(num_clients: int, fraction: float, seed: int) -> np.ndarray:
@@ -78,23 +88,18 @@ def with_attack(algorithm: FederatedAlgorithm, kind: str, is_malicious,
   return algorithm._replace(client_update=client_update)
 
 
-def apply_attack(config: ml_collections.ConfigDict, algorithm: FederatedAlgorithm,
+def apply_attack(settings: Settings, seed: int, algorithm: FederatedAlgorithm,
                  dataset: Dataset) -> tuple[FederatedAlgorithm, Dataset]:
-  """The attack `config.attack` describes, applied to the algorithm and the
-  training data (unchanged for kind 'none' or no `attack` section)."""
-  attack = config.get('attack', {})
-  kind = attack.get('kind', 'none')
-  fraction, scale = attack.get('fraction', 0.), attack.get('scale', 1.)
-  if kind not in KINDS:
-    raise ConfigError(f'attack.kind must be one of {list(KINDS)}, got {kind!r}')
-  if not is_number(fraction) or not 0. <= fraction <= 1.:
-    raise ConfigError(f'attack.fraction must be in [0, 1], got {fraction!r}')
-  if not is_number(scale) or not scale > 0.:
-    raise ConfigError(f'attack.scale must be > 0, got {scale!r}')
-  if kind == 'none':
+  """The attack `settings` describe (malicious clients drawn with `seed`),
+  applied to the algorithm and the training data (unchanged for 'none')."""
+  check('attack', settings, [
+      ('kind', lambda v: v in KINDS, f'one of {list(KINDS)}'),
+      ('fraction', lambda v: is_number(v) and 0. <= v <= 1., 'in [0, 1]'),
+      ('scale', lambda v: is_number(v) and v > 0., '> 0')])
+  if settings.kind == 'none':
     return algorithm, dataset
-  is_malicious = malicious_clients(dataset.train.num_clients, fraction, config.seed)
-  if kind == 'label_flip':
+  is_malicious = malicious_clients(dataset.train.num_clients, settings.fraction, seed)
+  if settings.kind == 'label_flip':
     dataset = dataset._replace(
         train=flip_labels(dataset.train, is_malicious, dataset.num_classes))
-  return with_attack(algorithm, kind, is_malicious, scale), dataset
+  return with_attack(algorithm, settings.kind, is_malicious, settings.scale), dataset

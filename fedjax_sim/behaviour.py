@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim import availability, dropouts, fedbuff, settings, system_profiles
+from fedjax_sim import availability, dropouts, fedbuff, system_profiles
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import virtual_clock
 from fedjax_sim.core.algorithm import FederatedAlgorithm
@@ -20,7 +20,8 @@ from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
-from fedjax_sim.privacy import is_private
+from fedjax_sim.config.algorithms import is_private
+from fedjax_sim.config.sections import from_section
 
 
 def draws_from_config(config: ml_collections.ConfigDict, plan: BatchPlan
@@ -55,12 +56,12 @@ def clock_inputs(config: ml_collections.ConfigDict, model: Model, dataset: Datas
                  ) -> ClockInputs | None:
   """The sections built when a setting of them differs from its default or
   FedBuff is on; None otherwise (no clock: nothing is drawn)."""
-  clock_settings = settings.from_section(config, 'clock', virtual_clock.Settings)
-  system = settings.from_section(config, 'system', system_profiles.Settings)
-  online = settings.from_section(config, 'availability', availability.Settings)
+  clock_settings = from_section(config, 'clock', virtual_clock.Settings)
+  system = from_section(config, 'system', system_profiles.Settings)
+  online = from_section(config, 'availability', availability.Settings)
   if ((clock_settings, system, online) == (
       virtual_clock.Settings(), system_profiles.Settings(), availability.Settings())
-      and not settings.from_section(config, 'fedbuff', fedbuff.Settings).buffer_size):
+      and not from_section(config, 'fedbuff', fedbuff.Settings).buffer_size):
     return None
   num_clients = dataset.train.num_clients
   params = jax.eval_shape(model.init, jax.random.PRNGKey(0),
@@ -101,7 +102,7 @@ def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedA
                         ) -> FederatedAlgorithm | None:
   """`algorithm` wrapped by FedBuff when `fedbuff.buffer_size` > 0, else None;
   a ConfigError names a setting FedBuff does not combine with."""
-  buffered = settings.from_section(config, 'fedbuff', fedbuff.Settings)
+  buffered = from_section(config, 'fedbuff', fedbuff.Settings)
   if not buffered.buffer_size:
     return None
   buffered = fedbuff.check(buffered, config.clients_per_round, counts.shape[0])

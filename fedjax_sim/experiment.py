@@ -23,10 +23,12 @@ from fedjax_sim import virtual_clock
 from fedjax_sim import virtual_time as vt
 from fedjax_sim.fedbuff import BufferState
 from fedjax_sim import workdir as workdir_lib
+from fedjax_sim import attacks, compression, privacy
+from fedjax_sim.aggregators.dp import dp_options
 from fedjax_sim.aggregators.registry import build_aggregator
-from fedjax_sim.algorithms.registry import build_algorithm
-from fedjax_sim.attacks import apply_attack
-from fedjax_sim.compression import UPLOAD_BYTES, compress_from_config
+from fedjax_sim.compression import UPLOAD_BYTES
+from fedjax_sim.config.algorithms import aggregator_settings, build_algorithm
+from fedjax_sim.config.sections import from_section
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.population import (choose_placement, gather_rows, scatter_rows,
                                         tree_bytes)
@@ -48,7 +50,6 @@ from fedjax_sim.evaluation import (binary_metrics, client_sums, evaluate, per_cl
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
-from fedjax_sim.privacy import epsilon_reporter, is_private
 from fedjax_sim.recorder import Recorder
 from fedjax_sim.stop_signals import StopSignals
 
@@ -143,13 +144,19 @@ def build_experiment(config: ml_collections.ConfigDict,
   train_part, personalize = personalization.from_config(config, model, dataset.train, split)
   dataset = dataset._replace(train=train_part)
   algorithm = build_algorithm(config, model, num_clients)
-  algorithm = algorithm._replace(aggregator=build_aggregator(config, num_clients))
-  algorithm = compress_from_config(config, algorithm)
-  algorithm, dataset = apply_attack(config, algorithm, dataset)
+  aggregation = aggregator_settings(config)
+  algorithm = algorithm._replace(
+      aggregator=build_aggregator(aggregation, config.clients_per_round))
+  algorithm = compression.compress(algorithm,
+                                   from_section(config, 'compression', compression.Settings))
+  algorithm, dataset = attacks.apply_attack(from_section(config, 'attack', attacks.Settings),
+                                            config.seed, algorithm, dataset)
   reporters: list[Reporter] = []
-  if is_private(config):
-    reporters.append(epsilon_reporter(config, num_clients))
-  elif 'dp_noise' in str(config.get('aggregator', {}).get('name', '')).split('+'):
+  if aggregation.name == 'dp':
+    reporters.append(privacy.epsilon_reporter(
+        from_section(config, 'privacy', privacy.Settings),
+        dp_options(aggregation, config.clients_per_round), num_clients))
+  elif 'dp_noise' in str(aggregation.name).split('+'):
     warn('warning: aggregator.name has dp_noise, but no epsilon is reported: only the '
          "'dp' aggregator (clipped sum over clients_per_round) is accounted")
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,

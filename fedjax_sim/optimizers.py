@@ -1,33 +1,45 @@
-"""Optax optimizers by config: `{name, learning_rate, momentum, b1, b2, eps,
-initial_accumulator}` (the last for adagrad and yogi)."""
+"""Optax optimizers from typed settings (`client.optimizer`,
+`server.optimizer` of a config)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import NamedTuple
 
 import optax
 
 from fedjax_sim.errors import ConfigError
 
 
-def make_optimizer(cfg: Mapping[str, Any], field: str) -> optax.GradientTransformation:
-  """Builds the optax optimizer that `cfg` (the config at `field`) describes."""
-  name, lr = cfg.get('name', 'sgd'), cfg.get('learning_rate', 0.)
-  if not lr > 0:
-    raise ConfigError(f'{field}.learning_rate must be > 0, got {lr}')
-  momentum = cfg.get('momentum', 0.) or None
-  b1, b2, eps = cfg.get('b1', 0.9), cfg.get('b2', 0.999), cfg.get('eps', 1e-8)
-  initial = cfg.get('initial_accumulator', None)
+class OptimizerSettings(NamedTuple):
+  """An optimizer section: `name` sgd | adam | adagrad | yogi; `momentum`
+  for sgd (0: none); `b1`, `b2`, `eps` for adam and yogi (`eps` also
+  adagrad's); `initial_accumulator` for adagrad (None: 0.1) and yogi
+  (None: 1e-6)."""
+
+  name: str = 'sgd'
+  learning_rate: float = 0.1
+  momentum: float | None = 0.
+  b1: float = 0.9
+  b2: float = 0.999
+  eps: float = 1e-8
+  initial_accumulator: float | None = None
+
+
+def make_optimizer(s: OptimizerSettings, field: str) -> optax.GradientTransformation:
+  """The optax optimizer `s` (the settings at `field`, for errors) describes."""
+  if not s.learning_rate > 0:
+    raise ConfigError(f'{field}.learning_rate must be > 0, got {s.learning_rate}')
+  lr, momentum, initial = s.learning_rate, s.momentum or None, s.initial_accumulator
   builders = {
       'sgd': lambda: optax.sgd(lr, momentum=momentum),
-      'adam': lambda: optax.adam(lr, b1=b1, b2=b2, eps=eps),
-      'adagrad': lambda: optax.adagrad(lr, eps=eps, initial_accumulator_value=(
+      'adam': lambda: optax.adam(lr, b1=s.b1, b2=s.b2, eps=s.eps),
+      'adagrad': lambda: optax.adagrad(lr, eps=s.eps, initial_accumulator_value=(
           0.1 if initial is None else initial)),
       'yogi': lambda: optax.chain(
-          optax.scale_by_yogi(b1=b1, b2=b2, eps=eps, initial_accumulator_value=(
+          optax.scale_by_yogi(b1=s.b1, b2=s.b2, eps=s.eps, initial_accumulator_value=(
               1e-6 if initial is None else initial)),
           optax.scale_by_learning_rate(lr)),
   }
-  if name not in builders:
-    raise ConfigError(f'{field}.name must be one of {sorted(builders)}, got {name!r}')
-  return builders[name]()
+  if s.name not in builders:
+    raise ConfigError(f'{field}.name must be one of {sorted(builders)}, got {s.name!r}')
+  return builders[s.name]()

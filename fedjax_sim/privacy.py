@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import dp_accounting
-import ml_collections
 from dp_accounting.pld import privacy_loss_distribution
 from dp_accounting.rdp import rdp_privacy_accountant
 
-from fedjax_sim.aggregators.dp import options_from_config
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.aggregators.dp import DPOptions
+from fedjax_sim.settings import check, is_number
 
 ACCOUNTANTS = ('rdp', 'pld')
 PLD_DISCRETIZATION = 1e-4  # dp_accounting's PLDAccountant default
@@ -60,23 +59,20 @@ def epsilon_tracker(noise_multiplier: float, sampling_rate: float, delta: float,
   return functools.lru_cache(maxsize=None)(epsilon)
 
 
-def is_private(config: ml_collections.ConfigDict) -> bool:
-  """Whether the config aggregates with DP-FedAvg (`aggregator.name == 'dp'`)."""
-  return config.get('aggregator', {}).get('name') == 'dp'
+class Settings(NamedTuple):
+  """`config.privacy`: the `delta` epsilon is reported at, and the `accountant`."""
+
+  delta: float = 1e-5
+  accountant: str = 'rdp'
 
 
-def epsilon_reporter(config: ml_collections.ConfigDict,
+def epsilon_reporter(settings: Settings, dp: DPOptions,
                      num_clients: int) -> Callable[[int], dict[str, float]]:
-  """A `train` reporter: `round_index -> {'epsilon': ...}` after that round."""
-  privacy = config.get('privacy', {})
-  delta = privacy.get('delta', 1e-5)
-  accountant = privacy.get('accountant', 'rdp')
-  if not 0 < delta < 1:
-    raise ConfigError(f'privacy.delta must be in (0, 1), got {delta!r}')
-  if accountant not in ACCOUNTANTS:
-    raise ConfigError(f'privacy.accountant must be one of {list(ACCOUNTANTS)}, '
-                      f'got {accountant!r}')
-  noise_multiplier = options_from_config(config).noise_multiplier
-  epsilon = epsilon_tracker(noise_multiplier, config.clients_per_round / num_clients,
-                            delta, accountant)
+  """A `train` reporter: `round_index -> {'epsilon': ...}` after that round,
+  for DP-FedAvg with `dp` over `num_clients` clients."""
+  check('privacy', settings, [
+      ('delta', lambda v: is_number(v) and 0 < v < 1, 'in (0, 1)'),
+      ('accountant', lambda v: v in ACCOUNTANTS, f'one of {list(ACCOUNTANTS)}')])
+  epsilon = epsilon_tracker(dp.noise_multiplier, dp.expected_clients / num_clients,
+                            settings.delta, settings.accountant)
   return lambda round_index: {'epsilon': epsilon(round_index + 1)}

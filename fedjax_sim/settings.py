@@ -1,16 +1,11 @@
-"""Typed settings from a config section: the one place where a section of
-the ConfigDict becomes a NamedTuple whose fields carry the defaults, and the
-checks of their values."""
+"""Checks of typed settings (NamedTuples whose fields carry the defaults;
+`fedjax_sim.config.sections` makes them from a config)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence, TypeVar
-
-import ml_collections
+from typing import Any, Callable, NamedTuple, Sequence
 
 from fedjax_sim.errors import ConfigError
-
-S = TypeVar('S', bound=NamedTuple)
 
 # (field, accepted, what is expected)
 Rule = tuple[str, Callable[[Any], bool], str]
@@ -31,17 +26,3 @@ def check(section: str, settings: NamedTuple, rules: Sequence[Rule]) -> None:
     value = getattr(settings, field)
     if not accepted(value):
       raise ConfigError(f'{section}.{field} must be {expected}, got {value!r}')
-
-
-def from_section(config: ml_collections.ConfigDict, name: str, cls: type[S]) -> S:
-  """`cls` from the section `config.<name>` (its defaults where the section
-  is absent); a key that `cls` does not have is a ConfigError naming it."""
-  section = config.get(name, None)
-  if section is None:
-    return cls()
-  values = dict(section.items())
-  unknown = sorted(set(values) - set(cls._fields))
-  if unknown:
-    raise ConfigError(f'{name}.{unknown[0]} is not a setting of {name} '
-                      f'(its settings: {", ".join(cls._fields)})')
-  return cls(**values)

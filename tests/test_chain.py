@@ -12,7 +12,7 @@ from fedjax_sim.aggregators.chain import chain
 from fedjax_sim.aggregators.clip import clip
 from fedjax_sim.aggregators.dp_noise import dp_noise
 from fedjax_sim.aggregators.median import median
-from fedjax_sim.aggregators.registry import build_aggregator
+from fedjax_sim.config.algorithms import build_aggregator
 from fedjax_sim.aggregators.trimmed_mean import trimmed_mean
 from fedjax_sim.core import weighted_mean
 from fedjax_sim.errors import ConfigError

@@ -93,7 +93,7 @@ def test_personalized_accuracy_evaluates_personal_models(compression):
 
 
 @pytest.mark.parametrize('field,value,message', [
-    ('ditto.lam', -0.5, 'ditto.lam must be >= 0, got -0.5'),
+    ('ditto.lam', -0.5, 'ditto.lam must be a number >= 0, got -0.5'),
     ('personalization.client_test_fraction', 0.,
      'personalization.client_test_fraction must be > 0, got 0'),
 ])

@@ -9,8 +9,8 @@ import optax
 import pytest
 
 from configs import dp_adaptive, dp_fedavg
-from fedjax_sim.aggregators.dp import (DPOptions, DPState, clip_update, dp_mean,
-                                       options_from_config)
+from fedjax_sim.aggregators.dp import DPOptions, DPState, clip_update, dp_mean, dp_options
+from fedjax_sim.config.algorithms import aggregator_settings
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import Reduced, build_round, client_key, init_state, round_keys
 from fedjax_sim.core.client_batches import ClientBatches
@@ -143,6 +143,10 @@ def test_adaptive_clip_matches_hand_computation():
     assert float(state.clip) == pytest.approx(expected_clip, rel=1e-6)
   # 2 exp(0.06) = 2.124 > 2.1, so the second round clipped nobody.
   assert isinstance(state, DPState)
+
+
+def options_from_config(config):
+  return dp_options(aggregator_settings(config), config.clients_per_round)
 
 
 def test_configs_build_options():

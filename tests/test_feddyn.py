@@ -9,8 +9,8 @@ import pytest
 
 from client_loop_reference import assert_trees_close, local_sgd, real_steps, to_numpy
 from configs import feddyn as feddyn_config
-from fedjax_sim.algorithms import feddyn as feddyn_module
 from fedjax_sim.algorithms.feddyn import feddyn
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -63,4 +63,4 @@ def test_feddyn_bad_alpha_is_a_config_error(tiny_mlp):
   config = feddyn_config.get_config()
   config.feddyn = ml_collections.ConfigDict({'alpha': -0.1})
   with pytest.raises(ConfigError, match='feddyn.alpha must be a number > 0, got -0.1'):
-    feddyn_module.from_config(config, tiny_mlp, 20)
+    build_algorithm(config, tiny_mlp, 20)

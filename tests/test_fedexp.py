@@ -12,8 +12,8 @@ from client_loop_reference import (assert_trees_close, local_sgd, real_steps,
                                    to_numpy, weighted_mean)
 from configs import fedexp as fedexp_config
 from fedjax_sim.aggregators.clip import clip
-from fedjax_sim.algorithms import fedexp as fedexp_module
 from fedjax_sim.algorithms.fedexp import fedexp
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -82,4 +82,4 @@ def test_fedexp_bad_eps_is_a_config_error(tiny_mlp):
   config = fedexp_config.get_config()
   config.fedexp = ml_collections.ConfigDict({'eps': 0})
   with pytest.raises(ConfigError, match='fedexp.eps must be a number > 0, got 0'):
-    fedexp_module.from_config(config, tiny_mlp, 20)
+    build_algorithm(config, tiny_mlp, 20)

@@ -9,8 +9,8 @@ import pytest
 from client_loop_reference import (assert_trees_close, local_sgd, real_steps,
                                    to_numpy, weighted_mean)
 from configs import fednova as fednova_config
-from fedjax_sim.algorithms import fednova as fednova_module
 from fedjax_sim.algorithms.fednova import fednova
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -60,4 +60,4 @@ def test_fednova_needs_plain_sgd(tiny_mlp):
   config = fednova_config.get_config()
   config.client.optimizer.name = 'adam'
   with pytest.raises(ConfigError, match='fednova needs client.optimizer sgd'):
-    fednova_module.from_config(config, tiny_mlp, 20)
+    build_algorithm(config, tiny_mlp, 20)

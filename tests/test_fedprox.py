@@ -10,8 +10,8 @@ import pytest
 from client_loop_reference import (assert_trees_close, local_sgd, real_steps,
                                    to_numpy, weighted_mean)
 from configs import fedprox as fedprox_config
-from fedjax_sim.algorithms import fedprox as fedprox_module
 from fedjax_sim.algorithms.fedprox import fedprox
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -56,5 +56,5 @@ def test_fedprox_round_matches_python_loop(ragged_data, tiny_mlp):
 def test_fedprox_negative_mu_is_a_config_error(tiny_mlp):
   config = fedprox_config.get_config()
   config.fedprox = ml_collections.ConfigDict({'mu': -1.})
-  with pytest.raises(ConfigError, match='fedprox.mu must be >= 0, got -1'):
-    fedprox_module.from_config(config, tiny_mlp, 20)
+  with pytest.raises(ConfigError, match='fedprox.mu must be a number >= 0, got -1.0'):
+    build_algorithm(config, tiny_mlp, 20)

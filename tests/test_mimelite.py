@@ -9,8 +9,8 @@ import pytest
 from client_loop_reference import (assert_trees_close, local_sgd, loss_and_grad,
                                    real_steps, to_numpy, weighted_mean)
 from configs import mimelite as mimelite_config
-from fedjax_sim.algorithms import mimelite as mimelite_module
 from fedjax_sim.algorithms.mimelite import mimelite
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -60,5 +60,5 @@ def test_mimelite_two_rounds_match_python_loop(ragged_data, tiny_mlp):
 def test_mimelite_beta_out_of_range_is_a_config_error(tiny_mlp, beta):
   config = mimelite_config.get_config()
   config.mimelite.beta = beta
-  with pytest.raises(ConfigError, match=r'mimelite.beta must be in \[0, 1\), got'):
-    mimelite_module.from_config(config, tiny_mlp, 20)
+  with pytest.raises(ConfigError, match=r'mimelite.beta must be a number in \[0, 1\), got'):
+    build_algorithm(config, tiny_mlp, 20)

@@ -9,8 +9,8 @@ import pytest
 from client_loop_reference import (assert_trees_close, local_sgd, real_steps,
                                    to_numpy)
 from configs import scaffold as scaffold_config
-from fedjax_sim.algorithms import scaffold as scaffold_module
 from fedjax_sim.algorithms.scaffold import scaffold
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -69,4 +69,4 @@ def test_scaffold_needs_plain_sgd(tiny_mlp):
   config.client.optimizer.momentum = 0.9
   with pytest.raises(ConfigError, match='scaffold needs client.optimizer sgd without '
                      'momentum, got name=.sgd., momentum=0.9'):
-    scaffold_module.from_config(config, tiny_mlp, 20)
+    build_algorithm(config, tiny_mlp, 20)

@@ -20,7 +20,8 @@ from configs import fedadagrad, fedadam, fedavgm, fedyogi  # noqa: E402
 from fedjax_sim.algorithms import fedavg  # noqa: E402
 from fedjax_sim.core import build_round, init_state  # noqa: E402
 from fedjax_sim.data.batching import plan_batches  # noqa: E402
-from fedjax_sim.optimizers import make_optimizer  # noqa: E402
+from fedjax_sim.config.sections import from_section
+from fedjax_sim.optimizers import OptimizerSettings, make_optimizer  # noqa: E402
 
 LR, B1, B2, EPS, V0 = 0.05, 0.9, 0.99, 1e-3, 1e-6
 
@@ -66,7 +67,7 @@ def test_server_optimizer_matches_numpy_rule(ragged_data, tiny_mlp, name):
   cfg, rule = CASES[name]
   plan = plan_batches(ragged_data.max_examples, 4, epochs=1)
   averaging = fedavg(tiny_mlp, optax.sgd(0.1), optax.sgd(1.))
-  adaptive = fedavg(tiny_mlp, optax.sgd(0.1), make_optimizer(cfg, 'server.optimizer'))
+  adaptive = fedavg(tiny_mlp, optax.sgd(0.1), make_optimizer(OptimizerSettings(**cfg), 'server.optimizer'))
   mean_delta_round = build_round(averaging, plan)
   adaptive_round = build_round(adaptive, plan)
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
@@ -92,5 +93,5 @@ def test_server_optimizer_matches_numpy_rule(ragged_data, tiny_mlp, name):
 def test_configs_select_the_server_optimizer(module):
   config = module.get_config()
   assert config.algorithm == 'fedavg'
-  make_optimizer(config.server.optimizer, 'server.optimizer')
+  make_optimizer(from_section(config, 'server.optimizer', OptimizerSettings), 'server.optimizer')
   assert module.get_config('synthetic').data.name == 'synthetic'

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from fedjax_sim.algorithms.registry import build_algorithm
+from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.core.round import build_round, init_state
 from fedjax_sim.data import benchmark_data
 from fedjax_sim.data.batching import plan_batches

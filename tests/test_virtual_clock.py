@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from configs import default
-from fedjax_sim import availability, runlog, settings, system_profiles, virtual_clock
+from fedjax_sim import availability, runlog, system_profiles, virtual_clock
+from fedjax_sim.config.sections import from_section
 from fedjax_sim import virtual_time as vt
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
@@ -257,9 +258,9 @@ def test_bad_clock_settings_are_refused_before_training(section, field, value, m
 
 def test_from_section_fills_defaults_and_keeps_given_values():
   config = ml_collections.ConfigDict({'clock': {'deadline': 5.}})
-  assert settings.from_section(config, 'clock', virtual_clock.Settings) == \
+  assert from_section(config, 'clock', virtual_clock.Settings) == \
       virtual_clock.Settings(deadline=5.)
-  assert settings.from_section(config, 'system', system_profiles.Settings) == \
+  assert from_section(config, 'system', system_profiles.Settings) == \
       system_profiles.Settings()
 
 

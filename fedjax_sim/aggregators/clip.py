@@ -7,9 +7,9 @@ import math
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from fedjax_sim.aggregators.dp import clip_update
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, no_state, passthrough
 from fedjax_sim.errors import ConfigError
 
@@ -31,7 +31,7 @@ def clip(max_norm: float | jax.Array) -> Aggregator:
   return Aggregator(no_state, prepare, passthrough)
 
 
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  """`aggregator.clip` (default 1)."""
-  del num_clients
-  return clip(config.aggregator.get('clip', 1.))
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  """`settings.clip`."""
+  del clients_per_round
+  return clip(settings.clip)

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced
 from fedjax_sim.core.tree_util import safe_norm
 from fedjax_sim.errors import ConfigError
@@ -114,18 +114,16 @@ def dp_mean(options: DPOptions) -> Aggregator:
   return Aggregator(init, prepare, combine)
 
 
-def options_from_config(config: ml_collections.ConfigDict) -> DPOptions:
-  """`DPOptions` from `config.aggregator`, validated. Defaults: clip 1,
-  noise_multiplier 1, adaptive False, target_quantile 0.5, clip_learning_rate
-  0.2, count_noise_multiplier clients_per_round / 20 (the paper's choices)."""
-  agg = config.aggregator
-  m = config.clients_per_round
+def dp_options(settings: Settings, clients_per_round: int) -> DPOptions:
+  """`DPOptions` of the `aggregator` settings, validated; m = `clients_per_round`
+  (count_noise_multiplier None: m / 20, the paper's choice)."""
+  m = clients_per_round
+  sigma_b = settings.count_noise_multiplier
   options = DPOptions(
-      clip=agg.get('clip', 1.), noise_multiplier=agg.get('noise_multiplier', 1.),
-      expected_clients=m, adaptive=agg.get('adaptive', False),
-      target_quantile=agg.get('target_quantile', 0.5),
-      clip_learning_rate=agg.get('clip_learning_rate', 0.2),
-      count_noise_multiplier=agg.get('count_noise_multiplier', m / 20))
+      clip=settings.clip, noise_multiplier=settings.noise_multiplier, expected_clients=m,
+      adaptive=settings.adaptive, target_quantile=settings.target_quantile,
+      clip_learning_rate=settings.clip_learning_rate,
+      count_noise_multiplier=m / 20 if sigma_b is None else sigma_b)
   checks = [
       ('clip', options.clip > 0, '> 0'),
       ('noise_multiplier', options.noise_multiplier >= 0, '>= 0'),
@@ -146,6 +144,5 @@ def options_from_config(config: ml_collections.ConfigDict) -> DPOptions:
   return options
 
 
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  del num_clients
-  return dp_mean(options_from_config(config))
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  return dp_mean(dp_options(settings, clients_per_round))

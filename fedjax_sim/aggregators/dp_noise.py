@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-import ml_collections
 
 from fedjax_sim.aggregators.dp import add_gaussian_noise
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced, finish, keep, no_state
 from fedjax_sim.errors import ConfigError
 
@@ -38,8 +38,6 @@ def dp_noise(noise_multiplier: float, clip: float, expected_clients: int) -> Agg
   return Aggregator(no_state, keep, combine)
 
 
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  """`aggregator.noise_multiplier` (default 1) and `aggregator.clip` (default 1)."""
-  del num_clients
-  return dp_noise(config.aggregator.get('noise_multiplier', 1.),
-                  config.aggregator.get('clip', 1.), config.clients_per_round)
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  """`settings.noise_multiplier` and `settings.clip`."""
+  return dp_noise(settings.noise_multiplier, settings.clip, clients_per_round)

@@ -19,10 +19,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.errors import ConfigError
+from fedjax_sim.settings import check, is_int
 
 PyTree = Any
 
@@ -76,22 +77,13 @@ def krum(num_byzantine: int, num_selected: int = 1) -> Aggregator:
   return Aggregator(no_state, keep, combine, stacked=True)
 
 
-def _int_option(config: ml_collections.ConfigDict, name: str, default: int,
-                minimum: int) -> int:
-  value = config.aggregator.get(name, default)
-  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-    raise ConfigError(f'aggregator.{name} must be an integer >= {minimum}, '
-                      f'got {value!r}')
-  return value
-
-
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  """`aggregator.num_byzantine` f (default 1) and `aggregator.num_selected` m
-  (default 1), checked against `clients_per_round` n: n > 2f + 2, m <= n."""
-  del num_clients
-  f = _int_option(config, 'num_byzantine', 1, 0)
-  m = _int_option(config, 'num_selected', 1, 1)
-  n = config.clients_per_round
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  """`settings.num_byzantine` f and `num_selected` m, checked against
+  `clients_per_round` n: n > 2f + 2, m <= n."""
+  f, m, n = settings.num_byzantine, settings.num_selected, clients_per_round
+  check('aggregator', settings, [
+      ('num_byzantine', lambda v: is_int(v) and v >= 0, 'an integer >= 0'),
+      ('num_selected', lambda v: is_int(v) and v >= 1, 'an integer >= 1')])
   if n <= 2 * f + 2:
     raise ConfigError(f'aggregator.num_byzantine={f} needs clients_per_round > '
                       f'2 * num_byzantine + 2 = {2 * f + 2}, got {n}')

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ml_collections
-
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, weighted_mean
 
 
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  del config, num_clients
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  del settings, clients_per_round
   return weighted_mean()

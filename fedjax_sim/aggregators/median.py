@@ -8,8 +8,8 @@ median is the mean of the two middle values; with none, the aggregate is zero.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import ml_collections
 
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.aggregators.order_statistics import middle_mean, num_present
 from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 
@@ -27,6 +27,6 @@ def median() -> Aggregator:
   return Aggregator(no_state, keep, combine, stacked=True)
 
 
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  del config, num_clients
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  del settings, clients_per_round
   return median()

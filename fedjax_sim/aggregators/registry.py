@@ -1,9 +1,10 @@
-"""Aggregators by config name: every module of this package with a `from_config`.
+"""Aggregators by name: every module of this package with a `from_settings`.
 
 A module `fedjax_sim/aggregators/<name>.py` defining
-`from_config(config, num_clients) -> Aggregator` is selectable as
-`--config.aggregator.name=<name>`; its options live in `config.aggregator`.
-Names joined by '+' are a chain: `--config.aggregator.name=clip+median`.
+`from_settings(settings, clients_per_round) -> Aggregator` is selectable as
+`--config.aggregator.name=<name>`; its options are fields of the `aggregator`
+settings (`fedjax_sim.aggregators.settings`). Names joined by '+' are a
+chain: `--config.aggregator.name=clip+median`.
 """
 
 from __future__ import annotations
@@ -11,25 +12,24 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-import ml_collections
-
 from fedjax_sim import aggregators
 from fedjax_sim.aggregators.chain import chain
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator
 from fedjax_sim.errors import ConfigError
 
 
 def aggregator_names() -> list[str]:
-  """Names of the aggregators selectable from a config."""
+  """Names of the selectable aggregators."""
   return sorted(m.name for m in pkgutil.iter_modules(aggregators.__path__)
                 if hasattr(importlib.import_module(f'{aggregators.__name__}.{m.name}'),
-                           'from_config'))
+                           'from_settings'))
 
 
-def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  """The aggregator `config.aggregator.name` names (default: weighted mean);
-  names joined by '+' chain those aggregators (`fedjax_sim.aggregators.chain`)."""
-  name = config.get('aggregator', {}).get('name', 'mean')
+def build_aggregator(settings: Settings, clients_per_round: int) -> Aggregator:
+  """The aggregator `settings.name` names; names joined by '+' chain those
+  aggregators (`fedjax_sim.aggregators.chain`)."""
+  name = settings.name
   stages = tuple(name.split('+')) if isinstance(name, str) else (name,)
   names = aggregator_names()
   for stage in stages:
@@ -40,6 +40,6 @@ def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Agg
     raise ConfigError(f"aggregator.name={name!r}: 'dp' is DP-FedAvg whole (clip, noise, "
                       "divide by clients_per_round) and does not chain; chain clip and "
                       "dp_noise instead, e.g. 'clip+trimmed_mean+dp_noise'")
-  built = [importlib.import_module(f'{aggregators.__name__}.{stage}').from_config(
-      config, num_clients) for stage in stages]
+  built = [importlib.import_module(f'{aggregators.__name__}.{stage}').from_settings(
+      settings, clients_per_round) for stage in stages]
   return built[0] if len(built) == 1 else chain(*built, names=stages)

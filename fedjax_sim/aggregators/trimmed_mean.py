@@ -12,14 +12,11 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-import ml_collections
 
+from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.aggregators.order_statistics import middle_mean, num_present
 from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.errors import ConfigError
-
-DEFAULT_TRIM_FRACTION = 0.1
-
 
 def trimmed_mean(trim_fraction: float) -> Aggregator:
   """The trimmed mean; metrics `aggregated_clients` (k), `trimmed_per_side`."""
@@ -40,7 +37,7 @@ def trimmed_mean(trim_fraction: float) -> Aggregator:
   return Aggregator(no_state, keep, combine, stacked=True)
 
 
-def from_config(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
-  """`aggregator.trim_fraction` (default 0.1)."""
-  del num_clients
-  return trimmed_mean(config.aggregator.get('trim_fraction', DEFAULT_TRIM_FRACTION))
+def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
+  """`settings.trim_fraction`."""
+  del clients_per_round
+  return trimmed_mean(settings.trim_fraction)

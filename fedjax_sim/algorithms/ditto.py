@@ -18,15 +18,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fedjax_sim.algorithms.fedavg import (ServerState, apply_pseudo_gradient,
-                                          check_weighting, client_weight)
+from fedjax_sim.algorithms.common import Common
+from fedjax_sim.algorithms.fedavg import ServerState, apply_pseudo_gradient, client_weight
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model, masked_loss
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.personalization import settings_from_config
+from fedjax_sim.settings import check, is_number
 
 
 def proximal_term(params, anchor, lam: float) -> jax.Array:
@@ -76,15 +75,15 @@ def ditto(model: Model, client_optimizer: optax.GradientTransformation,
                             personal_params=lambda personal: personal.params)
 
 
-def from_config(config, model: Model, num_clients: int) -> FederatedAlgorithm:
-  """Ditto from `ditto.lam`, `client.optimizer`, `server.optimizer`, `weighting`."""
-  del num_clients
-  lam = config.ditto.lam
-  if not lam >= 0:
-    raise ConfigError(f'ditto.lam must be >= 0, got {lam}')
-  if not settings_from_config(config).client_test_fraction:
-    raise ConfigError('ditto evaluates personal models on held-out local data: '
-                      'personalization.client_test_fraction must be > 0, got 0')
-  return ditto(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
-               make_optimizer(config.server.optimizer, 'server.optimizer'),
-               float(lam), check_weighting(config))
+class Settings(NamedTuple):
+  """`config.ditto`: `lam` (>= 0), the pull of personal models to the global one."""
+
+  lam: float = 0.1
+
+
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """Ditto from `lam`, the client and server optimizers and the weighting."""
+  check('ditto', settings, [('lam', lambda v: is_number(v) and v >= 0, 'a number >= 0')])
+  return ditto(common.model, make_optimizer(common.client_optimizer, 'client.optimizer'),
+               make_optimizer(common.server_optimizer, 'server.optimizer'),
+               float(settings.lam), common.checked_weighting())

@@ -15,15 +15,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fedjax_sim.algorithms.common import Common, NoSettings
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model, masked_loss
 from fedjax_sim.optimizers import make_optimizer
-
-WEIGHTINGS = ('num_examples', 'uniform')
-
 
 class ServerState(NamedTuple):
   params: Any
@@ -89,17 +86,12 @@ def fedavg(model: Model, client_optimizer: optax.GradientTransformation,
   return FederatedAlgorithm(init, client_update, server_update)
 
 
-def from_config(config, model: Model, num_clients: int) -> FederatedAlgorithm:
-  """FedAvg from `client.optimizer`, `server.optimizer` and `weighting`."""
-  del num_clients
-  return fedavg(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
-                make_optimizer(config.server.optimizer, 'server.optimizer'),
-                check_weighting(config))
+Settings = NoSettings
 
 
-def check_weighting(config) -> str:
-  """`config.weighting`, validated."""
-  weighting = config.get('weighting', 'num_examples')
-  if weighting not in WEIGHTINGS:
-    raise ConfigError(f'weighting must be one of {list(WEIGHTINGS)}, got {weighting!r}')
-  return weighting
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """FedAvg from the client and server optimizers and the weighting."""
+  del settings
+  return fedavg(common.model, make_optimizer(common.client_optimizer, 'client.optimizer'),
+                make_optimizer(common.server_optimizer, 'server.optimizer'),
+                common.checked_weighting())

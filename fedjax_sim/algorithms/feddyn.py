@@ -20,13 +20,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 import fedjax_sim as fs
-from fedjax_sim import settings
+from fedjax_sim.algorithms.common import Common
 from fedjax_sim.models import masked_loss
 from fedjax_sim.optimizers import make_optimizer
+from fedjax_sim.settings import check, is_number
 
 
 class Settings(NamedTuple):
@@ -86,11 +86,8 @@ def feddyn(model: fs.Model, client_optimizer: optax.GradientTransformation,
   return fs.FederatedAlgorithm(init, client_update, server_update, client_init)
 
 
-def from_config(config: ml_collections.ConfigDict, model: fs.Model,
-                num_clients: int) -> fs.FederatedAlgorithm:
-  """FedDyn from `feddyn.alpha`, `client.optimizer` and `clients_per_round`."""
-  s = settings.from_section(config, 'feddyn', Settings)
-  settings.check('feddyn', s, [('alpha', lambda v: settings.is_number(v) and v > 0,
-                                'a number > 0')])
-  return feddyn(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
-                s.alpha, num_clients, config.clients_per_round)
+def from_settings(settings: Settings, common: Common) -> fs.FederatedAlgorithm:
+  """FedDyn from `alpha`, the client optimizer and `clients_per_round`."""
+  check('feddyn', settings, [('alpha', lambda v: is_number(v) and v > 0, 'a number > 0')])
+  return feddyn(common.model, make_optimizer(common.client_optimizer, 'client.optimizer'),
+                settings.alpha, common.num_clients, common.clients_per_round)

@@ -17,14 +17,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 import fedjax_sim as fs
-from fedjax_sim import settings
-from fedjax_sim.algorithms.fedavg import check_weighting, client_weight
+from fedjax_sim.algorithms.common import Common
+from fedjax_sim.algorithms.fedavg import client_weight
 from fedjax_sim.models import masked_loss
 from fedjax_sim.optimizers import make_optimizer
+from fedjax_sim.settings import check, is_number
 
 
 class Settings(NamedTuple):
@@ -74,11 +74,8 @@ def fedexp(model: fs.Model, client_optimizer: optax.GradientTransformation,
                                receive_side=receive_side)
 
 
-def from_config(config: ml_collections.ConfigDict, model: fs.Model,
-                num_clients: int) -> fs.FederatedAlgorithm:
-  """FedExP from `fedexp.eps`, `client.optimizer` and `weighting`."""
-  del num_clients
-  s = settings.from_section(config, 'fedexp', Settings)
-  settings.check('fedexp', s, [('eps', lambda v: settings.is_number(v) and v > 0, 'a number > 0')])
-  return fedexp(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
-                s.eps, check_weighting(config))
+def from_settings(settings: Settings, common: Common) -> fs.FederatedAlgorithm:
+  """FedExP from `eps`, the client optimizer and the weighting."""
+  check('fedexp', settings, [('eps', lambda v: is_number(v) and v > 0, 'a number > 0')])
+  return fedexp(common.model, make_optimizer(common.client_optimizer, 'client.optimizer'),
+                settings.eps, common.checked_weighting())

@@ -16,12 +16,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
-from fedjax_sim.algorithms.fedavg import (ServerState, apply_pseudo_gradient,
-                                          check_weighting, client_weight)
-from fedjax_sim.algorithms.plain_sgd import plain_sgd_learning_rate
+from fedjax_sim.algorithms.fedavg import ServerState, apply_pseudo_gradient, client_weight
+from fedjax_sim.algorithms.common import Common, NoSettings, plain_sgd_learning_rate
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
@@ -66,11 +64,13 @@ def fednova(model: Model, learning_rate: float,
   return FederatedAlgorithm(init, client_update, server_update)
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model,
-                num_clients: int) -> FederatedAlgorithm:
-  """FedNova from `client.optimizer` (plain SGD), `server.optimizer` and
-  `weighting`."""
-  del num_clients
-  return fednova(model, plain_sgd_learning_rate(config, 'fednova'),
-                 make_optimizer(config.server.optimizer, 'server.optimizer'),
-                 check_weighting(config))
+Settings = NoSettings
+
+
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """FedNova from the (plain SGD) client optimizer, the server optimizer and
+  the weighting."""
+  del settings
+  return fednova(common.model, plain_sgd_learning_rate(common.client_optimizer, 'fednova'),
+                 make_optimizer(common.server_optimizer, 'server.optimizer'),
+                 common.checked_weighting())

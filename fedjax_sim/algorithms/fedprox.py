@@ -7,15 +7,17 @@ data. `train_loss` reports the data loss without the proximal term.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
-import ml_collections
 import optax
 
-from fedjax_sim.algorithms.fedavg import check_weighting, fedavg
+from fedjax_sim.algorithms.common import Common
+from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
 from fedjax_sim.optimizers import make_optimizer
+from fedjax_sim.settings import check, is_number
 
 
 def fedprox(model: Model, client_optimizer: optax.GradientTransformation,
@@ -32,13 +34,15 @@ def fedprox(model: Model, client_optimizer: optax.GradientTransformation,
                 client_weights)
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model,
-                num_clients: int) -> FederatedAlgorithm:
-  """FedProx from `fedprox.mu` and FedAvg's optimizer and weighting fields."""
-  del num_clients
-  mu = config.get('fedprox', {}).get('mu', 0.01)
-  if not mu >= 0:
-    raise ConfigError(f'fedprox.mu must be >= 0, got {mu}')
-  return fedprox(model, make_optimizer(config.client.optimizer, 'client.optimizer'),
-                 make_optimizer(config.server.optimizer, 'server.optimizer'),
-                 float(mu), check_weighting(config))
+class Settings(NamedTuple):
+  """`config.fedprox`: `mu`, the proximal strength (>= 0)."""
+
+  mu: float = 0.01
+
+
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """FedProx from `mu` and FedAvg's optimizers and weighting."""
+  check('fedprox', settings, [('mu', lambda v: is_number(v) and v >= 0, 'a number >= 0')])
+  return fedprox(common.model, make_optimizer(common.client_optimizer, 'client.optimizer'),
+                 make_optimizer(common.server_optimizer, 'server.optimizer'),
+                 float(settings.mu), common.checked_weighting())

@@ -16,20 +16,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 from fedjax_sim.algorithms.fedavg import ServerState as ModelState
-from fedjax_sim.algorithms.fedavg import (apply_pseudo_gradient, check_weighting,
-                                          client_weight)
+from fedjax_sim.algorithms.common import Common, plain_sgd_learning_rate
+from fedjax_sim.algorithms.fedavg import apply_pseudo_gradient, client_weight
 from fedjax_sim.algorithms.full_pass import full_pass_grad
-from fedjax_sim.algorithms.plain_sgd import plain_sgd_learning_rate
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model, masked_loss
 from fedjax_sim.optimizers import make_optimizer
+from fedjax_sim.settings import check, is_number
 
 
 class ServerState(NamedTuple):
@@ -85,14 +83,18 @@ def mimelite(model: Model, learning_rate: float, beta: float,
   return FederatedAlgorithm(init, client_update, server_update)
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model,
-                num_clients: int) -> FederatedAlgorithm:
-  """MimeLite from `mimelite.beta`, `client.optimizer` (plain SGD),
-  `server.optimizer` and `weighting`."""
-  del num_clients
-  beta = config.get('mimelite', {}).get('beta', 0.9)
-  if not 0 <= beta < 1:
-    raise ConfigError(f'mimelite.beta must be in [0, 1), got {beta}')
-  return mimelite(model, plain_sgd_learning_rate(config, 'mimelite'), float(beta),
-                  make_optimizer(config.server.optimizer, 'server.optimizer'),
-                  check_weighting(config))
+class Settings(NamedTuple):
+  """`config.mimelite`: `beta`, the server momentum, in [0, 1)."""
+
+  beta: float = 0.7
+
+
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """MimeLite from `beta`, the (plain SGD) client optimizer, the server
+  optimizer and the weighting."""
+  check('mimelite', settings, [('beta', lambda v: is_number(v) and 0 <= v < 1,
+                                'a number in [0, 1)')])
+  return mimelite(common.model, plain_sgd_learning_rate(common.client_optimizer, 'mimelite'),
+                  float(settings.beta),
+                  make_optimizer(common.server_optimizer, 'server.optimizer'),
+                  common.checked_weighting())

@@ -22,12 +22,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fedjax_sim.algorithms.common import Common, plain_sgd_learning_rate
 from fedjax_sim.algorithms.full_pass import full_pass_loss
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model, masked_loss
+from fedjax_sim.settings import check, is_number
 
 LOSS_OFFSET = 1e-10
 
@@ -75,18 +76,14 @@ def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
   return FederatedAlgorithm(init, client_update, server_update)
 
 
-def from_config(config, model: Model, num_clients: int) -> FederatedAlgorithm:
-  """q-FedAvg from `qfedavg.q` and the (plain SGD) `client.optimizer`."""
-  del num_clients
-  q = config.qfedavg.q
-  if not q >= 0:
-    raise ConfigError(f'qfedavg.q must be >= 0, got {q}')
-  opt = config.client.optimizer
-  if opt.get('name', 'sgd') != 'sgd' or opt.get('momentum', 0.):
-    raise ConfigError('qfedavg runs plain local SGD (L = 1 / learning rate): '
-                      "client.optimizer must be {name: 'sgd', momentum: 0}, got "
-                      f"name={opt.get('name')!r}, momentum={opt.get('momentum')}")
-  lr = opt.get('learning_rate', 0.)
-  if not lr > 0:
-    raise ConfigError(f'client.optimizer.learning_rate must be > 0, got {lr}')
-  return qfedavg(model, float(lr), float(q))
+class Settings(NamedTuple):
+  """`config.qfedavg`: `q` (>= 0; 0 is FedAvg with L = 1 / learning rate)."""
+
+  q: float = 1.
+
+
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """q-FedAvg from `q` and the (plain SGD) client optimizer."""
+  check('qfedavg', settings, [('q', lambda v: is_number(v) and v >= 0, 'a number >= 0')])
+  lr = plain_sgd_learning_rate(common.client_optimizer, 'qfedavg')
+  return qfedavg(common.model, lr, float(settings.q))

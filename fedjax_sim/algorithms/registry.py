@@ -1,35 +1,32 @@
-"""Algorithms by config name: every module of this package with a `from_config`.
+"""Algorithms by name: every module of this package with a `from_settings`.
 
-A module `fedjax_sim/algorithms/<name>.py` defining
-`from_config(config, model, num_clients) -> FederatedAlgorithm` is selectable
-as `--config.algorithm=<name>`; its hyper-parameters live in `config.<name>`.
+A module `fedjax_sim/algorithms/<name>.py` defining `Settings` (a NamedTuple
+of its own options, `NoSettings` if none) and
+`from_settings(settings, common) -> FederatedAlgorithm` is selectable as
+`--config.algorithm=<name>`; its settings are the section `config.<name>`
+(`fedjax_sim.config.algorithms`).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-
-import ml_collections
+from types import ModuleType
 
 from fedjax_sim import algorithms
-from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.models.model import Model
 
 
 def algorithm_names() -> list[str]:
-  """Names of the algorithms selectable from a config."""
+  """Names of the selectable algorithms."""
   return sorted(m.name for m in pkgutil.iter_modules(algorithms.__path__)
                 if hasattr(importlib.import_module(f'{algorithms.__name__}.{m.name}'),
-                           'from_config'))
+                           'from_settings'))
 
 
-def build_algorithm(config: ml_collections.ConfigDict, model: Model,
-                    num_clients: int) -> FederatedAlgorithm:
-  """The algorithm `config.algorithm` names, built from the config."""
+def algorithm_module(name: str) -> ModuleType:
+  """The module of algorithm `name`; a ConfigError lists the names."""
   names = algorithm_names()
-  if config.algorithm not in names:
-    raise ConfigError(f'algorithm must be one of {names}, got {config.algorithm!r}')
-  module = importlib.import_module(f'{algorithms.__name__}.{config.algorithm}')
-  return module.from_config(config, model, num_clients)
+  if name not in names:
+    raise ConfigError(f'algorithm must be one of {names}, got {name!r}')
+  return importlib.import_module(f'{algorithms.__name__}.{name}')

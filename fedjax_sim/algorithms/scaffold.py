@@ -19,12 +19,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 from fedjax_sim.algorithms.fedavg import ServerState as ModelState
 from fedjax_sim.algorithms.fedavg import apply_pseudo_gradient
-from fedjax_sim.algorithms.plain_sgd import plain_sgd_learning_rate
+from fedjax_sim.algorithms.common import Common, NoSettings, plain_sgd_learning_rate
 from fedjax_sim.core.aggregator import safe_divide
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
@@ -97,10 +96,13 @@ def scaffold(model: Model, learning_rate: float,
   return FederatedAlgorithm(init, client_update, server_update, client_init)
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model,
-                num_clients: int) -> FederatedAlgorithm:
-  """SCAFFOLD from `client.optimizer` (plain SGD), `server.optimizer` and
-  `clients_per_round`."""
-  return scaffold(model, plain_sgd_learning_rate(config, 'scaffold'),
-                  make_optimizer(config.server.optimizer, 'server.optimizer'),
-                  num_clients, config.clients_per_round)
+Settings = NoSettings
+
+
+def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
+  """SCAFFOLD from the (plain SGD) client optimizer, the server optimizer
+  and `clients_per_round`."""
+  del settings
+  return scaffold(common.model, plain_sgd_learning_rate(common.client_optimizer, 'scaffold'),
+                  make_optimizer(common.server_optimizer, 'server.optimizer'),
+                  common.num_clients, common.clients_per_round)

@@ -1,0 +1,54 @@
+"""`Common`: what every algorithm is built from besides its own settings."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.models.model import Model
+from fedjax_sim.optimizers import OptimizerSettings
+
+WEIGHTINGS = ('num_examples', 'uniform')
+
+
+class NoSettings(NamedTuple):
+  """The settings of an algorithm without a section of its own."""
+
+
+class Common(NamedTuple):
+  """Inputs shared by the algorithms' `from_settings`.
+
+  Attributes:
+    model: the model trained.
+    client_optimizer: the clients' local optimizer.
+    server_optimizer: the server's optimizer on the pseudo-gradient.
+    weighting: aggregation weights, 'num_examples' or 'uniform'.
+    num_clients: clients in the population.
+    clients_per_round: clients sampled per round.
+  """
+
+  model: Model
+  client_optimizer: OptimizerSettings = OptimizerSettings()
+  server_optimizer: OptimizerSettings = OptimizerSettings(learning_rate=1.)
+  weighting: str = 'num_examples'
+  num_clients: int = 1
+  clients_per_round: int = 1
+
+  def checked_weighting(self) -> str:
+    """`weighting`, validated."""
+    if self.weighting not in WEIGHTINGS:
+      raise ConfigError(f'weighting must be one of {list(WEIGHTINGS)}, got {self.weighting!r}')
+    return self.weighting
+
+
+def plain_sgd_learning_rate(optimizer: OptimizerSettings, algorithm: str) -> float:
+  """The client learning rate, checking the optimizer is SGD without
+  momentum (the algorithm's math assumes plain local SGD steps)."""
+  momentum = optimizer.momentum or 0.
+  if optimizer.name != 'sgd' or momentum != 0:
+    raise ConfigError(f'{algorithm} needs client.optimizer sgd without momentum, '
+                      f'got name={optimizer.name!r}, momentum={momentum}')
+  if not optimizer.learning_rate > 0:
+    raise ConfigError(f'client.optimizer.learning_rate must be > 0, '
+                      f'got {optimizer.learning_rate}')
+  return float(optimizer.learning_rate)

@@ -1,0 +1,56 @@
+"""The algorithm and its aggregator from a config."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from fedjax_sim import personalization
+from fedjax_sim.aggregators import registry as aggregator_registry
+from fedjax_sim.aggregators.settings import Settings as AggregatorSettings
+from fedjax_sim.algorithms.common import Common
+from fedjax_sim.algorithms.registry import algorithm_module
+from fedjax_sim.config.sections import from_section
+from fedjax_sim.core.aggregator import Aggregator
+from fedjax_sim.core.algorithm import FederatedAlgorithm
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.models.model import Model
+from fedjax_sim.optimizers import OptimizerSettings
+
+
+def common(config: ml_collections.ConfigDict, model: Model, num_clients: int) -> Common:
+  """The settings every algorithm shares: optimizers, weighting, client counts."""
+  return Common(model, from_section(config, 'client.optimizer', OptimizerSettings),
+                from_section(config, 'server.optimizer', OptimizerSettings),
+                config.get('weighting', Common._field_defaults['weighting']),
+                num_clients, config.clients_per_round)
+
+
+def build_algorithm(config: ml_collections.ConfigDict, model: Model,
+                    num_clients: int) -> FederatedAlgorithm:
+  """The algorithm `config.algorithm` names, from its section `config.<name>`
+  and the common settings (its aggregator is the default; see
+  `build_aggregator`)."""
+  module = algorithm_module(config.algorithm)
+  settings = from_section(config, config.algorithm, module.Settings)
+  if config.algorithm == 'ditto' and not personalization.settings_from_config(
+      config).client_test_fraction:
+    raise ConfigError('ditto evaluates personal models on held-out local data: '
+                      'personalization.client_test_fraction must be > 0, got 0')
+  return module.from_settings(settings, common(config, model, num_clients))
+
+
+def aggregator_settings(config: ml_collections.ConfigDict) -> AggregatorSettings:
+  """The `aggregator` section, typed."""
+  return from_section(config, 'aggregator', AggregatorSettings)
+
+
+def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
+  """The aggregator `config.aggregator` describes (default: weighted mean)."""
+  del num_clients
+  return aggregator_registry.build_aggregator(aggregator_settings(config),
+                                              config.clients_per_round)
+
+
+def is_private(config: ml_collections.ConfigDict) -> bool:
+  """Whether the config aggregates with DP-FedAvg (`aggregator.name == 'dp'`)."""
+  return aggregator_settings(config).name == 'dp'
