@@ -7,7 +7,16 @@ e.g. `--config=configs/fedprox.py:synthetic`.
 
 import ml_collections
 
+from fedjax_sim import (attacks, availability, compression, dropouts, fedbuff, personalization,
+                        stragglers, system_profiles, virtual_clock)
+
 DATA = ('digits', 'synthetic')
+
+
+def section(settings: type) -> ml_collections.ConfigDict:
+  """A section holding the defaults of its typed settings (the one place
+  they are written)."""
+  return ml_collections.ConfigDict(settings()._asdict())
 
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
@@ -32,45 +41,39 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config.client_eval_fraction = 0.
   # True: the centralized baseline of this experiment: all training data
   # pooled into one client that trains, each round, on as many examples as
-  # the sampled clients would (fedjax_sim/centralized.py).
+  # the sampled clients would (fedjax_sim/config/centralized.py).
   config.centralized = False
   # Stragglers (fedjax_sim/stragglers.py): this fraction of each round's
   # clients manages only part of its local steps; mode 'partial' keeps that
   # work (FedProx), 'drop' leaves stragglers out of the round (FedAvg).
-  config.stragglers = ml_collections.ConfigDict({'fraction': 0., 'mode': 'partial'})
+  config.stragglers = section(stragglers.Settings)
   # Each sampled client drops out mid-round with this probability
   # (fedjax_sim/dropouts.py): its work is lost and it does not report.
-  config.dropout = ml_collections.ConfigDict({'probability': 0.})
+  config.dropout = section(dropouts.Settings)
   # The virtual clock (docs/client_behaviour.md), on once any of these three
   # sections differs from its defaults; rounds then record virtual_time.
   # Devices (fedjax_sim/system_profiles.py): mean local steps per virtual
   # second and upload bytes per virtual second (0: instant), each spread
   # log-normally over the clients by its sigma; `file`: a CSV
   # client,speed[,bandwidth] for listed clients.
-  config.system = ml_collections.ConfigDict(
-      {'speed': 1., 'speed_sigma': 0., 'bandwidth': 0., 'bandwidth_sigma': 0., 'file': ''})
+  config.system = section(system_profiles.Settings)
   # Who can be sampled (fedjax_sim/availability.py): kind 'always' | 'iid'
   # (`probability` per round) | 'diurnal' (online a `fraction` of every
   # `period` virtual seconds, per-client phase) | 'trace' (CSV client,start,end
   # in `trace_file`, repeated every `trace_period` seconds if > 0).
-  config.availability = ml_collections.ConfigDict(
-      {'kind': 'always', 'probability': 1., 'period': 86400, 'fraction': 0.5,
-       'trace_file': '', 'trace_period': 0})
+  config.availability = section(availability.Settings)
   # Rounds (fedjax_sim/virtual_clock.py): a `deadline` in virtual seconds (0:
   # none); a client that would miss it does the steps it can ('partial'), is
   # dropped ('drop'), or 'auto' (partial for FedProx); `over_selection` 0.3
   # selects 130% of clients_per_round and keeps the first reports; a round
   # with no available client lasts `idle_wait` seconds.
-  config.clock = ml_collections.ConfigDict(
-      {'deadline': 0., 'late': 'auto', 'over_selection': 0., 'idle_wait': 60.})
+  config.clock = section(virtual_clock.Settings)
   # Asynchronous FedBuff (fedjax_sim/fedbuff.py) when buffer_size K > 0: the
   # server updates every K reports, `concurrency` clients in flight (0:
   # clients_per_round), reports discounted by staleness 'constant' |
   # 'polynomial' ((1 + tau)^-exponent) | 'hinge' (no discount up to `hinge`);
   # K = 1 is FedAsync. Rounds are then server programs of K clients each.
-  config.fedbuff = ml_collections.ConfigDict(
-      {'buffer_size': 0, 'concurrency': 0, 'staleness': 'polynomial', 'exponent': 0.5,
-       'hinge': 10})
+  config.fedbuff = section(fedbuff.Settings)
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'digits'
@@ -97,21 +100,18 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config.aggregator = ml_collections.ConfigDict({'name': 'mean'})
   # Byzantine clients (fedjax_sim/attacks.py): kind 'none' | 'sign_flip' |
   # 'scale' | 'label_flip', the malicious fraction of clients, update magnitude.
-  config.attack = ml_collections.ConfigDict(
-      {'kind': 'none', 'fraction': 0., 'scale': 1.})
+  config.attack = section(attacks.Settings)
 
   # Personalization (fedjax_sim/personalization.py): client_test_fraction > 0
   # holds out that part of each client's data (training uses the rest) and
   # reports local/personalized accuracy; finetune_steps > 0 fine-tunes the
   # global model per client with SGD at learning_rate before evaluating.
-  config.personalization = ml_collections.ConfigDict(
-      {'client_test_fraction': 0., 'finetune_steps': 0, 'learning_rate': 0.05})
+  config.personalization = section(personalization.Settings)
 
   # Upload compression (fedjax_sim/compression/): name 'none' | 'quantize'
   # (stochastic, `bits` per coordinate) | 'topk' (keep `fraction` of each
   # tensor), with error feedback (residuals kept per client).
-  config.compression = ml_collections.ConfigDict(
-      {'name': 'none', 'bits': 8, 'fraction': 0.1, 'error_feedback': True})
+  config.compression = section(compression.Settings)
 
   # With --workdir: a checkpoint every `every` rounds (0: only at the end),
   # the last `keep` kept.

@@ -9,17 +9,20 @@ round) only, so runs are deterministic and resume exactly.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from fedjax_sim.data.batching import BatchPlan, real_steps
 from fedjax_sim.stragglers import Draw
 
 
-def probability_from_config(config: ml_collections.ConfigDict) -> float:
-  """`dropout.probability` (checked by `fedjax_sim.config_checks`), 0 if absent."""
-  return float((config.get('dropout', None) or {}).get('probability', 0.))
+class Settings(NamedTuple):
+  """The `dropout` section: each sampled client's `probability` of dropping
+  out (checked by `fedjax_sim.config.checks`)."""
+
+  probability: float = 0.
 
 
 def draw_fn(probability: float, plan: BatchPlan) -> Draw | None:

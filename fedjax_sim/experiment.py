@@ -16,8 +16,9 @@ import tqdm
 from absl import logging
 from jax.sharding import Mesh
 
-from fedjax_sim import behaviour as behaviour_lib
-from fedjax_sim import centralized, checkpoint, federated_eval, personalization, report
+from fedjax_sim.config import behaviour as behaviour_lib
+from fedjax_sim import checkpoint, federated_eval, personalization, report
+from fedjax_sim.config import centralized
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import virtual_clock
 from fedjax_sim import virtual_time as vt
@@ -28,7 +29,7 @@ from fedjax_sim.aggregators.dp import dp_options
 from fedjax_sim.aggregators.registry import build_aggregator
 from fedjax_sim.compression import UPLOAD_BYTES
 from fedjax_sim.config.algorithms import aggregator_settings, build_algorithm
-from fedjax_sim.config.sections import from_section
+from fedjax_sim.config.sections import as_json, from_section
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.population import (choose_placement, gather_rows, scatter_rows,
                                         tree_bytes)
@@ -42,7 +43,7 @@ from fedjax_sim.data.packed import for_round, packed_bytes
 from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
-from fedjax_sim.config_checks import check_config
+from fedjax_sim.config.checks import check_config
 from fedjax_sim.divergence import LaggedCheck, Saved
 from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
 from fedjax_sim.evaluation import (binary_metrics, client_sums, evaluate, per_client,
@@ -139,9 +140,12 @@ def build_experiment(config: ml_collections.ConfigDict,
                       f'data.num_clients={num_clients}')
   model = get_model(config.model.name, dataset.num_classes,
                     config.model.get('options', {}))
-  split = personalization.split_from_config(config, dataset.train)  # held-out parts
-  client_test = federated_eval.from_config(config, model, split)
-  train_part, personalize = personalization.from_config(config, model, dataset.train, split)
+  personal = from_section(config, 'personalization', personalization.Settings)
+  split = personalization.split(personal, config.seed, dataset.train)  # held-out parts
+  client_test = federated_eval.held_out_evaluator(config.get('client_eval_fraction', 0.),
+                                                  config.seed, model, split)
+  train_part, personalize = personalization.personalize(
+      personal, config.seed, config.client.batch_size, model, dataset.train, split)
   dataset = dataset._replace(train=train_part)
   algorithm = build_algorithm(config, model, num_clients)
   aggregation = aggregator_settings(config)
@@ -406,7 +410,7 @@ def train(config: ml_collections.ConfigDict,
                          clients=state.clients if exp.on_host else place(state.clients))
   first_round, recorder, ckpt = 0, None, None
   if workdir:
-    has_run = workdir_lib.prepare(workdir, config, resume)
+    has_run = workdir_lib.prepare(workdir, as_json(config), resume)
     ckpt = checkpoint.manager(os.path.join(workdir, workdir_lib.CHECKPOINTS),
                               config.checkpoint.keep)
     restored = checkpoint.restore_latest(ckpt, state, warn) if has_run else None

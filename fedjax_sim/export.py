@@ -27,11 +27,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import serialization
 
 from fedjax_sim import checkpoint, runlog
+from fedjax_sim.config.sections import from_json
 from fedjax_sim.core.round import init_state
 from fedjax_sim.data.csv_data import Columns, Table, features_of
 from fedjax_sim.errors import DataError
@@ -87,7 +87,7 @@ def from_run(workdir: str) -> ExportedModel:
   config_dict = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
   if config_dict is None:
     raise DataError(f'--workdir {workdir!r} holds no run (no {runlog.CONFIG})')
-  exp = build_experiment(ml_collections.ConfigDict(config_dict), warn=lambda line: None)
+  exp = build_experiment(from_json(config_dict), warn=lambda line: None)
   sample = jnp.asarray(exp.dataset.test['x'][:1])
   params = exp.model.init(jax.random.PRNGKey(0), sample)
   like = init_state(exp.algorithm, params, exp.dataset.train.num_clients)

@@ -16,7 +16,6 @@ import math
 from typing import Any, Callable
 
 import jax
-import ml_collections
 import numpy as np
 
 from fedjax_sim.data.client_split import ClientSplit
@@ -44,24 +43,23 @@ def held_out_metrics(model: Model, params: Any, held_out: FederatedData,
           'sampled_clients_test_accuracy': float(sums[1] / max(sums[2], 1))}
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model,
-                split: ClientSplit | None) -> Evaluator | None:
-  """`evaluator(params, round_index) -> evals` when `client_eval_fraction` > 0,
-  else None; `split` holds the clients' held-out parts
-  (`personalization.split_from_config`)."""
-  fraction = config.get('client_eval_fraction', 0.)
+def held_out_evaluator(fraction: float, seed: int, model: Model,
+                       parts: ClientSplit | None) -> Evaluator | None:
+  """`evaluator(params, round_index) -> evals` on a seeded `fraction` of the
+  clients' held-out parts (`parts`, `personalization.split`) when `fraction`
+  > 0 (`client_eval_fraction`), else None."""
   if not fraction:
     return None
-  if split is None:
+  if parts is None:
     raise ConfigError(f'client_eval_fraction={fraction} needs '
                       'personalization.client_test_fraction > 0 (the part of each '
                       "client's data held out for evaluation), got 0")
-  held_out = FederatedData(jax.device_put(split.test.examples), np.asarray(split.test.counts))
+  held_out = FederatedData(jax.device_put(parts.test.examples), np.asarray(parts.test.counts))
   num_clients = held_out.num_clients
   num = min(num_clients, math.ceil(fraction * num_clients))
 
   def evaluator(params: Any, round_index: int) -> dict[str, float]:
-    ids = sampled_ids(config.seed, round_index, num_clients, num)
+    ids = sampled_ids(seed, round_index, num_clients, num)
     return held_out_metrics(model, params, held_out, ids)
 
   return evaluator

@@ -22,7 +22,6 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 from fedjax_sim.core.client_batches import ClientBatches
@@ -34,6 +33,7 @@ from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import example_sums, summarize_clients
 from fedjax_sim.models.model import Model, masked_loss
+from fedjax_sim.settings import is_int, is_number
 
 # `(round_state, round_index, personal) -> evals`; `personal` is the clients'
 # stacked personal models (`FederatedAlgorithm.personal_params`) or None.
@@ -41,11 +41,14 @@ Evaluator = Callable[[RoundState, int, Any], dict[str, float]]
 
 
 class Settings(NamedTuple):
-  """The validated `personalization` config section."""
+  """The `personalization` section: the `client_test_fraction` of each
+  client's examples held out (0: personalization off); `finetune_steps` of
+  SGD at `learning_rate` each client fine-tunes the global model for before
+  it is evaluated on them (0: none)."""
 
-  client_test_fraction: float
-  finetune_steps: int
-  learning_rate: float
+  client_test_fraction: float = 0.
+  finetune_steps: int = 0
+  learning_rate: float = 0.05
 
 
 @functools.partial(jax.jit, static_argnums=(0, 6, 7, 8))
@@ -95,49 +98,46 @@ def evaluate_personalized(model: Model, params: Any, personal: Any,
   return evals
 
 
-def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
-  """The `personalization` section, validated (absent: personalization off)."""
-  cfg = config.get('personalization', None) or {}
-  fraction = cfg.get('client_test_fraction', 0.)
-  steps = cfg.get('finetune_steps', 0)
-  lr = cfg.get('learning_rate', 0.)
-  if not 0. <= fraction < 1.:
+def check(settings: Settings) -> Settings:
+  """`settings`, validated (fields as floats)."""
+  fraction, steps, lr = settings
+  if not is_number(fraction) or not 0. <= fraction < 1.:
     raise ConfigError('personalization.client_test_fraction must be in [0, 1), '
                       f'got {fraction}')
-  if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+  if not is_int(steps) or steps < 0:
     raise ConfigError('personalization.finetune_steps must be an integer >= 0, '
                       f'got {steps!r}')
   if steps and not fraction:
     raise ConfigError('personalization.finetune_steps > 0 needs '
                       'personalization.client_test_fraction > 0, got 0')
-  if steps and not lr > 0:
+  if steps and not (is_number(lr) and lr > 0):
     raise ConfigError(f'personalization.learning_rate must be > 0, got {lr}')
   return Settings(float(fraction), steps, float(lr))
 
 
-def split_from_config(config: ml_collections.ConfigDict,
-                      data: FederatedData) -> ClientSplit | None:
+def split(settings: Settings, seed: int, data: FederatedData) -> ClientSplit | None:
   """The clients' local train/test parts with `client_test_fraction` > 0, else None."""
-  fraction = settings_from_config(config).client_test_fraction
-  return split_clients(data, fraction, config.seed) if fraction else None
+  fraction = check(settings).client_test_fraction
+  return split_clients(data, fraction, seed) if fraction else None
 
 
-def from_config(config: ml_collections.ConfigDict, model: Model, data: FederatedData,
-                split: ClientSplit | None) -> tuple[FederatedData, Evaluator | None]:
-  """`(federated training data, evaluator)`: with personalization on (`split`
-  from `split_from_config`), the local train parts and
+def personalize(settings: Settings, seed: int, batch_size: int, model: Model,
+                data: FederatedData, parts: ClientSplit | None
+                ) -> tuple[FederatedData, Evaluator | None]:
+  """`(federated training data, evaluator)`: with personalization on
+  (`parts` from `split`), the local train parts and
   `evaluator(round_state, round_index, personal) -> evals`; else `data`
   unchanged and None."""
-  if split is None:
+  if parts is None:
     return data, None
-  settings = settings_from_config(config)
-  on_device = jax.device_put(tuple(split))
+  settings = check(settings)
+  on_device = jax.device_put(tuple(parts))
   # Stream 0 of the seed: rounds use streams >= 1 (`experiment.sample_and_round_keys`).
-  base_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
+  base_key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
 
   def evaluator(state: RoundState, round_index: int, personal: Any) -> dict[str, float]:
     return evaluate_personalized(model, state.server.params, personal, on_device,
                                  jax.random.fold_in(base_key, round_index),
-                                 settings, config.client.batch_size)
+                                 settings, batch_size)
 
-  return split.train, evaluator
+  return parts.train, evaluator

@@ -20,7 +20,6 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from fedjax_sim.data.batching import BatchPlan, real_steps
 
@@ -30,16 +29,10 @@ Draw = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 class Settings(NamedTuple):
-  """The `stragglers` config section."""
+  """The `stragglers` config section (checked by `fedjax_sim.config.checks`)."""
 
   fraction: float = 0.
   mode: str = 'partial'
-
-
-def settings_from_config(config: ml_collections.ConfigDict) -> Settings:
-  """The `stragglers` section (checked by `fedjax_sim.config_checks`)."""
-  section = config.get('stragglers', None) or {}
-  return Settings(**{k: section[k] for k in Settings._fields if k in section})
 
 
 def draw_fn(settings: Settings, plan: BatchPlan, clients_per_round: int) -> Draw | None:

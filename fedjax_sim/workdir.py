@@ -14,18 +14,11 @@ import os
 import tempfile
 from typing import Any
 
-import ml_collections
-
 from fedjax_sim import runlog
 from fedjax_sim.errors import ConfigError, DataError
 
 CHECKPOINTS = 'checkpoints'
 TENSORBOARD = 'tensorboard'
-
-
-def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The config as plain JSON data (tuples become lists)."""
-  return json.loads(config.to_json_best_effort())
 
 
 def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
@@ -40,8 +33,9 @@ RUN_FILES = (runlog.METRICS, runlog.CLIENT_NORMS, runlog.CLIENTS, CHECKPOINTS, T
              'report.html')
 
 
-def prepare(workdir: str, config: ml_collections.ConfigDict, resume: bool) -> bool:
-  """Checks `workdir` against `config` and writes `config.json`.
+def prepare(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:
+  """Checks `workdir` against the config `wanted` (as JSON data,
+  `fedjax_sim.config.sections.as_json`) and writes `config.json`.
 
   Returns whether a previous run of this experiment is there to resume. With
   `resume`, the saved run may differ from `config` in `rounds` only (a run
@@ -52,7 +46,6 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, resume: bool) -> bo
   """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f'--workdir {workdir!r} exists and is not a directory')
-  wanted = config_json(config)
   try:
     saved = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
   except DataError as e:

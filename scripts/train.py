@@ -22,11 +22,11 @@ from ml_collections import config_flags  # noqa: E402
 from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.aggregators.registry import aggregator_names  # noqa: E402
 from fedjax_sim.algorithms.registry import algorithm_names  # noqa: E402
-from fedjax_sim.config_checks import check_config  # noqa: E402
-from fedjax_sim.config_files import config_docs  # noqa: E402
+from fedjax_sim.config.checks import check_config  # noqa: E402
+from fedjax_sim.config.files import config_docs  # noqa: E402
 from fedjax_sim.data.registry import DATASETS  # noqa: E402
 from fedjax_sim.models.registry import MODELS  # noqa: E402
-from fedjax_sim.workdir import config_json  # noqa: E402
+from fedjax_sim.config.sections import as_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
 from fedjax_sim.experiment import train  # noqa: E402
@@ -77,7 +77,7 @@ def main(argv):
     return
   try:
     if _PRINT_CONFIG.value:
-      print(json.dumps(config_json(_CONFIG.value), indent=2))
+      print(json.dumps(as_json(_CONFIG.value), indent=2))
       check_config(_CONFIG.value)
       return
     if _RESUME.value and not _WORKDIR.value:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from fedjax_sim.control import Settings, create_app, launch
+from fedjax_sim.config import launch
+from fedjax_sim.control import Settings, create_app
 from fedjax_sim.control.jobs import Job, Runner, read_job
 from fedjax_sim.control.runs_view import client_table, metrics_rows
 

@@ -40,11 +40,11 @@ def test_gradients_match_finite_differences(algorithm):
 def test_gradients_match_finite_differences_on_a_two_device_mesh():
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
   result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'gradient_check.py'),
-                           'fedprox,scaffold', 'sequential', '1', 'mesh'], capture_output=True,
-                          text=True, timeout=600, env=env)
+                           'fedavg,fedprox,fedadam,scaffold', 'sequential', '1', 'mesh'],
+                          capture_output=True, text=True, timeout=600, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [line for line in result.stdout.splitlines() if line.startswith('{')]
-  assert len(lines) == 2
+  assert len(lines) == 4
   for line in lines:
     assert_matches(json.loads(line), devices=2)
 

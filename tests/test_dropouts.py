@@ -10,11 +10,11 @@ import pytest
 from fedjax_sim import dropouts
 from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core import build_round
-from fedjax_sim.config_checks import check_config
+from fedjax_sim.config.checks import check_config
 from fedjax_sim.core.round import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.behaviour import client_behaviour
+from fedjax_sim.config.behaviour import client_behaviour
 from fedjax_sim.experiment import build_experiment, evaluate_state, train
 
 from configs import default

@@ -12,11 +12,11 @@ import subprocess
 import sys
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
-from fedjax_sim import centralized, federated_eval
+from fedjax_sim import federated_eval
+from fedjax_sim.config import centralized
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.federated_data import from_client_arrays, pooled
 from fedjax_sim.data.registry import load_dataset
@@ -36,18 +36,11 @@ def ragged(num_clients=12, seed=0):
   return from_client_arrays(clients), clients
 
 
-def small_config(fraction, test_fraction, seed=3):
-  return ml_collections.ConfigDict({
-      'seed': seed, 'client_eval_fraction': fraction,
-      'personalization': {'client_test_fraction': test_fraction}})
-
-
 def test_sampled_clients_metrics_equal_a_float64_loop():
   data, _ = ragged()
   model = get_model('logistic', 3)
   params = model.init(jax.random.PRNGKey(0), np.zeros((1, 5), np.float32))
-  evaluator = federated_eval.from_config(small_config(0.25, 0.3), model,
-                                         split_clients(data, 0.3, 3))
+  evaluator = federated_eval.held_out_evaluator(0.25, 3, model, split_clients(data, 0.3, 3))
   held_out = split_clients(data, 0.3, 3).test
   w = np.asarray(params['Dense_0']['kernel'], np.float64)
   b = np.asarray(params['Dense_0']['bias'], np.float64)
@@ -78,9 +71,9 @@ def test_client_evaluation_needs_held_out_data():
   data, _ = ragged()
   with pytest.raises(ConfigError, match=r'client_eval_fraction=0.1 needs '
                      r'personalization.client_test_fraction > 0'):
-    federated_eval.from_config(small_config(0.1, 0.), get_model('logistic', 3), None)
-  assert federated_eval.from_config(small_config(0., 0.), get_model('logistic', 3),
-                                    split_clients(data, 0.3, 3)) is None
+    federated_eval.held_out_evaluator(0.1, 3, get_model('logistic', 3), None)
+  assert federated_eval.held_out_evaluator(0., 3, get_model('logistic', 3),
+                                           split_clients(data, 0.3, 3)) is None
 
 
 def test_pooled_is_every_example_in_client_order():

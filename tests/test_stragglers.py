@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fedjax_sim import stragglers
-from fedjax_sim.config_checks import check_config
+from fedjax_sim.config.checks import check_config
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.experiment import train

@@ -32,8 +32,8 @@ def build_algorithm(config: ml_collections.ConfigDict, model: Model,
   `build_aggregator`)."""
   module = algorithm_module(config.algorithm)
   settings = from_section(config, config.algorithm, module.Settings)
-  if config.algorithm == 'ditto' and not personalization.settings_from_config(
-      config).client_test_fraction:
+  if config.algorithm == 'ditto' and not personalization.check(from_section(
+      config, 'personalization', personalization.Settings)).client_test_fraction:
     raise ConfigError('ditto evaluates personal models on held-out local data: '
                       'personalization.client_test_fraction must be > 0, got 0')
   return module.from_settings(settings, common(config, model, num_clients))

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 import ml_collections
 
 from fedjax_sim.errors import ConfigError
 
 S = TypeVar('S')
+
+
+def as_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as plain JSON data (tuples become lists)."""
+  return json.loads(config.to_json_best_effort())
+
+
+def from_json(data: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A config from JSON data (a run's `config.json`)."""
+  return ml_collections.ConfigDict(data)
 
 
 def from_section(config: ml_collections.ConfigDict, name: str, cls: type[S]) -> S:

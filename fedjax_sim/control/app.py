@@ -28,7 +28,8 @@ from fastapi.staticfiles import StaticFiles
 
 from fedjax_sim import comparison, export, runlog
 from fedjax_sim.workdir import CHECKPOINTS
-from fedjax_sim.control import jobs, launch, runs_view, uploads
+from fedjax_sim.config import launch
+from fedjax_sim.control import jobs, runs_view, uploads
 from fedjax_sim.control.safety import Refused, inside, token_ok
 from fedjax_sim.data.csv_data import parse_table
 from fedjax_sim.errors import ConfigError, DataError

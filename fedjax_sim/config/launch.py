@@ -1,9 +1,11 @@
-"""From the page's form to a training-script command line.
+"""From the control room's form to a training-script command line (the
+form's side of the config layer: it edits a config file's ConfigDict as the
+command line's overrides do).
 
 The form names a config file of the configs directory and a few fields to
 change (`FIELDS`). They are applied to the config the file returns, with
 the config's own types, and checked like the command line's overrides
-(`fedjax_sim.config_checks`); the run then starts as
+(`fedjax_sim.config.checks`); the run then starts as
 `python <train script> --config=<file> --workdir=<run> --config.<field>=<value> ...`.
 """
 
@@ -16,8 +18,8 @@ from typing import Any
 
 import ml_collections
 
-from fedjax_sim.config_checks import check_config
-from fedjax_sim.config_files import config_docs
+from fedjax_sim.config.checks import check_config
+from fedjax_sim.config.files import config_docs
 from fedjax_sim.control.jobs import Job
 from fedjax_sim.control.safety import Refused, check_name
 from fedjax_sim.errors import ConfigError

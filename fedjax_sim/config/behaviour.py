@@ -28,9 +28,10 @@ def draws_from_config(config: ml_collections.ConfigDict, plan: BatchPlan
                       ) -> tuple[stragglers_lib.Draw, ...]:
   """The stragglers' and dropouts' per-round draws the config asks for."""
   return tuple(d for d in (
-      stragglers_lib.draw_fn(stragglers_lib.settings_from_config(config), plan,
+      stragglers_lib.draw_fn(from_section(config, 'stragglers', stragglers_lib.Settings), plan,
                              config.clients_per_round),
-      dropouts.draw_fn(dropouts.probability_from_config(config), plan)) if d is not None)
+      dropouts.draw_fn(float(from_section(config, 'dropout', dropouts.Settings).probability),
+                       plan)) if d is not None)
 
 
 def client_behaviour(draws: Sequence[stragglers_lib.Draw], sample_key: jax.Array,
