@@ -25,8 +25,9 @@ sys.path.insert(0, _ROOT)
 
 import jax  # noqa: E402
 import ml_collections  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
+from fedjax_sim import cli  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
 from fedjax_sim.experiment import train  # noqa: E402
 
@@ -186,23 +187,5 @@ def main(argv: list[str]) -> None:
     print(f'wrote {_OUT.value}', file=sys.stderr)
 
 
-def run_main(argv: list[str]) -> None:
-  """main(argv), a bad flag or input as one line `error: ...` and exit 2."""
-  try:
-    main(argv)
-  except ConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """Parses flags; a bad flag is one line `error: ...` and exit 2."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-
-
 if __name__ == '__main__':
-  app.run(run_main, flags_parser=parse_flags)
+  cli.run(main)

@@ -36,9 +36,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from fedjax_sim import hypergrad  # noqa: E402
+from fedjax_sim import cli, hypergrad  # noqa: E402
 from fedjax_sim.aggregators.median import median  # noqa: E402
 from fedjax_sim.aggregators.trimmed_mean import trimmed_mean  # noqa: E402
 from fedjax_sim.algorithms.fedavg import fedavg  # noqa: E402
@@ -188,23 +188,5 @@ def main(argv: list[str]) -> None:
                 weights(s)))
 
 
-def run_main(argv: list[str]) -> None:
-  """main(argv), a bad flag or input as one line `error: ...` and exit 2."""
-  try:
-    main(argv)
-  except ConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """Parses flags; a bad flag is one line `error: ...` and exit 2."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-
-
 if __name__ == '__main__':
-  app.run(run_main, flags_parser=parse_flags)
+  cli.run(main)

@@ -12,7 +12,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from fedjax_sim.aggregators.median import from_config as median_from_config  # noqa: E402
+from fedjax_sim.aggregators.median import median  # noqa: E402
 from fedjax_sim.algorithms import fedavg  # noqa: E402
 from fedjax_sim.algorithms.fedexp import fedexp  # noqa: E402
 from fedjax_sim.algorithms.scaffold import scaffold  # noqa: E402
@@ -36,12 +36,12 @@ def main():
   model = get_model('mlp', 4, {'hidden': (8,)})
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
   plan = plan_batches(data.max_examples, 4, epochs=2)
-  median = median_from_config({'aggregator': {'name': 'median'}}, len(COUNTS))
+  by_median = median()
   algorithms = {
       'fedavg': fedavg(model, optax.adam(0.05), optax.sgd(0.7, momentum=0.9)),
       'scaffold': scaffold(model, 0.1, optax.sgd(1.), num_clients=len(COUNTS),
                            clients_per_round=9),
-      'median': fedavg(model, optax.sgd(0.1), optax.sgd(1.))._replace(aggregator=median),
+      'median': fedavg(model, optax.sgd(0.1), optax.sgd(1.))._replace(aggregator=by_median),
       'fedexp': fedexp(model, optax.sgd(0.5)),  # a second reduce (side), all-reduced too
   }
   rounds = [[3, 0, 2, 5, 1, 8, 10, 7, 6], [9, 3, 4, 5, 1, 0, 2, 6, 8]]  # 9: not a multiple of 8
