@@ -25,7 +25,7 @@ from fedjax_sim.algorithms.registry import algorithm_names  # noqa: E402
 from fedjax_sim.config.checks import check_config  # noqa: E402
 from fedjax_sim.config.files import config_docs  # noqa: E402
 from fedjax_sim.data.registry import DATASETS  # noqa: E402
-from fedjax_sim.models.registry import MODELS  # noqa: E402
+from fedjax_sim.models.registry import model_names  # noqa: E402
 from fedjax_sim.config.sections import as_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
@@ -37,7 +37,7 @@ CATALOG = {
                         for n, d in config_docs(os.path.join(_ROOT, 'configs'))],
     'algorithms': algorithm_names,
     'aggregators': aggregator_names,
-    'models': lambda: sorted(MODELS),
+    'models': model_names,
     'data': lambda: list(DATASETS),
 }
 

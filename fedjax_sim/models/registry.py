@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any, Mapping
 
 from fedjax_sim.errors import ConfigError
@@ -10,10 +11,8 @@ from fedjax_sim.models.char_lstm import LSTMLanguageModel
 from fedjax_sim.models.cnn import EmnistCNN
 from fedjax_sim.models.lenet import LeNet5
 from fedjax_sim.models.linear import LogisticRegression
-from fedjax_sim.models import mlp_nnx
 from fedjax_sim.models.mlp import MLP
 from fedjax_sim.models.model import Model, from_flax
-from fedjax_sim.models.nnx_model import from_nnx
 from fedjax_sim.models.resnet18_gn import ResNet18GN
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
 from fedjax_sim.models.tasks import Classification, MultiLabel, NextToken
@@ -25,12 +24,17 @@ MODELS = {
     'nwp_lstm': functools.partial(LSTMLanguageModel, embed_dim=96,
                                   hidden=(670,), projection=96),
     'transformer': Transformer, 'tag_logreg': TagLogisticRegression,
-    'mlp_nnx': mlp_nnx.build,  # flax NNX (`from_nnx`); the others are linen
 }
-NNX = ('mlp_nnx',)
+# flax NNX models (`from_nnx`), imported when asked for: flax.nnx takes a second to load.
+NNX_MODELS = {'mlp_nnx': 'fedjax_sim.models.mlp_nnx'}
 # The task of each model not scored as single-label classification.
 TASKS = {'char_lstm': NextToken, 'nwp_lstm': NextToken, 'transformer': NextToken,
          'tag_logreg': MultiLabel}
+
+
+def model_names() -> list[str]:
+  """Names of the models selectable from a config."""
+  return sorted({**MODELS, **NNX_MODELS})
 
 
 def get_model(name: str, num_classes: int,
@@ -38,12 +42,13 @@ def get_model(name: str, num_classes: int,
   """Builds model `name` with `num_classes` outputs and module `options`; the
   `task` option (a mapping) configures its task, e.g. `{'unscored': (87, 88,
   89)}` for next-token models or `{'top_k': 5}` for `tag_logreg`."""
-  if name not in MODELS:
-    raise ConfigError(f'model.name must be one of {sorted(MODELS)}, got {name!r}')
+  if name not in model_names():
+    raise ConfigError(f'model.name must be one of {model_names()}, got {name!r}')
   options = dict(options or {})
   task_options = dict(options.pop('task', None) or {})
   try:
-    module = MODELS[name](num_classes=num_classes, **options)
+    module = (MODELS[name] if name in MODELS else importlib.import_module(
+        NNX_MODELS[name]).build)(num_classes=num_classes, **options)
   except TypeError as e:
     raise ConfigError(f'model options {options} do not fit model {name!r}: {e}') from None
   try:
@@ -51,4 +56,7 @@ def get_model(name: str, num_classes: int,
   except TypeError as e:
     raise ConfigError(f'model.options.task {task_options} does not fit model '
                       f'{name!r}: {e}') from None
-  return (from_nnx if name in NNX else from_flax)(module, num_classes, task)
+  if name in NNX_MODELS:
+    from fedjax_sim.models.nnx_model import from_nnx  # noqa: PLC0415 (lazy: see NNX_MODELS)
+    return from_nnx(module, num_classes, task)
+  return from_flax(module, num_classes, task)
