@@ -22,17 +22,17 @@ class Common(NamedTuple):
     model: the model trained.
     client_optimizer: the clients' local optimizer.
     server_optimizer: the server's optimizer on the pseudo-gradient.
-    weighting: aggregation weights, 'num_examples' or 'uniform'.
     num_clients: clients in the population.
     clients_per_round: clients sampled per round.
+    weighting: aggregation weights, 'num_examples' or 'uniform'.
   """
 
   model: Model
-  client_optimizer: OptimizerSettings = OptimizerSettings()
-  server_optimizer: OptimizerSettings = OptimizerSettings(learning_rate=1.)
+  client_optimizer: OptimizerSettings
+  server_optimizer: OptimizerSettings
+  num_clients: int
+  clients_per_round: int
   weighting: str = 'num_examples'
-  num_clients: int = 1
-  clients_per_round: int = 1
 
   def checked_weighting(self) -> str:
     """`weighting`, validated."""

@@ -21,8 +21,8 @@ def common(config: ml_collections.ConfigDict, model: Model, num_clients: int) ->
   """The settings every algorithm shares: optimizers, weighting, client counts."""
   return Common(model, from_section(config, 'client.optimizer', OptimizerSettings),
                 from_section(config, 'server.optimizer', OptimizerSettings),
-                config.get('weighting', Common._field_defaults['weighting']),
-                num_clients, config.clients_per_round)
+                num_clients, config.clients_per_round,
+                config.get('weighting', Common._field_defaults['weighting']))
 
 
 def build_algorithm(config: ml_collections.ConfigDict, model: Model,
