@@ -22,7 +22,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def one_line_errors(main: Main) -> Main:
-  """`main`, a ConfigError (bad flag values, bad input) as one line and exit 2."""
+  """`main`, a ConfigError (bad flag values, bad input) as one line and exit
+  2, Ctrl-C as one line and exit 130 (these scripts write their output only
+  at the end, so an interrupted run leaves nothing half-written)."""
 
   def run_main(argv: list[str]) -> None:
     try:
@@ -30,6 +32,9 @@ def one_line_errors(main: Main) -> Main:
     except ConfigError as e:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)
+    except KeyboardInterrupt:
+      print('interrupted; nothing was written', file=sys.stderr)
+      sys.exit(130)
 
   return run_main
 
