@@ -27,7 +27,7 @@ from absl import app, flags  # noqa: E402
 
 from fedjax_sim import hypergrad  # noqa: E402
 from fedjax_sim.algorithms.fedavg import fedavg  # noqa: E402
-from fedjax_sim.core.round import REMAT, init_state, make_round, run_rounds  # noqa: E402
+from fedjax_sim.core.round import REMAT  # noqa: E402
 from fedjax_sim.data import load_digits, plan_batches  # noqa: E402
 from fedjax_sim.models import get_model  # noqa: E402
 
@@ -58,12 +58,10 @@ def main(argv):
                              rounds)
 
       def loss(p, h, remat):
-        algorithm = fedavg(model, optax.sgd(h['client_lr']), optax.sgd(h['server_lr']))
-        round_fn = make_round(algorithm, plan, 'sequential', differentiable=True,
-                              remat=remat, log=lambda line: None)
-        state, _ = run_rounds(round_fn, init_state(algorithm, p, train.num_clients), train,
-                              ep.client_ids, ep.keys)
-        return valid_loss(state.server.params)
+        final = hypergrad.train_episode(
+            lambda h: fedavg(model, optax.sgd(h['client_lr']), optax.sgd(h['server_lr'])),
+            plan, train, differentiable=True, remat=remat)
+        return valid_loss(final(p, h, ep))
 
       forward = jax.jit(loss, static_argnums=2).lower(params, hyper, 'client').compile()
       memory, seconds = [], []

@@ -21,7 +21,7 @@ import optax
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.round import init_state, make_round, run_rounds
 from fedjax_sim.data.batching import BatchPlan
-from fedjax_sim.data.federated_data import FederatedData
+from fedjax_sim.data.federated_data import FederatedData, pooled
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.models.model import Model, masked_loss
 
@@ -41,10 +41,11 @@ def hold_out(data: FederatedData, num_held_out: int) -> tuple[FederatedData, dic
   """`(training clients, validation set)`: the last `num_held_out` clients'
   real examples, pooled, validate; the others train."""
   keep = data.num_clients - num_held_out
-  train = FederatedData({k: v[:keep] for k, v in data.examples.items()}, data.counts[:keep])
-  rows = [(c, i) for c in range(keep, data.num_clients) for i in range(int(data.counts[c]))]
-  valid = {k: np.stack([np.asarray(v)[c, i] for c, i in rows]) for k, v in data.examples.items()}
-  return train, valid
+  part = lambda rows: FederatedData({k: v[rows] for k, v in data.examples.items()},  # noqa
+                                    data.counts[rows])
+  held_out = pooled(part(slice(keep, None)))
+  count = int(held_out.counts[0])
+  return part(slice(None, keep)), {k: v[0, :count] for k, v in held_out.examples.items()}
 
 
 def episode(key: jax.Array, num_clients: int, clients_per_round: int, rounds: int) -> Episode:
@@ -55,15 +56,15 @@ def episode(key: jax.Array, num_clients: int, clients_per_round: int, rounds: in
 
 
 def train_episode(build: BuildAlgorithm, plan: BatchPlan, data: FederatedData,
-                  strategy: str = 'sequential', differentiable: bool = False
-                  ) -> Callable[[PyTree, Hyper, Episode], PyTree]:
+                  strategy: str = 'sequential', differentiable: bool = False,
+                  remat: str = 'client') -> Callable[[PyTree, Hyper, Episode], PyTree]:
   """`(params, hyper, episode) -> final server params`, pure (jit or
-  differentiate it); `hyper` may be traced."""
+  differentiate it); `hyper` may be traced; `remat` as in `make_round`."""
 
   def final_params(params: PyTree, hyper: Hyper, ep: Episode) -> PyTree:
     algorithm = build(hyper)
     round_fn = make_round(algorithm, plan, strategy, differentiable=differentiable,
-                          log=lambda line: None)
+                          remat=remat, log=lambda line: None)
     state = init_state(algorithm, params, data.num_clients)
     state, _ = run_rounds(round_fn, state, data, ep.client_ids, ep.keys)
     return state.server.params

@@ -92,7 +92,7 @@ def config_with(name, **options):
 
 
 def test_configs_name_chains_with_plus():
-  aggregator = build_aggregator(config_with('clip+median', clip=CLIP), 20)
+  aggregator = build_aggregator(config_with('clip+median', clip=CLIP))
   assert aggregator.stacked
   rows = train(config_with('clip+trimmed_mean+dp_noise', clip=1., trim_fraction=0.1,
                            noise_multiplier=0.5), log=lambda line: None, progress='none')
@@ -108,4 +108,4 @@ def test_configs_name_chains_with_plus():
 
 def test_dp_does_not_chain():
   with pytest.raises(ConfigError, match="'dp' is DP-FedAvg whole"):
-    build_aggregator(config_with('median+dp'), 20)
+    build_aggregator(config_with('median+dp'))

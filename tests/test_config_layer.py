@@ -73,6 +73,6 @@ def test_unknown_algorithm_and_aggregator_settings_are_one_line_each(tiny_mlp):
   config = default.get_config()
   config.aggregator.trim = 0.2
   with pytest.raises(ConfigError, match=r"aggregator.trim is not a setting of aggregator"):
-    build_aggregator(config, 20)
+    build_aggregator(config)
   assert {'mean', 'median', 'trimmed_mean', 'krum', 'dp', 'clip', 'dp_noise'} == set(
       aggregator_names())

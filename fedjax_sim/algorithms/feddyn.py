@@ -24,6 +24,7 @@ import optax
 
 import fedjax_sim as fs
 from fedjax_sim.algorithms.common import Common
+from fedjax_sim.core.aggregator import safe_divide
 from fedjax_sim.models import masked_loss
 from fedjax_sim.optimizers import make_optimizer
 from fedjax_sim.settings import check, is_number
@@ -78,9 +79,8 @@ def feddyn(model: fs.Model, client_optimizer: optax.GradientTransformation,
   def server_update(state: ServerState, mean: Update) -> ServerState:
     # mean.delta averages over all sampled clients (the empty ones sent 0).
     h = jax.tree.map(lambda h, d: h - alpha * sampled_fraction * d, state.h, mean.delta)
-    trained = jnp.maximum(mean.trained, 1e-30)
-    params = jax.tree.map(lambda x, d, h: x + d / trained - h / alpha,
-                          state.params, mean.delta, h)
+    params = jax.tree.map(lambda x, d, h: x + d - h / alpha,
+                          state.params, safe_divide(mean.delta, mean.trained), h)
     return ServerState(params, h)
 
   return fs.FederatedAlgorithm(init, client_update, server_update, client_init)

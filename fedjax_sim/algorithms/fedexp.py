@@ -40,10 +40,6 @@ class ServerState(NamedTuple):
   step_size: jax.Array  # the last server step's eta
 
 
-def squared_norm(tree: Any) -> jax.Array:
-  return sum(jnp.vdot(a, a) for a in jax.tree.leaves(tree))
-
-
 def fedexp(model: fs.Model, client_optimizer: optax.GradientTransformation,
            eps: float = Settings().eps, weighting: str = 'num_examples'
            ) -> fs.FederatedAlgorithm:
@@ -60,13 +56,15 @@ def fedexp(model: fs.Model, client_optimizer: optax.GradientTransformation,
     local = fs.train_locally(loss_fn, client_optimizer, state.params, batches, key)
     delta = jax.tree.map(jnp.subtract, local.params, state.params)
     return fs.ClientResult(delta, client_weight(batches, weighting),
-                           {'train_loss': local.loss}, side=squared_norm(delta))
+                           {'train_loss': local.loss},
+                           side=optax.tree.norm(delta, squared=True))
 
   def receive_side(state: ServerState, mean_sq_norm: jax.Array) -> ServerState:
     return state._replace(mean_sq_norm=mean_sq_norm)
 
   def server_update(state: ServerState, mean_delta) -> ServerState:
-    eta = jnp.maximum(1., state.mean_sq_norm / (2. * (squared_norm(mean_delta) + eps)))
+    eta = jnp.maximum(1., state.mean_sq_norm / (
+        2. * (optax.tree.norm(mean_delta, squared=True) + eps)))
     params = jax.tree.map(lambda p, d: p + eta * d, state.params, mean_delta)
     return ServerState(params, state.mean_sq_norm, eta)
 

@@ -44,9 +44,8 @@ def aggregator_settings(config: ml_collections.ConfigDict) -> AggregatorSettings
   return from_section(config, 'aggregator', AggregatorSettings)
 
 
-def build_aggregator(config: ml_collections.ConfigDict, num_clients: int) -> Aggregator:
+def build_aggregator(config: ml_collections.ConfigDict) -> Aggregator:
   """The aggregator `config.aggregator` describes (default: weighted mean)."""
-  del num_clients
   return aggregator_registry.build_aggregator(aggregator_settings(config),
                                               config.clients_per_round)
 

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim import availability, dropouts, fedbuff, system_profiles
+from fedjax_sim import attacks, availability, compression, dropouts, fedbuff, system_profiles
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import virtual_clock
 from fedjax_sim.core.algorithm import FederatedAlgorithm
@@ -20,7 +20,7 @@ from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
-from fedjax_sim.config.algorithms import is_private
+from fedjax_sim.config.algorithms import aggregator_settings, is_private
 from fedjax_sim.config.sections import from_section
 
 
@@ -110,21 +110,20 @@ def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedA
   virtual_clock.check(inputs.settings, config.clients_per_round, counts.shape[0])
   virtual_clock.check_round_length(inputs.profiles, plan.num_steps, 0.)
 
-  def setting(field: str, default):
-    section, _, key = field.rpartition('.')
-    return ((config.get(section, None) or {}) if section else config).get(key, default)
-
+  section = lambda name, cls: from_section(config, name, cls)  # noqa: E731
   # (field, its value, the values FedBuff supports, what is expected)
   unsupported = [
       ('algorithm', config.algorithm, FEDBUFF_ALGORITHMS, f'one of {list(FEDBUFF_ALGORITHMS)}'),
-      ('aggregator.name', setting('aggregator.name', 'mean'), ('mean',), "'mean'"),
-      ('compression.name', setting('compression.name', 'none'), ('none',), "'none'"),
-      ('attack.kind', setting('attack.kind', 'none'), ('none',), "'none'"),
-      ('stragglers.fraction', setting('stragglers.fraction', 0.), (0,), '0'),
-      ('dropout.probability', setting('dropout.probability', 0.), (0,), '0'),
+      ('aggregator.name', aggregator_settings(config).name, ('mean',), "'mean'"),
+      ('compression.name', section('compression', compression.Settings).name, ('none',),
+       "'none'"),
+      ('attack.kind', section('attack', attacks.Settings).kind, ('none',), "'none'"),
+      ('stragglers.fraction', section('stragglers', stragglers_lib.Settings).fraction, (0,),
+       '0'),
+      ('dropout.probability', section('dropout', dropouts.Settings).probability, (0,), '0'),
       ('clock.deadline', inputs.settings.deadline, (0,), '0 (reports arrive when they arrive)'),
       ('clock.over_selection', inputs.settings.over_selection, (0,), '0'),
-      ('centralized', setting('centralized', False), (False,), 'False')]
+      ('centralized', config.get('centralized', False), (False,), 'False')]
   for field, value, supported, expected in unsupported:
     if value not in supported:
       raise ConfigError(f'{field}={value!r} is not supported with fedbuff.buffer_size > 0 '

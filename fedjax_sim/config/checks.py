@@ -22,8 +22,6 @@ NONFINITE_ACTIONS = ('stop', 'drop')
 STRAGGLER_MODES = ('partial', 'drop')  # `fedjax_sim.stragglers`
 MAX_SEED = 2**32 - 1
 
-
-
 # (field, accepted, what is expected); a field absent from a config is skipped.
 RULES: tuple[Rule, ...] = (
     ('seed', lambda v: is_int(v) and 0 <= v <= MAX_SEED,
