@@ -98,9 +98,16 @@ def plot_metric(groups: Sequence[Group], metric: str) -> bytes:
       ax.fill_between(rounds, mean - std, mean + std, color=line.get_color(), alpha=0.2)
   ax.set(title=metric, xlabel='round')
   ax.grid(alpha=0.3)
-  ax.legend(fontsize='small')
+  _legend(ax)
   fig.tight_layout()
   return png(fig)
+
+
+def _legend(ax) -> None:
+  """A legend when something was drawn (none, and no warning, for a metric
+  no run has)."""
+  if ax.get_lines():
+    ax.legend(fontsize='small')
 
 
 def plot_virtual_time(runs: Sequence[Run], metric: str) -> bytes:
@@ -113,8 +120,7 @@ def plot_virtual_time(runs: Sequence[Run], metric: str) -> bytes:
       ax.plot(xs, values, marker='o', markersize=3, label=run.name)
   ax.set(title=f'{metric} vs virtual time', xlabel=X_LABELS[VIRTUAL_TIME])
   ax.grid(alpha=0.3)
-  if ax.get_lines():
-    ax.legend(fontsize='small')
+  _legend(ax)
   fig.tight_layout()
   return png(fig)
 
