@@ -4,14 +4,17 @@ SCAFFOLD keeps a control variate per client. Workload: Synthetic(1, 1)
 logistic regression, client sizes capped at 40 examples, 100 clients per
 round, 1 epoch of batch 10 (`configs/scaffold.py:synthetic`, shrunk), run
 through `fedjax_sim.experiment.train` with `engine.population` `device` (data and
-client states dense on the device) or `host` (both in host memory; each round
-moves only the sampled rows). "round MB" is what the compiled round needs on
-the device: XLA's argument + output + temporary bytes of its program
-(`memory_analysis()`; a CPU device reports no allocator statistics). "host
-RSS MB" is the process's peak resident memory. Each point runs in a fresh
-subprocess.
+client states dense on the device), `host` (both in host memory; each round
+moves only the sampled rows) or `disk` (as `host`, the client states in
+memory-mapped files, `fedjax_sim.client_state_store`). "round MB" is what the
+compiled round needs on the device: XLA's argument + output + temporary bytes
+of its program (`memory_analysis()`; a CPU device reports no allocator
+statistics). "host RSS MB" is the process's peak resident memory. Each point
+runs in a fresh subprocess. `--hidden=H` trains a 60-H-10 MLP instead, whose
+larger client states (57 KB each at H=200) dominate host memory.
 
-  python benchmarks/population.py --clients=1000,10000,100000 --placements=host,device
+  python benchmarks/population.py --clients=1000,10000,100000 --placements=host,device,disk
+  python benchmarks/population.py --clients=1000,100000 --placements=host,disk --hidden=200
 """
 
 from __future__ import annotations
@@ -29,17 +32,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 _CLIENTS = flags.DEFINE_list('clients', ['1000', '10000', '100000'], 'Population sizes.')
-_PLACEMENTS = flags.DEFINE_list('placements', ['host', 'device'], 'engine.population values.')
+_PLACEMENTS = flags.DEFINE_list('placements', ['host', 'device', 'disk'],
+                                'engine.population values.')
+_HIDDEN = flags.DEFINE_integer('hidden', 0, 'Hidden units of an MLP instead of logistic '
+                               'regression (larger client states).')
 _ROUNDS = flags.DEFINE_integer('rounds', 6, 'Rounds (the first compiles; the rest are timed).')
 _CHILD = flags.DEFINE_string('child', '', 'Internal: run one point, "<clients>,<placement>".')
 
 
-def config(clients: int, placement: str, rounds: int):
+def config(clients: int, placement: str, rounds: int, hidden: int):
   from configs import scaffold
   cfg = scaffold.get_config('synthetic')
   cfg.data.num_clients, cfg.data.max_client_size = clients, 40
   cfg.clients_per_round, cfg.rounds, cfg.eval_every = 100, rounds, rounds
   cfg.engine.population = placement
+  if hidden:
+    cfg.model.name, cfg.model.options = 'mlp', {'hidden': (hidden,)}
   return cfg
 
 
@@ -65,13 +73,13 @@ def run_point(clients: int, placement: str, rounds: int) -> dict:
   import fedjax_sim.experiment as train_lib
   build, timed = train_lib.build_experiment, []
 
-  def build_timed(cfg, log):
-    exp = build(cfg, log)
+  def build_timed(cfg, *args):
+    exp = build(cfg, *args)
     timed.append(TimedRound(exp.round_fn))
     return exp._replace(round_fn=timed[-1])
 
   train_lib.build_experiment = build_timed
-  train_lib.train(config(clients, placement, rounds), progress='none')
+  train_lib.train(config(clients, placement, rounds, _HIDDEN.value), progress='none')
   memory = timed[0].memory
   round_bytes = (memory.argument_size_in_bytes + memory.output_size_in_bytes
                  + memory.temp_size_in_bytes)
@@ -86,14 +94,16 @@ def main(argv):
     clients, placement = _CHILD.value.split(',')
     print(json.dumps(run_point(int(clients), placement, _ROUNDS.value)))
     return
-  print(f'SCAFFOLD, Synthetic(1,1) logistic regression, 100 clients per round, '
+  model = f'a 60-{_HIDDEN.value}-10 MLP' if _HIDDEN.value else 'logistic regression'
+  print(f'SCAFFOLD, Synthetic(1,1), {model}, 100 clients per round, '
         f'median of {_ROUNDS.value - 1} rounds')
   print('| clients | population | round MB (device) | round s | host RSS MB |')
   print('|---:|---|---:|---:|---:|')
   for clients in map(int, _CLIENTS.value):
     for placement in _PLACEMENTS.value:
       out = subprocess.run([sys.executable, os.path.abspath(__file__),
-                            f'--child={clients},{placement}', f'--rounds={_ROUNDS.value}'],
+                            f'--child={clients},{placement}', f'--rounds={_ROUNDS.value}',
+                            f'--hidden={_HIDDEN.value}'],
                            capture_output=True, text=True)
       if out.returncode:
         print(f'| {clients:,} | {placement} | failed: {out.stderr.strip().splitlines()[-1]} | | |')

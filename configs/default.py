@@ -126,8 +126,10 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # 'clients' mesh; always on in multi-process runs.
   config.engine.shard_clients = False
   # Where the client population (data and per-client state) lives: 'device',
-  # 'host' (host memory; each round moves only the sampled clients' rows) or
-  # 'auto' (host once it takes more than 1 GiB, or when streamed from disk).
+  # 'host' (host memory; each round moves only the sampled clients' rows),
+  # 'disk' (as 'host', the client states in files under the workdir; for
+  # states larger than host memory) or 'auto' (host once it takes more than
+  # 1 GiB, or when streamed from disk; never disk).
   config.engine.population = 'auto'
   if data == 'synthetic':
     use_synthetic(config, alpha=1., beta=1.)

@@ -18,6 +18,7 @@ from jax.sharding import Mesh
 
 from fedjax_sim.config import behaviour as behaviour_lib
 from fedjax_sim import checkpoint, federated_eval, personalization, report
+from fedjax_sim.client_state_store import open_population
 from fedjax_sim.config import centralized
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import virtual_clock
@@ -87,9 +88,15 @@ class Experiment(NamedTuple):
   asynchronous: bool = False
   # The `clients` mesh the round runs on (None: one device).
   mesh: Mesh | None = None
-  # Data and client states stay in host memory; rounds move the sampled rows
-  # (`fedjax_sim.core.population`).
-  on_host: bool = False
+  # Where data and client states live: 'device'; 'host' memory, rounds
+  # moving the sampled rows (`fedjax_sim.core.population`); or 'disk', as
+  # 'host' with the client states in files (`fedjax_sim.client_state_store`).
+  population: str = 'device'
+
+  @property
+  def on_host(self) -> bool:
+    """Whether rounds gather the sampled clients' rows on the host."""
+    return self.population != 'device'
 
 
 def _to_stderr(line: str) -> None:
@@ -168,11 +175,11 @@ def build_experiment(config: ml_collections.ConfigDict,
   placement = config.engine.get('population', 'auto')
   if placement == 'auto' and jax.process_count() > 1:
     placement = 'device'  # multi-process runs keep the population on the devices
-  on_host = choose_placement(placement, population_bytes(model, algorithm, dataset),
-                             streamed) == 'host'
-  if on_host and jax.process_count() > 1:
-    raise ConfigError("engine.population='host' is not supported in multi-process runs "
-                      "yet; use 'device'")
+  population = choose_placement(placement, population_bytes(model, algorithm, dataset),
+                                streamed)
+  if population != 'device' and jax.process_count() > 1:
+    raise ConfigError(f"engine.population={population!r} is not supported in multi-process "
+                      "runs yet; use 'device'")
   if config.engine.strategy == 'auto':
     mesh = auto_mesh()
   else:
@@ -186,7 +193,7 @@ def build_experiment(config: ml_collections.ConfigDict,
   clock = None if buffered else behaviour_lib.clock_from_config(
       config, inputs, num_clients, plan, draws)
   round_fn = build_round(algorithm, plan, config.engine.strategy,
-                         config.engine.chunk_size, mesh, log, client_rows=on_host,
+                         config.engine.chunk_size, mesh, log, client_rows=population != 'device',
                          drop_nonfinite=config.get('on_nonfinite', 'stop') == 'drop')
   sample_fn = jax.jit(lambda key: sample_clients(key, num_clients,
                                                  config.clients_per_round))
@@ -196,7 +203,7 @@ def build_experiment(config: ml_collections.ConfigDict,
                     personalize=personalize, client_eval=client_eval,
                     client_test=client_test,
                     behaviour=() if clock else draws, clock=clock,
-                    asynchronous=buffered is not None, mesh=mesh, on_host=on_host)
+                    asynchronous=buffered is not None, mesh=mesh, population=population)
 
 
 class Scheduled(NamedTuple):
@@ -405,7 +412,11 @@ def train(config: ml_collections.ConfigDict,
   data = None if exp.on_host else place(for_round(train_data))
   sample = exp.dataset.test['x'][:1]
   params = exp.model.init(jax.random.PRNGKey(config.seed), jnp.asarray(sample))
-  state = init_state(exp.algorithm, params, train_data.num_clients, exp.on_host)
+  on_disk = exp.population == 'disk'
+  if on_disk:  # the client states live in `store` (opened below), not in checkpoints
+    state = RoundState(exp.algorithm.init(params), (), exp.algorithm.aggregator.init())
+  else:
+    state = init_state(exp.algorithm, params, train_data.num_clients, exp.on_host)
   state = state._replace(server=place(state.server), aggregator=place(state.aggregator),
                          clients=state.clients if exp.on_host else place(state.clients))
   first_round, recorder, ckpt = 0, None, None
@@ -430,6 +441,12 @@ def train(config: ml_collections.ConfigDict,
   history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'))
   all_counts = jnp.asarray(train_data.counts)  # for the behaviour draws
   clock_time = replay_clock(exp, config.seed, first_round, all_counts)
+  store = None
+  if on_disk:
+    store = open_population(workdir and os.path.join(workdir, workdir_lib.POPULATION),
+                            exp.algorithm.client_init(params), train_data.num_clients,
+                            first_round if ckpt and first_round else None)
+    state = state._replace(clients=store.states)
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
@@ -447,10 +464,14 @@ def train(config: ml_collections.ConfigDict,
           rows = (train_data.gather(host_ids) if streamed
                   else gather_rows(train_data, host_ids))
           population = state.clients
+          clients = store.gather(host_ids) if store else gather_rows(population, host_ids)
           state, metrics = exp.round_fn(
-              state._replace(clients=gather_rows(population, host_ids)), rows, ids,
+              state._replace(clients=clients), rows, ids,
               round_key, np.arange(len(host_ids), dtype=np.int32), **behaviour)
-          scatter_rows(population, host_ids, state.clients)
+          if store:
+            store.write(r + 1, host_ids, state.clients)
+          else:
+            scatter_rows(population, host_ids, state.clients)
           state = state._replace(clients=population)
         else:
           state, metrics = exp.round_fn(state, data, place(ids), place(round_key),
@@ -487,13 +508,20 @@ def train(config: ml_collections.ConfigDict,
         stopping = stop.requested  # read once: a stop checkpoints, then ends the run
         every = config.checkpoint.every
         if ckpt and ((every and (r + 1) % every == 0) or r + 1 == config.rounds or stopping):
-          checkpoint.save(ckpt, r + 1, state)  # its round was checked (a workdir records)
+          if store:
+            store.flush()
+          # Its round was checked (a workdir records).
+          checkpoint.save(ckpt, r + 1, state._replace(clients=()) if store else state)
+          if store:  # no resume can go back further than the oldest checkpoint
+            store.forget_through(min(ckpt.all_steps()))
           saved = saved._replace(rounds_done=r + 1)
         if stopping and r + 1 < config.rounds:
           checks.flush()
           raise Interrupted(r + 1, workdir)
     finally:
       bar.close()
+      if store:
+        store.close(remove=not workdir)
       if recorder:
         recorder.close()
         report.write_report(workdir)

@@ -19,6 +19,7 @@ from fedjax_sim.errors import ConfigError, DataError
 
 CHECKPOINTS = 'checkpoints'
 TENSORBOARD = 'tensorboard'
+POPULATION = 'population'  # engine.population='disk': the client states
 
 
 def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
@@ -30,7 +31,7 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
 
 
 RUN_FILES = (runlog.METRICS, runlog.CLIENT_NORMS, runlog.CLIENTS, CHECKPOINTS, TENSORBOARD,
-             'report.html')
+             POPULATION, 'report.html')
 
 
 def prepare(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:

@@ -28,14 +28,14 @@ import jax
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import default  # noqa: E402
+from configs import default, scaffold  # noqa: E402
 from fedjax_sim import runlog  # noqa: E402
 from fedjax_sim.experiment import train  # noqa: E402
 
 VOLATILE = ('time', 'rounds_per_sec')
 
 
-MODES = ('clock', 'fedbuff')
+MODES = ('clock', 'fedbuff', 'disk')
 MODE = ['clock']  # set by main() before any child is forked
 
 
@@ -44,13 +44,16 @@ def config():
   MODE 'clock': synchronous rounds on the virtual clock (availability, uneven
   devices, a deadline with partial work, over-selection), so the replayed
   schedule is checked too; 'fedbuff': asynchronous FedBuff, whose schedule
-  and buffer are in the checkpointed state."""
-  c = default.get_config('synthetic')
+  and buffer are in the checkpointed state; 'disk': SCAFFOLD with its
+  controls in the on-disk store, which a resume rolls back to its checkpoint."""
+  c = (scaffold if MODE[0] == 'disk' else default).get_config('synthetic')
   c.rounds, c.eval_every, c.clients_per_round = 12, 4, 5
   c.checkpoint.every, c.checkpoint.keep = 1, 2
   c.engine.strategy = 'sequential'
   c.system.update(speed=2., speed_sigma=0.8)
-  if MODE[0] == 'clock':
+  if MODE[0] == 'disk':
+    c.engine.population = 'disk'
+  elif MODE[0] == 'clock':
     c.availability.update(kind='iid', probability=0.2)
     c.clock.update(deadline=10., late='partial', over_selection=0.4)
   else:
@@ -116,13 +119,15 @@ def rows(workdir: str, name: str) -> list[dict]:
 
 
 def final_leaves(workdir: str) -> list:
-  """The arrays of the final checkpoint (read after all children are done)."""
+  """The arrays of the final checkpoint and of an on-disk client-state store
+  (read after all children are done)."""
   import numpy as np
   import orbax.checkpoint as ocp
   with ocp.StandardCheckpointer() as reader:
     state = reader.restore(os.path.join(workdir, 'checkpoints', str(config().rounds),
                                         'default'))
-  return [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
+  stored = sorted(glob.glob(os.path.join(workdir, 'population', 'leaf-*.npy')))
+  return [np.asarray(leaf) for leaf in jax.tree.leaves(state)] + [np.load(f) for f in stored]
 
 
 def main(out_dir: str, trials: int, seed: int) -> None:
@@ -155,7 +160,7 @@ def main(out_dir: str, trials: int, seed: int) -> None:
     result['identical'] = bool(same_state and all(
         rows(workdir, name) == rows(reference, name)
         for name in (runlog.METRICS, runlog.CLIENT_NORMS)))
-  clock = [(r['virtual_time'], r.get('reported_clients', r.get('mean_staleness')))
+  clock = [(r.get('virtual_time'), r.get('reported_clients', r.get('mean_staleness')))
            for r in runlog.read_jsonl(os.path.join(reference, runlog.CLIENT_NORMS))]
   print(json.dumps({'window_s': [round(first, 3), round(last, 3)], 'trials': results,
                     'reference_clock': clock}))

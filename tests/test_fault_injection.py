@@ -154,6 +154,18 @@ def test_fedbuff_runs_killed_at_seeded_moments_resume_identically(tmp_path):
   assert max(staleness for _, staleness in clock) > 0
 
 
+def test_disk_population_runs_killed_at_seeded_moments_resume_identically(tmp_path):
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'kill_trials.py'),
+                           str(tmp_path), '4', '2', 'disk'], capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  trials = json.loads(result.stdout)['trials']
+  assert len(trials) == 4 and [t for t in trials if not t['identical']] == []
+  assert any(t['resumed'] for t in trials)
+  # SCAFFOLD's controls were compared from the store's files.
+  assert len(os.listdir(tmp_path / 'reference' / 'population')) > 1
+
+
 def test_ctrl_c_checkpoints_reports_and_exits_130(tmp_path):
   workdir = str(tmp_path / 'run')
   command = [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), f'--workdir={workdir}',

@@ -1,6 +1,7 @@
-"""Population-scale client state: data and client states in host memory,
-only the sampled clients' rows on the device, bit-identical to the dense
-device state, with exact resume; device memory flat in the population."""
+"""Population-scale client state: data and client states in host memory (or
+the states on disk), only the sampled clients' rows on the device,
+bit-identical to the dense device state, with exact resume; device memory
+flat in the population."""
 
 import os
 import shutil
@@ -60,6 +61,36 @@ def test_host_population_equals_device_population_and_resumes_exactly(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, a, c)
 
 
+def disk_states(workdir, like):
+  """The client states of a disk population, as `like`'s pytree."""
+  leaves, treedef = jax.tree.flatten(like)
+  return jax.tree.unflatten(treedef, [
+      np.load(os.path.join(workdir, 'population', f'leaf-{i}.npy')) for i in range(len(leaves))])
+
+
+def test_disk_population_equals_device_population_and_rolls_back_on_resume(tmp_path):
+  device, disk = str(tmp_path / 'device'), str(tmp_path / 'disk')
+  assert build_experiment(scaffold_run('disk')).population == 'disk'
+  want = train(scaffold_run('device'), log=lambda line: None, workdir=device)
+  got = train(scaffold_run('disk'), log=lambda line: None, workdir=disk)
+  strip = lambda history: [{k: v for k, v in h.items() if k != 'rounds_per_sec'}  # noqa: E731
+                           for h in history]
+  assert strip(got) == strip(want)
+  n, a = newest_checkpoint(scaffold_run('device'), device)
+  assert n == 4
+  jax.tree.map(np.testing.assert_array_equal, a.clients, disk_states(disk, a.clients))
+  # Only rounds after the oldest kept checkpoint (2) can be undone.
+  assert sorted(os.listdir(os.path.join(disk, 'population', 'journal'))) == [
+      '000000003.npz', '000000004.npz']
+  # A crash after round 2's checkpoint, with round 3 and 4's rows written:
+  # the resumed run rolls them back and ends as the uninterrupted run did.
+  shutil.rmtree(os.path.join(disk, 'checkpoints', '4'))
+  train(scaffold_run('disk'), log=lambda line: None, workdir=disk, resume=True)
+  jax.tree.map(np.testing.assert_array_equal, a.clients, disk_states(disk, a.clients))
+  # Without a workdir the store is a temporary directory, removed at the end.
+  assert strip(train(scaffold_run('disk'), log=lambda line: None)) == strip(want)
+
+
 def round_memory(num_clients: int, client_rows: bool) -> int:
   """Argument + output + temporary bytes of the compiled SCAFFOLD round with
   100 clients per round (compiled from shapes only, nothing allocated)."""
@@ -91,6 +122,8 @@ def test_auto_placement_follows_population_size():
   assert choose_placement('auto', DEVICE_BYTES) == 'device'
   assert choose_placement('auto', DEVICE_BYTES + 1) == 'host'
   assert choose_placement('auto', 10, streamed=True) == 'host'
+  assert choose_placement('disk', 10, streamed=True) == 'disk'
+  assert choose_placement('auto', DEVICE_BYTES * 10 ** 6) == 'host'  # never disk by itself
   assert choose_placement('device', DEVICE_BYTES * 10) == 'device'
   with pytest.raises(ConfigError, match="engine.population must be one of .* got 'gpu'"):
     choose_placement('gpu', 0)

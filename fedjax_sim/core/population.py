@@ -1,4 +1,4 @@
-"""Where the client population lives: on the device, or in host memory.
+"""Where the client population lives: on the device, in host memory, or on disk.
 
 `device`: the whole data set and every client's persistent state (SCAFFOLD
 controls, error-feedback residuals, Ditto models) are device arrays
@@ -6,7 +6,9 @@ controls, error-feedback residuals, Ditto models) are device arrays
 in host memory, and each round moves only the sampled clients' rows to the
 device and their new states back (`build_round(..., client_rows=True)` with
 `data_rows`), so device memory does not grow with the population. The round
-computes the same values either way (bit for bit).
+computes the same values either way (bit for bit). `disk`: as `host`, but
+the client states are memory-mapped files (`fedjax_sim.client_state_store`),
+for populations whose states exceed host memory; `auto` never picks it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from fedjax_sim.errors import ConfigError
 
-PLACEMENTS = ('auto', 'device', 'host')
+PLACEMENTS = ('auto', 'device', 'host', 'disk')
 # `auto` keeps a population on the device while its data and client states
 # take at most this many bytes.
 DEVICE_BYTES = 1 << 30
@@ -33,8 +35,8 @@ def tree_bytes(tree: PyTree) -> int:
 
 
 def choose_placement(placement: str, population_bytes: int, streamed: bool = False) -> str:
-  """`device` or `host` for `engine.population=placement`; data streamed from
-  disk is always gathered on the host."""
+  """`device`, `host` or `disk` for `engine.population=placement`; data
+  streamed from disk is always gathered on the host."""
   if placement not in PLACEMENTS:
     raise ConfigError(f'engine.population must be one of {list(PLACEMENTS)}, '
                       f'got {placement!r}')
@@ -42,7 +44,7 @@ def choose_placement(placement: str, population_bytes: int, streamed: bool = Fal
     if placement == 'device':
       raise ConfigError("engine.population='device' needs in-memory data; this "
                         'data set is streamed from disk')
-    return 'host'
+    return 'disk' if placement == 'disk' else 'host'
   if placement == 'auto':
     return 'host' if population_bytes > DEVICE_BYTES else 'device'
   return placement
