@@ -83,3 +83,15 @@ def test_unknown_system_and_missing_peer_environment_are_clear_errors(tmp_path):
     launch.worker_command('fedml', 'mlp', 10, 1)
   with pytest.raises(FileNotFoundError, match='setup_venv.sh flower'):
     launch.worker_command('flower', 'mlp', 10, 1, venvs=str(tmp_path))
+
+
+def test_population_benchmark_measures_the_placements():
+  out = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'population.py'),
+                        '--clients=300', '--placements=device,disk', '--rounds=2'],
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  rows = [line.split('|')[1:-1] for line in out.stdout.splitlines()
+          if line.startswith('| 300 |')]
+  assert [r[1].strip() for r in rows] == ['device', 'disk']
+  device_mb = {r[1].strip(): float(r[2]) for r in rows}  # 'failed: ...' would not parse
+  assert device_mb['disk'] < device_mb['device']
