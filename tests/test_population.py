@@ -16,7 +16,7 @@ from configs import scaffold as scaffold_config
 from fedjax_sim import checkpoint
 from fedjax_sim.algorithms.scaffold import scaffold
 from fedjax_sim.core import build_round, init_state
-from fedjax_sim.core.population import DEVICE_BYTES, choose_placement
+from fedjax_sim.core.population import DEVICE_BYTES, choose_placement, host_client_states
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
@@ -116,6 +116,17 @@ def test_device_memory_is_flat_in_the_population_on_the_host():
   host = [round_memory(n, True) for n in (1_000, 100_000)]
   assert host[0] == host[1]
   assert round_memory(100_000, False) > 100 * host[0]  # dense state and data grow
+
+
+def test_host_client_states_keep_each_clients_row_contiguous():
+  # A row spread over the whole array made each round's gather and scatter
+  # touch every page of the population (and gathers copy all of it).
+  one = {'kernel': jnp.ones((3, 5)), 'bias': jnp.zeros(5)}
+  states = host_client_states(one, 7)
+  for leaf in jax.tree.leaves(states):
+    assert leaf.flags['C_CONTIGUOUS'] and leaf.flags['WRITEABLE']
+  assert states['kernel'].strides == (60, 20, 4)
+  np.testing.assert_array_equal(states['kernel'], np.ones((7, 3, 5)))
 
 
 def test_auto_placement_follows_population_size():

@@ -51,9 +51,13 @@ def choose_placement(placement: str, population_bytes: int, streamed: bool = Fal
 
 
 def host_client_states(one: PyTree, num_clients: int) -> PyTree:
-  """Every client's initial state `one`, as writable NumPy `[num_clients, ...]`."""
+  """Every client's initial state `one`, as writable NumPy `[num_clients, ...]`
+  in C order: each client's row is contiguous, so a round reads and writes
+  only its sampled clients' pages. (`np.array` of the broadcast would keep its
+  stride-0 client axis innermost, and every row would span the whole array.)"""
   return jax.tree.map(
-      lambda a: np.array(np.broadcast_to(np.asarray(a), (num_clients,) + np.shape(a))), one)
+      lambda a: np.array(np.broadcast_to(np.asarray(a), (num_clients,) + np.shape(a)),
+                         order='C'), one)
 
 
 def gather_rows(tree: PyTree, ids: np.ndarray) -> PyTree:
