@@ -6,7 +6,9 @@ client of each piece of the engine's per-client work, timed alone over
 Pieces: the per-client PRNG keys; the example shuffle (`client_batches`: a
 swap-or-not permutation evaluated at every step's positions); gathering the client's `[steps, batch]`
 examples; bare local SGD on pre-batched examples (the model's own cost);
-and, for scale, a copy of the whole data set (memory bandwidth).
+for logistic regression, the two matmuls of its steps alone (forward and
+weight gradient: XLA:CPU's floor for this model); and, for scale, a copy of
+the whole data set (memory bandwidth).
 
   python benchmarks/client_overhead.py --workload=logistic --clients=1000
 """
@@ -54,6 +56,14 @@ def local_sgd(model, params, xs, ys):
   return jax.lax.scan(step, params, (xs, ys))[0]
 
 
+def step_dots(xs, kernel):
+  """The matmuls of logistic regression's local steps alone: forward and
+  weight gradient of each step's `[batch, features]` examples."""
+  def step(w, x):
+    return w - wl.LR * (x.T @ (x @ w)), None
+  return jax.lax.scan(step, kernel, xs.reshape(xs.shape[:2] + (-1,)))[0]
+
+
 def main(argv):
   del argv
   clients, repeats, workload = _CLIENTS.value, _REPEATS.value, _WORKLOAD.value
@@ -79,6 +89,10 @@ def main(argv):
           lambda bx, by: local_sgd(model, params, bx, by)), batched),
       'copy of the whole data set': (jax.jit(lambda a: a * 1.), (x,)),
   }
+  if workload == 'logistic':
+    kernel = jnp.zeros(wl.DENSE_LAYERS['logistic'][0])
+    pieces['its steps\' two matmuls alone'] = (one_at_a_time(
+        lambda bx: step_dots(bx, kernel)), batched[:1])
   run, _ = jax_worker.engine_round(workload, clients, 'sequential')
   print(f'{workload}, {clients} clients, {wl.STEPS} steps of batch {wl.BATCH}; '
         f'jax {jax.__version__}, {jax.devices()[0].platform}; microseconds per client:')

@@ -27,6 +27,7 @@ import io
 import os
 import shutil
 import tempfile
+import zipfile
 from typing import Any
 
 import jax
@@ -34,7 +35,7 @@ import numpy as np
 
 from fedjax_sim import runlog
 from fedjax_sim.core.population import gather_rows, scatter_rows
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.errors import ConfigError, DataError
 
 PyTree = Any
 JOURNAL = 'journal'
@@ -102,9 +103,15 @@ class ClientStateStore:
     for entry in sorted(self._entries(), reverse=True):
       if entry <= rounds_done:
         break
-      with np.load(self._entry(entry)) as saved:
-        for i, leaf in enumerate(leaves):
-          leaf[saved['ids']] = saved[f'leaf_{i}']
+      try:
+        with np.load(self._entry(entry)) as saved:
+          for i, leaf in enumerate(leaves):
+            leaf[saved['ids']] = saved[f'leaf_{i}']
+      except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise DataError(f'the client-state journal entry {self._entry(entry)!r} cannot be '
+                        f'read ({type(e).__name__}: {e}), so the population cannot be '
+                        f'rolled back to round {rounds_done}; start the run in a new '
+                        '--workdir') from None
     self.flush()
     for entry in self._entries():
       if entry > rounds_done:

@@ -8,7 +8,7 @@ import pytest
 
 from fedjax_sim import client_state_store
 from fedjax_sim.client_state_store import ClientStateStore, open_population
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.errors import ConfigError, DataError
 
 
 def one_client():
@@ -62,3 +62,14 @@ def test_a_run_without_a_directory_keeps_no_journal_and_removes_its_store():
   assert os.listdir(os.path.join(store.directory, 'journal')) == []
   store.close(remove=True)
   assert not os.path.exists(store.directory)
+
+
+def test_an_unreadable_journal_entry_is_one_data_error(tmp_path):
+  store = ClientStateStore(str(tmp_path), one_client(), 4, fresh=True)
+  store.write(1, np.array([2]), {'w': np.ones((1, 3, 2), np.float32), 'n': np.ones(1, np.int32)})
+  with open(tmp_path / 'journal' / '000000001.npz', 'wb') as f:
+    f.write(b'cut short')
+  with pytest.raises(DataError, match=r"journal entry .*000000001.npz' cannot be read "
+                                      r'\(\w+: .*\), so the population cannot be '
+                                      r'rolled back to round 0; start the run in a new'):
+    store.rollback(0)
