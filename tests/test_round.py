@@ -10,6 +10,7 @@ from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import (build_round, client_key, init_state, round_keys, run_local_steps,
                              step_key)
 from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core.local_training import block_size
 from fedjax_sim.data.batching import client_batches, client_stream, plan_batches
 from fedjax_sim.models import masked_loss
 
@@ -101,13 +102,17 @@ def test_strategies_agree_with_chunk_not_dividing_clients(ragged_data, tiny_mlp)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), results[0], other)
 
 
-def test_local_loop_runs_only_the_clients_real_steps(ragged_data):
+@pytest.mark.parametrize('batch,wanted', [(4, ((23, 12), (5, 3), (0, 0))),
+                                          (5, ((23, 10), (7, 3), (5, 2), (0, 0)))])
+def test_local_loop_runs_only_the_clients_real_steps(ragged_data, batch, wanted):
   """The local loop's trip count is the client's own: 23 examples, 2 epochs
-  of batch 4 is 12 steps (the plan allows 12 for the largest client), 5
-  examples is 3 steps, an empty client none; the last step's mask holds the
+  of batch 4 is 12 steps (the plan allows 12 for the largest client: blocks
+  of 6), 5 examples is 3 steps, an empty client none; of batch 5, 10 steps
+  in blocks of 5, and 7 examples 3 steps; the last step's mask holds the
   remainder."""
-  plan = plan_batches(ragged_data.max_examples, 4, epochs=2)
-  for count, want_steps in ((23, 12), (5, 3), (0, 0)):
+  plan = plan_batches(ragged_data.max_examples, batch, epochs=2)
+  assert block_size(plan.num_steps) == {4: 6, 5: 5}[batch]
+  for count, want_steps in wanted:
     batches = ClientBatches(ragged_data.examples, jnp.int32(3), jnp.int32(count),
                             client_stream(jax.random.PRNGKey(0), count, plan))
 
@@ -118,6 +123,11 @@ def test_local_loop_runs_only_the_clients_real_steps(ragged_data):
                                                            jax.random.PRNGKey(1)))(batches)
     assert int(steps) == want_steps and float(state) == want_steps
     assert int(seen) == 2 * count  # every real example twice, no padding
+
+
+def test_blocks_divide_the_plans_steps_where_they_can():
+  assert [block_size(n) for n in (1, 7, 8, 9, 10, 12, 16, 20, 144)] == [
+      1, 7, 8, 8, 5, 6, 8, 5, 8]
 
 
 def test_vmapped_clients_keep_their_own_final_state(ragged_data):

@@ -30,9 +30,10 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
   in lock-step until the longest is done; finished clients' states are kept
   as they are, bit for bit).
 
-  Steps run in blocks of up to `BLOCK_STEPS`: a block's example indices are
-  computed and its examples gathered at once (a few vectorized operations
-  instead of many tiny ones per step), then its real steps run one by one.
+  Steps run in blocks of `block_size(plan.num_steps)`: a block's example
+  indices are computed and its examples gathered at once (a few vectorized
+  operations instead of many tiny ones per step), then its real steps run
+  one by one.
 
   With `batches.differentiable`, the loop is a `lax.scan` over the plan's
   `num_steps` steps instead, each rematerialized in the backward pass
@@ -47,7 +48,7 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
   if batches.differentiable:
     state, total = _scan_local_steps(step, state, batches, key)
     return state, total, num_steps
-  block = min(batches.stream.plan.num_steps, BLOCK_STEPS)
+  block = block_size(batches.stream.plan.num_steps)
   offsets = jnp.arange(block, dtype=jnp.int32)
 
   def run_block(b, carry):
@@ -90,6 +91,17 @@ def _scan_local_steps(step: StepFn, state: State, batches: ClientBatches,
   (state, total), _ = jax.lax.scan(jax.checkpoint(body) if plan.remat_steps else body,
                                    (state, zeros), steps)
   return state, total
+
+
+def block_size(num_steps: int) -> int:
+  """Steps per block for a plan of at most `num_steps` steps: all of them up
+  to `BLOCK_STEPS`; beyond, the largest size from `BLOCK_STEPS` down to half
+  of it that divides `num_steps` (10 steps: two blocks of 5, so a client
+  running the plan's steps gathers no unused step), else `BLOCK_STEPS`."""
+  if num_steps <= BLOCK_STEPS:
+    return num_steps
+  return next((b for b in range(BLOCK_STEPS, BLOCK_STEPS // 2, -1) if num_steps % b == 0),
+              BLOCK_STEPS)
 
 
 LossFn = Callable[[Any, dict, jax.Array, jax.Array], jax.Array]
