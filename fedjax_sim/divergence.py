@@ -8,6 +8,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from fedjax_sim import runlog
 from fedjax_sim.errors import DivergedError
 from fedjax_sim.workdir import CHECKPOINTS
 
@@ -45,13 +46,21 @@ def check_finite(metrics: dict, ids: jax.Array, round_number: int, action: str,
   return bad
 
 
+def recorded_drops(workdir: str) -> int:
+  """The clients a run directory's rounds dropped for non-finite updates
+  (logged with null norms): where a resumed run's count starts."""
+  rows = runlog.read_jsonl(os.path.join(workdir, runlog.CLIENT_NORMS))
+  return sum(norm is None for row in rows for norm in row['norms'])
+
+
 class LaggedCheck:
   """`check_finite` of each round, read when the next round is queued (the
   host never waits on a round it just dispatched), or at once with `now`.
-  A diverged round is still named exactly; at most one more round has run."""
+  A diverged round is still named exactly; at most one more round has run.
+  `dropped` counts the dropped clients, from `dropped` before this run."""
 
-  def __init__(self, action: str):
-    self.action, self.dropped = action, 0
+  def __init__(self, action: str, dropped: int = 0):
+    self.action, self.dropped = action, dropped
     self._pending: tuple | None = None
 
   def add(self, metrics: dict, ids: jax.Array, round_number: int, saved: Saved,

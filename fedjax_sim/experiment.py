@@ -45,7 +45,7 @@ from fedjax_sim.data.registry import Dataset, load_dataset
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.distributed import replicate
 from fedjax_sim.config.checks import check_config
-from fedjax_sim.divergence import LaggedCheck, Saved
+from fedjax_sim.divergence import LaggedCheck, Saved, recorded_drops
 from fedjax_sim.errors import ConfigError, DivergedError, Interrupted
 from fedjax_sim.evaluation import (binary_metrics, client_sums, evaluate, per_client,
                                    positive_scores, summarize_clients)
@@ -438,20 +438,22 @@ def train(config: ml_collections.ConfigDict,
   saved = Saved(first_round if ckpt and first_round else None, workdir)
   bar = tqdm.tqdm(total=config.rounds, initial=first_round, unit='round',
                   disable=progress != 'bar', dynamic_ncols=True)
-  history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'))
+  # A resumed run counts the clients dropped before its checkpoint too.
+  history, checks = [], LaggedCheck(config.get('on_nonfinite', 'stop'),
+                                    recorded_drops(workdir) if first_round else 0)
   all_counts = jnp.asarray(train_data.counts)  # for the behaviour draws
   clock_time = replay_clock(exp, config.seed, first_round, all_counts)
   store = None
-  if on_disk:
-    store = open_population(workdir and os.path.join(workdir, workdir_lib.POPULATION),
-                            exp.algorithm.client_init(params), train_data.num_clients,
-                            first_round if ckpt and first_round else None)
-    state = state._replace(clients=store.states)
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
     start, last_round = time.perf_counter(), first_round
     try:
+      if on_disk:  # rolled back to the checkpoint it resumes from
+        store = open_population(workdir and os.path.join(workdir, workdir_lib.POPULATION),
+                                exp.algorithm.client_init(params), train_data.num_clients,
+                                first_round or None)
+        state = state._replace(clients=store.states)
       for r in range(first_round, config.rounds):
         sample_key, round_key = sample_and_round_keys(config.seed, r)
         if exp.asynchronous:  # FedBuff: the clients its schedule started
@@ -513,7 +515,7 @@ def train(config: ml_collections.ConfigDict,
           # Its round was checked (a workdir records).
           checkpoint.save(ckpt, r + 1, state._replace(clients=()) if store else state)
           if store:  # no resume can go back further than the oldest checkpoint
-            store.forget_through(min(ckpt.all_steps()))
+            store.checkpointed(min(ckpt.all_steps()))
           saved = saved._replace(rounds_done=r + 1)
         if stopping and r + 1 < config.rounds:
           checks.flush()

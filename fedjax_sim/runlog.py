@@ -91,7 +91,8 @@ def last_record(path: str, tail: int = 1 << 20) -> dict[str, Any] | None:
 
 
 def write_atomic(path: str, data: bytes | str) -> None:
-  """Writes `data` to `path` via a temp file in the same dir and os.replace."""
+  """Writes `data` to `path` via a temp file in the same dir and os.replace,
+  then syncs the directory so the rename itself survives a machine crash."""
   directory = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=f'.{os.path.basename(path)}.',
                              suffix='.tmp')
@@ -105,6 +106,11 @@ def write_atomic(path: str, data: bytes | str) -> None:
   except BaseException:
     os.unlink(tmp)
     raise
+  dir_fd = os.open(directory, os.O_RDONLY)
+  try:
+    os.fsync(dir_fd)
+  finally:
+    os.close(dir_fd)
 
 
 def write_json_atomic(path: str, obj: Any) -> None:

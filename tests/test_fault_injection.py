@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +102,17 @@ def test_a_nan_client_stops_the_run_naming_round_client_and_checkpoint(tmp_path,
   assert [h['dropped_clients'] for h in history] == [
       sum(bad in ids for ids in sampled[:end]) for end in (4, 8, 12)]
   assert all(np.isfinite(h['test_loss']) for h in history)
+  # Resumed after a drop, the count goes on from the recorded rounds.
+  dropping = str(tmp_path / 'drop')
+  train(config, log=lambda line: None, workdir=dropping)
+  volatile = lambda rows: [{k: v for k, v in r.items()  # noqa: E731
+                            if k not in ('time', 'rounds_per_sec')} for r in rows]
+  want = volatile(runlog.read_jsonl(os.path.join(dropping, 'metrics.jsonl')))
+  for step in (11, 12):
+    shutil.rmtree(os.path.join(dropping, 'checkpoints', str(step)))
+  train(config, log=lambda line: None, workdir=dropping, resume=True)
+  assert volatile(runlog.read_jsonl(os.path.join(dropping, 'metrics.jsonl'))) == want
+  assert want[-1]['dropped_clients'] > 0
 
 
 def test_nonfinite_server_state_stops_the_run(monkeypatch):
@@ -121,47 +133,44 @@ def test_nonfinite_server_state_stops_the_run(monkeypatch):
     train(config, log=lambda line: None)
 
 
-def test_20_seeded_kills_before_during_and_after_checkpoint_writes_resume_identically(tmp_path):
+def kill_trials(out_dir, trials: int, seed: int, *mode: str) -> dict:
+  """`tests/kill_trials.py`'s report, after checking every trial resumed to
+  an identical end."""
   result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'kill_trials.py'),
-                           str(tmp_path), '20', '0'], capture_output=True, text=True,
-                          timeout=600)
+                           str(out_dir), str(trials), str(seed), *mode], capture_output=True,
+                          text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  trials = json.loads(result.stdout)['trials']
-  assert len(trials) == 20
-  assert [t for t in trials if not t['identical']] == []
+  report = json.loads(result.stdout)
+  assert len(report['trials']) == trials
+  assert [t for t in report['trials'] if not t['identical']] == []
+  return report
+
+
+def test_20_seeded_kills_before_during_and_after_checkpoint_writes_resume_identically(tmp_path):
+  report = kill_trials(tmp_path, 20, 0)
   # The seeded kills land between rounds and inside orbax's writes. (A kill
   # between a write and its checksums, a window of about a millisecond, is
   # the missing-checksums case of tests/test_workdir.py.)
-  assert {'between', 'during'} <= {t['killed'] for t in trials}
+  assert {'between', 'during'} <= {t['killed'] for t in report['trials']}
   # The runs are on the virtual clock, with rounds that lost clients.
-  clock = json.loads(result.stdout)['reference_clock']
+  clock = report['reference_clock']
   times = [t for t, _ in clock]
   assert len(clock) == 12 and times == sorted(times) and times[0] > 0
   assert min(n for _, n in clock) < 5
 
 
 def test_fedbuff_runs_killed_at_seeded_moments_resume_identically(tmp_path):
-  result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'kill_trials.py'),
-                           str(tmp_path), '4', '1', 'fedbuff'], capture_output=True, text=True,
-                          timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  trials = json.loads(result.stdout)['trials']
-  assert len(trials) == 4 and [t for t in trials if not t['identical']] == []
-  assert any(t['resumed'] for t in trials)
+  report = kill_trials(tmp_path, 4, 1, 'fedbuff')
+  assert any(t['resumed'] for t in report['trials'])
   # Asynchronous: the clock moves and reports arrive stale.
-  clock = json.loads(result.stdout)['reference_clock']
+  clock = report['reference_clock']
   assert len(clock) == 12 and [t for t, _ in clock] == sorted(t for t, _ in clock)
   assert max(staleness for _, staleness in clock) > 0
 
 
 def test_disk_population_runs_killed_at_seeded_moments_resume_identically(tmp_path):
-  result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'kill_trials.py'),
-                           str(tmp_path), '4', '2', 'disk'], capture_output=True, text=True,
-                          timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  trials = json.loads(result.stdout)['trials']
-  assert len(trials) == 4 and [t for t in trials if not t['identical']] == []
-  assert any(t['resumed'] for t in trials)
+  report = kill_trials(tmp_path, 4, 2, 'disk')
+  assert any(t['resumed'] for t in report['trials'])
   # SCAFFOLD's controls were compared from the store's files.
   assert len(os.listdir(tmp_path / 'reference' / 'population')) > 1
 

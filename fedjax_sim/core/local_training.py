@@ -94,10 +94,11 @@ def _scan_local_steps(step: StepFn, state: State, batches: ClientBatches,
 
 
 def block_size(num_steps: int) -> int:
-  """Steps per block for a plan of at most `num_steps` steps: all of them up
-  to `BLOCK_STEPS`; beyond, the largest size from `BLOCK_STEPS` down to half
-  of it that divides `num_steps` (10 steps: two blocks of 5, so a client
-  running the plan's steps gathers no unused step), else `BLOCK_STEPS`."""
+  """Steps per block for a plan of `num_steps` steps (clients run at most
+  that many): all of them up to `BLOCK_STEPS`; beyond, the largest size from
+  `BLOCK_STEPS` down to `BLOCK_STEPS // 2 + 1` (5) that divides `num_steps`
+  (10 steps: two blocks of 5, so a client running the plan's steps gathers
+  no unused step), else `BLOCK_STEPS`."""
   if num_steps <= BLOCK_STEPS:
     return num_steps
   return next((b for b in range(BLOCK_STEPS, BLOCK_STEPS // 2, -1) if num_steps % b == 0),
