@@ -1,12 +1,23 @@
 """Shared fixtures: a tiny ragged federated data set and a tiny MLP."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# One persistent XLA compilation cache for the whole session: the test
+# workers and the scripts they run in subprocesses compile many of the same
+# round programs (the default experiment's above all). Set before JAX is
+# imported; the process that made it removes it at exit.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='fedjax_sim_tests_xla_')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], True)
 
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays  # noqa: E402
 from fedjax_sim.models import get_model  # noqa: E402
