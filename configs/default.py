@@ -119,8 +119,9 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
 
   config.engine = ml_collections.ConfigDict()
   # 'auto' (the engine picks the layout and, with several devices, splits the
-  # clients over all of them) | 'vmap' | 'chunked' | 'sequential'
+  # clients over all of them) | 'vmap' | 'chunked' | 'sequential' | 'lanes'
   config.engine.strategy = 'auto'
+  # Clients per chunk ('chunked'), or lanes ('lanes').
   config.engine.chunk_size = 8
   # Split the sampled clients over all devices (of all processes) with a
   # 'clients' mesh; always on in multi-process runs.

@@ -61,6 +61,8 @@ def main():
       assert round_fn._cache_size() == 1  # the second round reused the program
       return state, metrics['clients']['weight']
 
+    if name in ('scaffold', 'median'):  # one lane per device, clients back to back
+      layouts.append(('lanes', 1, client_mesh()))
     for strategy, chunk, mesh in layouts + ([('auto', 1, None)] if name in ('fedavg', 'scaffold')
                                             else []):
       reference = 'sequential' if strategy == 'auto' else strategy

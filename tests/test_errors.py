@@ -18,7 +18,7 @@ from fedjax_sim.experiment import build_experiment
     ('clients_per_round', 21, 'clients_per_round=21 exceeds data.num_clients=20'),
     ('client.batch_size', 0, 'client.batch_size must be an integer >= 1, got 0'),
     ('rounds', -1, 'rounds must be an integer >= 1'),
-    ('engine.strategy', 'pmap', "engine.strategy must be one of ('auto', 'vmap', 'chunked', 'sequential')"),
+    ('engine.strategy', 'pmap', "engine.strategy must be one of ('auto', 'vmap', 'chunked', 'sequential', 'lanes')"),
     ('engine.chunk_size', 0, 'engine.chunk_size must be an integer >= 1'),
     ('client.optimizer.name', 'lion', "client.optimizer.name must be one of"),
     ('server.optimizer.learning_rate', 0., 'server.optimizer.learning_rate must be > 0'),

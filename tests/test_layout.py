@@ -29,6 +29,12 @@ def test_accelerator_chunk_is_what_fits_in_memory():
   assert choose_layout('gpu', 10**6, 20, 10**12, 10**9) == Layout('chunked', 1)
 
 
+def test_accelerator_runs_lanes_when_the_clients_do_not_fit_at_once():
+  assert choose_layout('gpu', 10**6, 1000, 10 * 10**6, 10**9, lanes_ok=True) == Layout('lanes', 50)
+  assert choose_layout('gpu', 10**6, 20, 10 * 10**6, 10**9, lanes_ok=True) == Layout('chunked', 20)
+  assert Layout('lanes', 50).describe() == 'lanes:50' and Layout('vmap', 1).describe() == 'vmap'
+
+
 @pytest.mark.parametrize('devices', [1, 2, 3])
 def test_balanced_order_sorts_each_device_and_balances_totals(devices):
   steps = jnp.array([3, 40, 0, 7, 7, 1, 12, 5, 9, 2, 30, 4], jnp.int32)
@@ -115,7 +121,8 @@ def test_accelerator_auto_sizes_chunks_from_xla_memory_analysis(ragged_data, tin
                                                                 monkeypatch):
   """The accelerator path, run on this CPU with the platform and the free
   memory stubbed: the chunk is half the free memory over what XLA's memory
-  analysis says one compiled client needs."""
+  analysis says one compiled client needs; when not all clients fit, lanes
+  of that width."""
   from fedjax_sim.core import round as round_lib
   monkeypatch.setattr(round_lib, '_platform', lambda mesh: 'gpu')
   free = []
@@ -132,5 +139,21 @@ def test_accelerator_auto_sizes_chunks_from_xla_memory_analysis(ragged_data, tin
     state, _ = build_round(algorithm, plan, log=logged.append)(
         state, ragged_data, ids, jax.random.PRNGKey(0))
     results.append(state)
-    assert logged[0].startswith(f"engine: auto layout chunked:{1 if not free_bytes else 5} ")
+    assert logged[0].startswith('engine: auto layout ' + ('chunked:5 ' if free_bytes
+                                                          else 'lanes:1 '))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), *results)
+
+
+def test_accelerator_auto_falls_back_to_chunks_without_lanes(ragged_data, tiny_mlp, monkeypatch):
+  """MimeLite's clients also make a full pass over their data: no lanes."""
+  from fedjax_sim.algorithms.mimelite import mimelite
+  from fedjax_sim.core import round as round_lib
+  monkeypatch.setattr(round_lib, '_platform', lambda mesh: 'gpu')
+  monkeypatch.setattr(round_lib, '_free_bytes', lambda device: 0)
+  algorithm = mimelite(tiny_mlp, 0.1, 0.9, optax.sgd(1.))
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  logged = []
+  build_round(algorithm, plan_batches(ragged_data.max_examples, 4), log=logged.append)(
+      init_state(algorithm, params, 6), ragged_data, jnp.arange(5, dtype=jnp.int32),
+      jax.random.PRNGKey(0))
+  assert logged[0].startswith('engine: auto layout chunked:1 ')

@@ -53,7 +53,7 @@ def reference_round(model, params, server_state, data, ids, key, plan,
 
 
 @pytest.mark.parametrize('strategy,chunk_size', [('vmap', 1), ('chunked', 4),
-                                                 ('sequential', 1)])
+                                                 ('sequential', 1), ('lanes', 2)])
 @pytest.mark.parametrize('epochs,steps,weighting', [(2, 0, 'num_examples'),
                                                      (1, 3, 'uniform')])
 def test_round_matches_python_loop(ragged_data, tiny_mlp, strategy, chunk_size,
@@ -92,7 +92,8 @@ def test_strategies_agree_with_chunk_not_dividing_clients(ragged_data, tiny_mlp)
   plan = plan_batches(ragged_data.max_examples, 5)
   ids = jnp.array([5, 4, 3, 1, 0], jnp.int32)
   results = []
-  for strategy, chunk in [('vmap', 1), ('chunked', 2), ('chunked', 3), ('sequential', 1)]:
+  for strategy, chunk in [('vmap', 1), ('chunked', 2), ('chunked', 3), ('sequential', 1),
+                          ('lanes', 2), ('lanes', 3)]:
     fresh = init_state(algorithm, jax.tree.map(jnp.copy, params), 6)  # donated
     state, metrics = build_round(algorithm, plan, strategy, chunk)(
         fresh, ragged_data, ids, jax.random.PRNGKey(7))

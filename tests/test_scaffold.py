@@ -39,7 +39,8 @@ def reference_round(model, x, c, controls, data, ids, key, plan, lr, server_lr):
   return x, c
 
 
-@pytest.mark.parametrize('strategy,chunk', [('vmap', 1), ('chunked', 2), ('sequential', 1)])
+@pytest.mark.parametrize('strategy,chunk', [('vmap', 1), ('chunked', 2), ('sequential', 1),
+                                           ('lanes', 2)])
 def test_scaffold_two_rounds_match_python_loop(ragged_data, tiny_mlp, strategy, chunk):
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
   lr, server_lr = 0.3, 0.8

@@ -26,7 +26,7 @@ def test_eight_devices_match_one_device_to_1e5():
                         capture_output=True, text=True, env=env, timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]
   diffs = json.loads(proc.stdout.strip().splitlines()[-1])
-  assert len(diffs) == 13
+  assert len(diffs) == 15
   assert max(diffs.values()) <= 1e-5, diffs
 
 

@@ -7,6 +7,7 @@ from typing import Callable, Mapping, NamedTuple, TypeVar
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.core import loop_intercept
 from fedjax_sim.data.batching import BatchStream, real_steps
 from fedjax_sim.errors import ConfigError
 
@@ -70,6 +71,9 @@ class ClientBatches(NamedTuple):
                     init: Acc, size: int) -> Acc:
     """Folds `fn(acc, batch, mask)` over the real examples in order, `size`
     at a time (the last slice masked); `ceil(count / size)` iterations."""
+    hook = loop_intercept.current()
+    if hook is not None:
+      hook.full_pass()
     if self.differentiable:
       raise ConfigError('full passes over a client\'s data (fold_examples) are not '
                         'differentiable yet; use an algorithm with local steps')

@@ -6,9 +6,14 @@ it is deterministic for a given backend. Measured on a 2-core CPU
 (`benchmarks/RESULTS.md`): one client at a time (`sequential`) is fastest for
 models whose step is a real matmul (the 784-200-10 MLP), while tiny models
 (logistic regression, 610 parameters) are dominated by per-client fixed
-cost, which a `vmap`ped chunk of `CPU_CHUNK` clients amortizes. On an
-accelerator a wide `vmap` is what fills the device: the chunk is as large as
-XLA's memory analysis says fits in `MEMORY_FRACTION` of the free memory.
+cost, which a `vmap`ped chunk of `CPU_CHUNK` clients amortizes (`lanes` of
+the same width measured the same, and slower than `sequential` on the MLP).
+On an accelerator a wide `vmap` is what fills the device: as many clients
+as XLA's memory analysis says fit in `MEMORY_FRACTION` of the free memory.
+When all of a device's clients fit, they run as one `vmap`ped chunk; when
+they do not, they run in `lanes` of that width (a lane moves on to its next
+client as soon as one is done, so ragged clients cost their real steps, not
+each chunk's longest), or in chunks for algorithms that cannot run in lanes.
 """
 
 from __future__ import annotations
@@ -28,12 +33,19 @@ class Layout(NamedTuple):
   strategy: str
   chunk_size: int
 
+  @property
+  def group_size(self) -> int:
+    """Clients per device are padded to a multiple of this."""
+    return self.chunk_size if self.strategy in ('chunked', 'lanes') else 1
+
   def describe(self) -> str:
-    return self.strategy + (f':{self.chunk_size}' if self.strategy == 'chunked' else '')
+    return self.strategy + (f':{self.chunk_size}' if self.strategy in ('chunked', 'lanes')
+                            else '')
 
 
 def choose_layout(platform: str, update_size: int, clients_per_device: int,
-                  client_bytes: int = 0, free_bytes: int = 0) -> Layout:
+                  client_bytes: int = 0, free_bytes: int = 0,
+                  lanes_ok: bool = False) -> Layout:
   """The layout `auto` runs.
 
   Args:
@@ -42,10 +54,13 @@ def choose_layout(platform: str, update_size: int, clients_per_device: int,
     clients_per_device: sampled clients each device maps.
     client_bytes: accelerators: XLA's temporary memory for one client.
     free_bytes: accelerators: device memory free for those temporaries.
+    lanes_ok: accelerators: the client update can run in `lanes`.
   """
   if platform == 'cpu':
     if update_size < CPU_SMALL_MODEL and clients_per_device >= 2 * CPU_CHUNK:
       return Layout('chunked', CPU_CHUNK)
     return Layout('sequential', 1)
-  fit = int(MEMORY_FRACTION * free_bytes) // max(client_bytes, 1)
-  return Layout('chunked', max(1, min(fit, clients_per_device)))
+  fit = max(1, int(MEMORY_FRACTION * free_bytes) // max(client_bytes, 1))
+  if lanes_ok and fit < clients_per_device:
+    return Layout('lanes', fit)
+  return Layout('chunked', min(fit, clients_per_device))

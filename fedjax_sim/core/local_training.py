@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fedjax_sim.core import loop_intercept
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.tree_util import zeros_of_output
 
@@ -43,7 +44,13 @@ def run_local_steps(step: StepFn, state: State, batches: ClientBatches,
 
   Returns:
     `(final_state, aux summed over the steps, num_steps int32)`.
+
+  Under `loop_intercept.intercept(hook)` the hook runs the loop instead
+  (the `lanes` layout).
   """
+  hook = loop_intercept.current()
+  if hook is not None:
+    return hook.local_loop(step, state, batches, key)
   num_steps = batches.num_steps
   if batches.differentiable:
     state, total = _scan_local_steps(step, state, batches, key)

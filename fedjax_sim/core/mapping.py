@@ -1,9 +1,11 @@
-"""Map a per-client function over clients and sum its output, three ways.
+"""Map a per-client function over clients and sum its output, four ways.
 
-`vmap` runs all clients at once; `chunked` scans over chunks of `chunk_size`
-vmapped clients (memory bounded by the chunk, not by clients per round);
-`sequential` scans over clients one at a time. All three sum inside the
-program, so only the reduction (never every client's update) is kept.
+`vmap` runs all clients at once, in lock-step; `chunked` scans over chunks
+of `chunk_size` vmapped clients (memory bounded by the chunk, not by clients
+per round); `sequential` scans over clients one at a time; `lanes` runs
+`chunk_size` lanes in lock-step, each moving on to its next client as soon
+as its current one is done (`fedjax_sim.core.lanes`). All four sum inside
+the program, so only the reduction (never every client's update) is kept.
 """
 
 from __future__ import annotations
@@ -13,25 +15,28 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.core.lanes import lanes_map_and_sum, loop_count
 from fedjax_sim.core.tree_util import zeros_of_output
 from fedjax_sim.errors import ConfigError
 
-STRATEGIES = ('vmap', 'chunked', 'sequential')
+STRATEGIES = ('vmap', 'chunked', 'sequential', 'lanes')
 PyTree = Any
 ClientFn = Callable[..., tuple[PyTree, PyTree]]
 
 
 def map_and_sum(fn: ClientFn, xs: PyTree, strategy: str,
-                chunk_size: int = 1) -> tuple[PyTree, PyTree]:
+                chunk_size: int = 1, shared: PyTree = ()) -> tuple[PyTree, PyTree]:
   """Applies `fn(*x) -> (summed, stacked)` to each client's slice of `xs`.
 
   Args:
     fn: per-client function; the first output is summed over clients, the
       second (small per-client values) is stacked.
     xs: tuple of arrays with a leading client axis (a multiple of
-      `chunk_size` for the chunked strategy).
+      `chunk_size` for `chunked` and `lanes`), longest client first.
     strategy: one of `STRATEGIES`.
-    chunk_size: clients per chunk for `chunked`.
+    chunk_size: clients per chunk for `chunked`, lanes for `lanes`.
+    shared: `lanes`: the arrays `fn` closes over that do not depend on the
+      client (data, server state), kept out of the lane state.
 
   Returns:
     `(sum over clients, stacked per-client outputs)`.
@@ -41,6 +46,10 @@ def map_and_sum(fn: ClientFn, xs: PyTree, strategy: str,
     return jax.tree.map(lambda a: a.sum(0), summed), stacked
   if strategy == 'sequential':
     return _scan_sum(fn, xs)
+  if strategy == 'lanes':
+    if loop_count(fn, jax.tree.map(lambda a: a[0], xs), shared) == 0:
+      return map_and_sum(fn, xs, 'chunked', chunk_size)  # nothing to run back to back
+    return lanes_map_and_sum(fn, xs, chunk_size, shared)
   if strategy == 'chunked':
     num = jax.tree.leaves(xs)[0].shape[0]
     if num < 2 * chunk_size or chunk_size == 1:

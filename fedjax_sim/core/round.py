@@ -14,6 +14,7 @@ from jax.sharding import Mesh
 from fedjax_sim.core.aggregator import Reduced, finish, safe_divide
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
+from fedjax_sim.core import lanes
 from fedjax_sim.core.layout import Layout, choose_layout
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
 from fedjax_sim.core.population import host_client_states
@@ -236,7 +237,7 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
                             math.ceil(num_sampled / num_devices), mesh)
       log(f'engine: auto layout {layout.describe()} on {num_devices} '
           f'{_platform(mesh)} device(s), {num_sampled} clients per round')
-    group = (layout.chunk_size if layout.strategy == 'chunked' else 1) * num_devices
+    group = layout.group_size * num_devices
     padded = math.ceil(num_sampled / group) * group
     ids = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(client_ids)
     rows = ids if data_rows is None else (
@@ -259,7 +260,7 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     xs = tuple(a[perm] for a in columns)
     if mesh is None:
       summed, stacked_out = map_and_sum(
-          functools.partial(one_client, shared), xs, *layout)
+          functools.partial(one_client, shared), xs, *layout, shared)
     else:
       summed, stacked_out = sharded_map_and_sum(one_client, shared, xs, *layout, mesh)
     back = inverse(perm)
@@ -341,7 +342,8 @@ def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: 
   memory = memory.memory_analysis()
   client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
   free = _free_bytes(_first_device(mesh))
-  return choose_layout(platform, update_size, clients_per_device, client_bytes, free)
+  lanes_ok = lanes.supported(functools.partial(one_client, shared), example, shared)
+  return choose_layout(platform, update_size, clients_per_device, client_bytes, free, lanes_ok)
 
 
 def _free_bytes(device: jax.Device) -> int:

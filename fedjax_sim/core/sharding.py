@@ -39,7 +39,7 @@ def sharded_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], shared: PyTree
 
   def local(shared, *shard):
     summed, stacked = map_and_sum(functools.partial(fn, shared), shard, strategy,
-                                  chunk_size)
+                                  chunk_size, shared)
     return (jax.lax.psum(summed, AXIS),
             jax.lax.all_gather(stacked, AXIS, tiled=True))
 

@@ -1,0 +1,248 @@
+"""`lanes`: clients run in lanes that move on to their next client mid-loop.
+
+The sampled clients are dealt over `lanes` queues (longest first, snake
+order, so the queues' total steps are balanced). All lanes run one local
+step at a time together (one `vmap`ped step), and a lane whose client has
+run its last step finishes that client and starts its next one at once, in
+the same loop. A round then costs about the clients' total real steps
+divided by the lanes, not clients x the longest client's steps as in a
+`vmap`ped chunk, while every step is as wide as the lanes.
+
+No algorithm changes: the client function is traced three ways under a
+`loop_intercept` hook. *Start* runs it up to its local loop (one
+`run_local_steps`, as `train_locally` has) and records the loop's initial
+state and its step as a jaxpr, whose per-client values become lane state;
+*step* runs that jaxpr; *finish* runs the client function again with the
+loop's final state in place of the loop. A client function with no local
+loop runs in chunks of the lanes' width (`mapping.map_and_sum`: there is
+nothing to run back to back); one with two loops, a full pass over its data
+(`fold_examples`), or a differentiable round cannot run in lanes
+(`LanesUnsupported`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
+
+from fedjax_sim.core import loop_intercept
+from fedjax_sim.core.local_training import step_key
+from fedjax_sim.errors import ConfigError
+
+PyTree = Any
+
+
+class LanesUnsupported(ConfigError):
+  """The client function cannot be split into start, steps and finish."""
+
+
+class _Loop(NamedTuple):
+  """One client's local loop as *start* records it."""
+
+  state: PyTree
+  zeros: PyTree  # the loop's summed aux before the first step
+  num_steps: jax.Array
+  hoisted: list  # the step's per-client constants
+  step: Callable[[PyTree, jax.Array, list], tuple[PyTree, PyTree]]
+
+
+class _Start:
+  """Hook of *start*: records the loop and returns a placeholder result."""
+
+  def __init__(self, shared_ids: set[int]):
+    self.shared_ids = shared_ids
+    self.loops: list[_Loop] = []
+
+  def local_loop(self, step, state, batches, key):
+    if batches.differentiable:
+      raise LanesUnsupported("engine.strategy='lanes': differentiable rounds run "
+                             "fixed-length loops; use 'chunked' or 'sequential'")
+
+    def one_step(state, s):
+      batch, mask = batches.step(s)
+      return step(state, batch, mask, step_key(key, s))
+
+    self.loops.append(_record(one_step, state, batches.num_steps, self.shared_ids))
+    return state, self.loops[-1].zeros, batches.num_steps
+
+  def full_pass(self):
+    raise LanesUnsupported("engine.strategy='lanes': this algorithm's clients make a full "
+                           "pass over their data (fold_examples), lanes need exactly one "
+                           "local-steps loop (train_locally); use 'chunked' or 'sequential'")
+
+
+class _Finish:
+  """Hook of *finish*: the loop's result is the one the lane computed."""
+
+  def __init__(self, result: tuple[PyTree, PyTree, jax.Array]):
+    self.result = result
+
+  def local_loop(self, step, state, batches, key):
+    del step, state, batches, key
+    return self.result
+
+  def full_pass(self):  # *start* has refused these already
+    raise AssertionError('unreachable')
+
+
+def _record(one_step: Callable, state: PyTree, num_steps: jax.Array,
+            shared_ids: set[int]) -> _Loop:
+  """`one_step(state, s) -> (state, aux)` as a jaxpr whose constants that
+  are arrays not in the shared inputs (`shared_ids`) are hoisted out."""
+  closed, (_, aux_shape) = jax.make_jaxpr(one_step, return_shape=True)(state, jnp.int32(0))
+  consts = closed.consts
+  hoist = [isinstance(c, jax.Array) and id(c) not in shared_ids for c in consts]
+  hoisted = [c for c, h in zip(consts, hoist) if h]
+  kept = [None if h else c for c, h in zip(consts, hoist)]
+  out_tree = jax.tree.structure((state, aux_shape))
+
+  def step(state, s, hoisted):
+    it = iter(hoisted)
+    all_consts = [next(it) if h else c for c, h in zip(kept, hoist)]
+    out = jaxpr_as_fun(ClosedJaxpr(closed.jaxpr, all_consts))(*jax.tree.leaves(state), s)
+    return jax.tree.unflatten(out_tree, out)
+
+  zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux_shape)
+  return _Loop(state, zeros, num_steps, hoisted, step)
+
+
+class _Lanes(NamedTuple):
+  """The loop carry; every leaf has a leading lane axis (`stacked`: queue
+  depth, then lanes)."""
+
+  position: jax.Array  # the lane's current client in its queue
+  s: jax.Array  # its next step
+  num_steps: jax.Array
+  state: PyTree
+  total: PyTree
+  hoisted: list
+  summed: PyTree
+  stacked: PyTree
+
+
+def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lanes: int,
+                      shared: PyTree = ()) -> tuple[PyTree, PyTree]:
+  """`map_and_sum` of `fn(*x) -> (summed, stacked)` over the clients of `xs`
+  (a multiple of `lanes`, ordered longest first) in `lanes` lanes; `fn` runs
+  one local loop (`loop_count`).
+
+  `shared`: the arrays `fn` closes over that do not depend on the client
+  (data, server state); they stay out of the lane state.
+  """
+  num = jax.tree.leaves(xs)[0].shape[0]
+  depth = num // lanes
+  order = _snake(depth, lanes)
+  queue = jax.tree.map(lambda a: a[order], xs)  # [depth, lanes, ...]
+  shared_ids = {id(a) for a in jax.tree.leaves(shared)}
+  template: list[_Loop] = []
+
+  def start(*x):
+    loop = _start(fn, x, shared_ids)
+    if not template:
+      template.append(loop)
+    return loop.state, loop.zeros, loop.num_steps, loop.hoisted
+
+  def finish(x, state, total, num_steps):
+    with loop_intercept.intercept(_Finish((state, total, num_steps))):
+      return fn(*x)
+
+  def step(state, s, hoisted):
+    return template[0].step(state, s, hoisted)
+
+  lane_ids = jnp.arange(lanes)
+  at = lambda position: jax.tree.map(  # noqa: E731
+      lambda a: a[jnp.minimum(position, depth - 1), lane_ids], queue)
+  first = jnp.zeros(lanes, jnp.int32)
+  state, total, num_steps, hoisted = jax.vmap(start)(*at(first))
+  out_sum, out_stacked = jax.eval_shape(jax.vmap(fn), *at(first))
+  zeros = lambda tree, shape: jax.tree.map(  # noqa: E731
+      lambda a: jnp.zeros(shape + a.shape[1:], a.dtype), tree)
+  carry = _Lanes(first, first, num_steps, state, total, hoisted,
+                 zeros(out_sum, (lanes,)), zeros(out_stacked, (depth, lanes)))
+
+  def switch(c: _Lanes) -> _Lanes:
+    done = (c.s >= c.num_steps) & (c.position < depth)
+    x = at(c.position)
+    new_sum, new_stacked = jax.vmap(finish)(x, c.state, c.total, c.num_steps)
+    row = jnp.minimum(c.position, depth - 1)
+    summed = jax.tree.map(lambda acc, v: acc + _select(done, v, 0), c.summed, new_sum)
+    stacked = jax.tree.map(
+        lambda buf, v: buf.at[row, lane_ids].set(_select(done, v, buf[row, lane_ids])),
+        c.stacked, new_stacked)
+    position = c.position + done
+    take = done & (position < depth)
+    state, total, num_steps, hoisted = jax.vmap(start)(*at(position))
+    keep = lambda new, old: jax.tree.map(lambda n, o: _select(take, n, o), new, old)  # noqa: E731
+    return _Lanes(position, jnp.where(take, 0, c.s), keep(num_steps, c.num_steps),
+                  keep(state, c.state), keep(total, c.total), keep(hoisted, c.hoisted),
+                  summed, stacked)
+
+  def body(c: _Lanes) -> _Lanes:
+    c = jax.lax.cond(jnp.any((c.s >= c.num_steps) & (c.position < depth)), switch,
+                     lambda c: c, c)
+    active = (c.position < depth) & (c.s < c.num_steps)
+    state, aux = jax.vmap(step)(c.state, c.s, c.hoisted)
+    return c._replace(
+        s=c.s + active,
+        state=jax.tree.map(lambda n, o: _select(active, n, o), state, c.state),
+        total=jax.tree.map(lambda t, a: t + _select(active, a, 0), c.total, aux))
+
+  c = jax.lax.while_loop(lambda c: jnp.any(c.position < depth), body, carry)
+  summed = jax.tree.map(lambda a: a.sum(0), c.summed)
+  flat = order.reshape(-1)
+  stacked = jax.tree.map(
+      lambda buf: jnp.zeros_like(buf.reshape((num,) + buf.shape[2:])).at[flat].set(
+          buf.reshape((num,) + buf.shape[2:])), c.stacked)
+  return summed, stacked
+
+
+def loop_count(fn: Callable[..., Any], x: PyTree, shared: PyTree = ()) -> int:
+  """How many local loops `fn(*x)` (one client's inputs, abstract or not)
+  runs; LanesUnsupported for a client that lanes cannot run."""
+  hook = _Start({id(a) for a in jax.tree.leaves(shared)})
+
+  def run(*x):
+    with loop_intercept.intercept(hook):
+      fn(*x)
+    return ()
+
+  jax.eval_shape(run, *x)
+  return len(hook.loops)
+
+
+def supported(fn: Callable[..., Any], x: PyTree, shared: PyTree = ()) -> bool:
+  """Whether `fn(*x)` can run in lanes (`map_and_sum` runs clients without
+  a local loop in chunks)."""
+  try:
+    return loop_count(fn, x, shared) <= 1
+  except LanesUnsupported:
+    return False
+
+
+def _start(fn: Callable[..., Any], x: tuple, shared_ids: set[int]) -> _Loop:
+  """*Start* of one client: its loop as `_Start` records it."""
+  hook = _Start(shared_ids)
+  with loop_intercept.intercept(hook):
+    fn(*x)
+  if len(hook.loops) != 1:
+    raise LanesUnsupported(
+        f"engine.strategy='lanes': the client update runs {len(hook.loops)} local loops, "
+        "lanes need exactly one (train_locally); use 'chunked' or 'sequential'")
+  return hook.loops[0]
+
+
+def _snake(depth: int, lanes: int) -> jax.Array:
+  """`[depth, lanes]` positions: row q holds positions `q * lanes ...`, every
+  other row reversed, so lanes dealt longest-first clients get balanced
+  totals."""
+  rows = jnp.arange(depth * lanes, dtype=jnp.int32).reshape(depth, lanes)
+  return jnp.where((jnp.arange(depth) % 2 == 1)[:, None], rows[:, ::-1], rows)
+
+
+def _select(mask: jax.Array, new: jax.Array, old: jax.Array | float) -> jax.Array:
+  """`where(mask, new, old)` with `mask [lanes]` broadcast over trailing axes."""
+  mask = mask.reshape(mask.shape + (1,) * (jnp.ndim(new) - 1))
+  return jnp.where(mask, new, old)
