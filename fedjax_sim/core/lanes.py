@@ -16,8 +16,16 @@ state and its step as a jaxpr, whose per-client values become lane state;
 loop's final state in place of the loop. A client function with no local
 loop runs in chunks of the lanes' width (`mapping.map_and_sum`: there is
 nothing to run back to back); one with two loops, a full pass over its data
-(`fold_examples`), or a differentiable round cannot run in lanes
+(`fold_examples`), a loop inside a transformation of the client's own
+(a jitted helper), or a differentiable round cannot run in lanes
 (`LanesUnsupported`).
+
+The client update's code around its loop runs more than once per client
+(in *start* and in *finish*, for every lane at each switch): pure code
+costs a little more, but side effects there (host callbacks) repeat.
+Values the step closes over are lane state when they are traced and not
+among the shared inputs: per-client values, and values computed from the
+server state (one copy per lane).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
+from jax.extend.core import ClosedJaxpr, get_opaque_trace_state, jaxpr_as_fun
 
 from fedjax_sim.core import loop_intercept
 from fedjax_sim.core.local_training import step_key
@@ -40,33 +48,61 @@ class LanesUnsupported(ConfigError):
 
 
 class _Loop(NamedTuple):
-  """One client's local loop as *start* records it."""
+  """One client's local loop as *start* records it: its initial state, the
+  zeros its aux sum starts from, its steps, and one step as a jaxpr of
+  `(state leaves, s)` with its constants."""
 
   state: PyTree
-  zeros: PyTree  # the loop's summed aux before the first step
+  zeros: PyTree
   num_steps: jax.Array
-  hoisted: list  # the step's per-client constants
-  step: Callable[[PyTree, jax.Array, list], tuple[PyTree, PyTree]]
+  jaxpr: Any
+  consts: list
+  out_tree: Any
+
+
+class _Step(NamedTuple):
+  """The step every lane runs, from the first *start*: `hoist[i]` says
+  whether the jaxpr's constant i is per-client (lane state); `kept` holds the
+  others (None where hoisted)."""
+
+  jaxpr: Any
+  kept: list
+  hoist: list[bool]
+  out_tree: Any
+
+  def __call__(self, state: PyTree, s: jax.Array, hoisted: list) -> tuple[PyTree, PyTree]:
+    it = iter(hoisted)
+    consts = [next(it) if h else c for c, h in zip(self.kept, self.hoist)]
+    out = jaxpr_as_fun(ClosedJaxpr(self.jaxpr, consts))(*jax.tree.leaves(state), s)
+    return jax.tree.unflatten(self.out_tree, out)
 
 
 class _Start:
   """Hook of *start*: records the loop and returns a placeholder result."""
 
-  def __init__(self, shared_ids: set[int]):
-    self.shared_ids = shared_ids
+  def __init__(self):
+    self.trace = get_opaque_trace_state()
     self.loops: list[_Loop] = []
 
   def local_loop(self, step, state, batches, key):
     if batches.differentiable:
       raise LanesUnsupported("engine.strategy='lanes': differentiable rounds run "
                              "fixed-length loops; use 'chunked' or 'sequential'")
+    if get_opaque_trace_state() != self.trace:
+      raise LanesUnsupported("engine.strategy='lanes': the client update runs its local "
+                             "loop inside a transformation of its own (jit, vmap, "
+                             "checkpoint or a cond branch); use 'chunked' or 'sequential'")
 
     def one_step(state, s):
       batch, mask = batches.step(s)
       return step(state, batch, mask, step_key(key, s))
 
-    self.loops.append(_record(one_step, state, batches.num_steps, self.shared_ids))
-    return state, self.loops[-1].zeros, batches.num_steps
+    closed, (_, aux_shape) = jax.make_jaxpr(one_step, return_shape=True)(state, jnp.int32(0))
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux_shape)
+    num_steps = batches.num_steps
+    self.loops.append(_Loop(state, zeros, num_steps, closed.jaxpr, list(closed.consts),
+                            jax.tree.structure((state, aux_shape))))
+    return state, zeros, num_steps
 
   def full_pass(self):
     raise LanesUnsupported("engine.strategy='lanes': this algorithm's clients make a full "
@@ -88,30 +124,9 @@ class _Finish:
     raise AssertionError('unreachable')
 
 
-def _record(one_step: Callable, state: PyTree, num_steps: jax.Array,
-            shared_ids: set[int]) -> _Loop:
-  """`one_step(state, s) -> (state, aux)` as a jaxpr whose constants that
-  are arrays not in the shared inputs (`shared_ids`) are hoisted out."""
-  closed, (_, aux_shape) = jax.make_jaxpr(one_step, return_shape=True)(state, jnp.int32(0))
-  consts = closed.consts
-  hoist = [isinstance(c, jax.Array) and id(c) not in shared_ids for c in consts]
-  hoisted = [c for c, h in zip(consts, hoist) if h]
-  kept = [None if h else c for c, h in zip(consts, hoist)]
-  out_tree = jax.tree.structure((state, aux_shape))
-
-  def step(state, s, hoisted):
-    it = iter(hoisted)
-    all_consts = [next(it) if h else c for c, h in zip(kept, hoist)]
-    out = jaxpr_as_fun(ClosedJaxpr(closed.jaxpr, all_consts))(*jax.tree.leaves(state), s)
-    return jax.tree.unflatten(out_tree, out)
-
-  zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux_shape)
-  return _Loop(state, zeros, num_steps, hoisted, step)
-
-
 class _Lanes(NamedTuple):
-  """The loop carry; every leaf has a leading lane axis (`stacked`: queue
-  depth, then lanes)."""
+  """The loop carry; leaves have a leading lane axis (`stacked`: queue
+  depth, then lanes), but `summed`, the sum over the finished clients."""
 
   position: jax.Array  # the lane's current client in its queue
   s: jax.Array  # its next step
@@ -133,24 +148,32 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
   (data, server state); they stay out of the lane state.
   """
   num = jax.tree.leaves(xs)[0].shape[0]
+  if num % lanes:
+    raise ValueError(f'lanes: {num} clients is not a multiple of {lanes} lanes')
   depth = num // lanes
   order = _snake(depth, lanes)
   queue = jax.tree.map(lambda a: a[order], xs)  # [depth, lanes, ...]
   shared_ids = {id(a) for a in jax.tree.leaves(shared)}
-  template: list[_Loop] = []
+  template: list[_Step] = []
 
   def start(*x):
-    loop = _start(fn, x, shared_ids)
-    if not template:
-      template.append(loop)
-    return loop.state, loop.zeros, loop.num_steps, loop.hoisted
+    loop = _one_loop(_recorded_loops(fn, x))
+    if not template:  # per-client constants: tracers that are not shared inputs
+      hoist = [isinstance(c, jax.core.Tracer) and id(c) not in shared_ids for c in loop.consts]
+      template.append(_Step(loop.jaxpr, [None if h else c for c, h in zip(loop.consts, hoist)],
+                            hoist, loop.out_tree))
+    if len(loop.consts) != len(template[0].hoist):
+      raise LanesUnsupported("engine.strategy='lanes': the client update traces differently "
+                             "each time; use 'chunked' or 'sequential'")
+    hoisted = [c for c, h in zip(loop.consts, template[0].hoist) if h]
+    return loop.state, loop.zeros, loop.num_steps, hoisted
 
   def finish(x, state, total, num_steps):
     with loop_intercept.intercept(_Finish((state, total, num_steps))):
       return fn(*x)
 
   def step(state, s, hoisted):
-    return template[0].step(state, s, hoisted)
+    return template[0](state, s, hoisted)
 
   lane_ids = jnp.arange(lanes)
   at = lambda position: jax.tree.map(  # noqa: E731
@@ -161,14 +184,15 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
   zeros = lambda tree, shape: jax.tree.map(  # noqa: E731
       lambda a: jnp.zeros(shape + a.shape[1:], a.dtype), tree)
   carry = _Lanes(first, first, num_steps, state, total, hoisted,
-                 zeros(out_sum, (lanes,)), zeros(out_stacked, (depth, lanes)))
+                 zeros(out_sum, ()), zeros(out_stacked, (depth, lanes)))
 
   def switch(c: _Lanes) -> _Lanes:
     done = (c.s >= c.num_steps) & (c.position < depth)
     x = at(c.position)
     new_sum, new_stacked = jax.vmap(finish)(x, c.state, c.total, c.num_steps)
     row = jnp.minimum(c.position, depth - 1)
-    summed = jax.tree.map(lambda acc, v: acc + _select(done, v, 0), c.summed, new_sum)
+    summed = jax.tree.map(lambda acc, v: acc + _select(done, v, jnp.zeros_like(v)).sum(0),
+                          c.summed, new_sum)
     stacked = jax.tree.map(
         lambda buf, v: buf.at[row, lane_ids].set(_select(done, v, buf[row, lane_ids])),
         c.stacked, new_stacked)
@@ -188,50 +212,49 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
     return c._replace(
         s=c.s + active,
         state=jax.tree.map(lambda n, o: _select(active, n, o), state, c.state),
-        total=jax.tree.map(lambda t, a: t + _select(active, a, 0), c.total, aux))
+        total=jax.tree.map(lambda t, a: jnp.add(t, _select(active, a, jnp.zeros_like(a))),
+                           c.total, aux))
 
   c = jax.lax.while_loop(lambda c: jnp.any(c.position < depth), body, carry)
-  summed = jax.tree.map(lambda a: a.sum(0), c.summed)
   flat = order.reshape(-1)
   stacked = jax.tree.map(
       lambda buf: jnp.zeros_like(buf.reshape((num,) + buf.shape[2:])).at[flat].set(
           buf.reshape((num,) + buf.shape[2:])), c.stacked)
-  return summed, stacked
+  return c.summed, stacked
 
 
-def loop_count(fn: Callable[..., Any], x: PyTree, shared: PyTree = ()) -> int:
+def loop_count(fn: Callable[..., Any], x: PyTree) -> int:
   """How many local loops `fn(*x)` (one client's inputs, abstract or not)
   runs; LanesUnsupported for a client that lanes cannot run."""
-  hook = _Start({id(a) for a in jax.tree.leaves(shared)})
-
-  def run(*x):
-    with loop_intercept.intercept(hook):
-      fn(*x)
-    return ()
-
-  jax.eval_shape(run, *x)
-  return len(hook.loops)
+  count = []
+  jax.eval_shape(lambda *x: count.append(len(_recorded_loops(fn, x))), *x)
+  return count[0]
 
 
-def supported(fn: Callable[..., Any], x: PyTree, shared: PyTree = ()) -> bool:
+def supported(fn: Callable[..., Any], x: PyTree) -> bool:
   """Whether `fn(*x)` can run in lanes (`map_and_sum` runs clients without
   a local loop in chunks)."""
   try:
-    return loop_count(fn, x, shared) <= 1
+    return loop_count(fn, x) <= 1
   except LanesUnsupported:
     return False
 
 
-def _start(fn: Callable[..., Any], x: tuple, shared_ids: set[int]) -> _Loop:
-  """*Start* of one client: its loop as `_Start` records it."""
-  hook = _Start(shared_ids)
+def _recorded_loops(fn: Callable[..., Any], x: tuple) -> list[_Loop]:
+  """*Start* of one client (called while `fn` is traced): the local loops
+  it runs, as `_Start` records them."""
+  hook = _Start()
   with loop_intercept.intercept(hook):
     fn(*x)
-  if len(hook.loops) != 1:
+  return hook.loops
+
+
+def _one_loop(loops: list[_Loop]) -> _Loop:
+  if len(loops) != 1:
     raise LanesUnsupported(
-        f"engine.strategy='lanes': the client update runs {len(hook.loops)} local loops, "
+        f"engine.strategy='lanes': the client update runs {len(loops)} local loops, "
         "lanes need exactly one (train_locally); use 'chunked' or 'sequential'")
-  return hook.loops[0]
+  return loops[0]
 
 
 def _snake(depth: int, lanes: int) -> jax.Array:

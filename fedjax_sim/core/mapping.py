@@ -47,7 +47,7 @@ def map_and_sum(fn: ClientFn, xs: PyTree, strategy: str,
   if strategy == 'sequential':
     return _scan_sum(fn, xs)
   if strategy == 'lanes':
-    if loop_count(fn, jax.tree.map(lambda a: a[0], xs), shared) == 0:
+    if loop_count(fn, jax.tree.map(lambda a: a[0], xs)) == 0:
       return map_and_sum(fn, xs, 'chunked', chunk_size)  # nothing to run back to back
     return lanes_map_and_sum(fn, xs, chunk_size, shared)
   if strategy == 'chunked':

@@ -342,7 +342,7 @@ def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: 
   memory = memory.memory_analysis()
   client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
   free = _free_bytes(_first_device(mesh))
-  lanes_ok = lanes.supported(functools.partial(one_client, shared), example, shared)
+  lanes_ok = lanes.supported(functools.partial(one_client, shared), example)
   return choose_layout(platform, update_size, clients_per_device, client_bytes, free, lanes_ok)
 
 
