@@ -125,8 +125,9 @@ class _Finish:
 
 
 class _Lanes(NamedTuple):
-  """The loop carry; leaves have a leading lane axis (`stacked`: queue
-  depth, then lanes), but `summed`, the sum over the finished clients."""
+  """The loop carry; every leaf has a leading lane axis (`stacked`: queue
+  depth, then lanes). `summed` is each lane's sum over its finished clients:
+  one running sum over all lanes measured 3x slower (ragged MLP, 2 lanes)."""
 
   position: jax.Array  # the lane's current client in its queue
   s: jax.Array  # its next step
@@ -184,14 +185,14 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
   zeros = lambda tree, shape: jax.tree.map(  # noqa: E731
       lambda a: jnp.zeros(shape + a.shape[1:], a.dtype), tree)
   carry = _Lanes(first, first, num_steps, state, total, hoisted,
-                 zeros(out_sum, ()), zeros(out_stacked, (depth, lanes)))
+                 zeros(out_sum, (lanes,)), zeros(out_stacked, (depth, lanes)))
 
   def switch(c: _Lanes) -> _Lanes:
     done = (c.s >= c.num_steps) & (c.position < depth)
     x = at(c.position)
     new_sum, new_stacked = jax.vmap(finish)(x, c.state, c.total, c.num_steps)
     row = jnp.minimum(c.position, depth - 1)
-    summed = jax.tree.map(lambda acc, v: acc + _select(done, v, jnp.zeros_like(v)).sum(0),
+    summed = jax.tree.map(lambda acc, v: acc + _select(done, v, jnp.zeros_like(v)),
                           c.summed, new_sum)
     stacked = jax.tree.map(
         lambda buf, v: buf.at[row, lane_ids].set(_select(done, v, buf[row, lane_ids])),
@@ -220,7 +221,7 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
   stacked = jax.tree.map(
       lambda buf: jnp.zeros_like(buf.reshape((num,) + buf.shape[2:])).at[flat].set(
           buf.reshape((num,) + buf.shape[2:])), c.stacked)
-  return c.summed, stacked
+  return jax.tree.map(lambda a: a.sum(0), c.summed), stacked
 
 
 def loop_count(fn: Callable[..., Any], x: PyTree) -> int:
