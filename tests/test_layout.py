@@ -17,7 +17,9 @@ from fedjax_sim.data.federated_data import from_client_arrays
 
 
 def test_cpu_choice_follows_model_size():
-  assert choose_layout('cpu', 610, 500) == Layout('chunked', CPU_CHUNK)
+  assert choose_layout('cpu', 610, 500, lanes_ok=True) == Layout('lanes', CPU_CHUNK)
+  assert choose_layout('cpu', 610, 500) == Layout('chunked', CPU_CHUNK)  # e.g. MimeLite
+  assert choose_layout('cpu', 159_010, 500, lanes_ok=True) == Layout('sequential', 1)
   assert choose_layout('cpu', 159_010, 500) == Layout('sequential', 1)
   assert choose_layout('cpu', 610, 5) == Layout('sequential', 1)  # too few to chunk
 
@@ -157,3 +159,23 @@ def test_accelerator_auto_falls_back_to_chunks_without_lanes(ragged_data, tiny_m
       init_state(algorithm, params, 6), ragged_data, jnp.arange(5, dtype=jnp.int32),
       jax.random.PRNGKey(0))
   assert logged[0].startswith('engine: auto layout chunked:1 ')
+
+
+def test_cpu_auto_steps_small_models_in_lanes_or_chunks(tiny_mlp):
+  """A small model with 16 or more clients per device: lanes of 8 when the
+  client update can run in them (FedAvg), chunks of 8 when not (MimeLite)."""
+  from fedjax_sim.algorithms.mimelite import mimelite
+  rng = np.random.default_rng(0)
+  data = from_client_arrays([{'x': rng.normal(size=(n, 6)).astype(np.float32),
+                              'y': rng.integers(0, 4, n).astype(np.int32)}
+                             for n in rng.integers(0, 30, 40)], 'c')
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  plan = plan_batches(data.max_examples, 4)
+  ids = jnp.arange(16 * jax.device_count(), dtype=jnp.int32)
+  for algorithm, layout in [(fedavg(tiny_mlp, optax.sgd(0.1), optax.sgd(1.)), 'lanes:8'),
+                            (mimelite(tiny_mlp, 0.1, 0.9, optax.sgd(1.)), 'chunked:8')]:
+    logged = []
+    build_round(algorithm, plan, log=logged.append)(
+        init_state(algorithm, jax.tree.map(jnp.copy, params), 40), data, ids,
+        jax.random.PRNGKey(0))
+    assert logged[0].startswith(f'engine: auto layout {layout} ')

@@ -6,8 +6,9 @@ it is deterministic for a given backend. Measured on a 2-core CPU
 (`benchmarks/RESULTS.md`): one client at a time (`sequential`) is fastest for
 models whose step is a real matmul (the 784-200-10 MLP), while tiny models
 (logistic regression, 610 parameters) are dominated by per-client fixed
-cost, which a `vmap`ped chunk of `CPU_CHUNK` clients amortizes (`lanes` of
-the same width measured the same, and slower than `sequential` on the MLP).
+cost, which `CPU_CHUNK` clients stepped together amortize: in `lanes` (8-10%
+faster than `vmap`ped chunks of the same width, on equal and ragged sizes),
+or in chunks for algorithms that cannot run in lanes.
 On an accelerator a wide `vmap` is what fills the device: as many clients
 as XLA's memory analysis says fit in `MEMORY_FRACTION` of the free memory.
 When all of a device's clients fit, they run as one `vmap`ped chunk; when
@@ -21,7 +22,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 CPU_CHUNK = 8
-# Models whose update has fewer elements than this vmap chunks on a CPU.
+# Models whose update has fewer elements than this step several clients
+# together on a CPU.
 CPU_SMALL_MODEL = 16_384
 MEMORY_FRACTION = 0.5
 
@@ -54,11 +56,11 @@ def choose_layout(platform: str, update_size: int, clients_per_device: int,
     clients_per_device: sampled clients each device maps.
     client_bytes: accelerators: XLA's temporary memory for one client.
     free_bytes: accelerators: device memory free for those temporaries.
-    lanes_ok: accelerators: the client update can run in `lanes`.
+    lanes_ok: the client update can run in `lanes`.
   """
   if platform == 'cpu':
     if update_size < CPU_SMALL_MODEL and clients_per_device >= 2 * CPU_CHUNK:
-      return Layout('chunked', CPU_CHUNK)
+      return Layout('lanes' if lanes_ok else 'chunked', CPU_CHUNK)
     return Layout('sequential', 1)
   fit = max(1, int(MEMORY_FRACTION * free_bytes) // max(client_bytes, 1))
   if lanes_ok and fit < clients_per_device:

@@ -336,13 +336,13 @@ def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: 
   update = stacked_out[1][0] if stacked else summed[2]
   update_size = sum(math.prod(a.shape) for a in jax.tree.leaves(update))
   platform = _platform(mesh)
+  lanes_ok = lanes.supported(functools.partial(one_client, shared), example)
   if platform == 'cpu':
-    return choose_layout(platform, update_size, clients_per_device)
+    return choose_layout(platform, update_size, clients_per_device, lanes_ok=lanes_ok)
   memory = jax.jit(one_client).lower(abstract(shared), *abstract(example)).compile()
   memory = memory.memory_analysis()
   client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
   free = _free_bytes(_first_device(mesh))
-  lanes_ok = lanes.supported(functools.partial(one_client, shared), example)
   return choose_layout(platform, update_size, clients_per_device, client_bytes, free, lanes_ok)
 
 
