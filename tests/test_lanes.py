@@ -16,10 +16,9 @@ from fedjax_sim.core import (ClientResult, FederatedAlgorithm, build_round, init
                              make_round, run_local_steps, train_locally)
 from fedjax_sim.core.lanes import LanesUnsupported, _snake
 from fedjax_sim.data.batching import plan_batches
-from fedjax_sim.data.federated_data import from_client_arrays
 from fedjax_sim.data.packed import pack
 from fedjax_sim.models import masked_loss
-from test_layout import counting_algorithm
+from test_layout import counted_round
 
 NO_LANES = {'ditto': '2 local loops', 'mimelite': 'full pass over their data',
             'qfedavg': 'full pass over their data'}
@@ -105,18 +104,10 @@ def test_a_lane_runs_its_clients_back_to_back():
   empty: 16 iterations of a 2-wide step (the callback runs once per
   iteration) for 28 real steps. One `vmap` runs 12 iterations of a 6-wide
   step (72 step evaluations)."""
-  rng = np.random.default_rng(0)
-  data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
-                              'y': np.zeros(n, np.int32)} for n in (48, 4, 3, 46, 0, 8)], 'c')
-  calls = []
-  round_fn = build_round(counting_algorithm(calls), plan_batches(data.max_examples, 4),
-                         'lanes', 2)
-  _, metrics = round_fn(init_state(counting_algorithm([]), jnp.float32(0.), 6), data,
-                        jnp.arange(6, dtype=jnp.int32), jax.random.PRNGKey(0))
-  jax.effects_barrier()
+  iterations, metrics = counted_round((48, 4, 3, 46, 0, 8), 4, 'lanes', 2)
   np.testing.assert_array_equal(metrics['clients']['steps'], [12, 1, 1, 12, 0, 2])
   np.testing.assert_array_equal(metrics['clients']['examples'], [48, 4, 3, 46, 0, 8])
-  assert len(calls) == 16
+  assert iterations == 16
 
 
 def test_snake_deals_rows_alternately():

@@ -65,38 +65,36 @@ def counting_algorithm(calls: list) -> FederatedAlgorithm:
   return FederatedAlgorithm(lambda p: p, client_update, lambda s, a: s)
 
 
+def counted_round(counts: tuple, batch: int, strategy: str, chunk: int = 1):
+  """One round of `counting_algorithm` over clients of `counts` examples (1
+  epoch of `batch`): `(iterations of the local step, metrics)`."""
+  rng = np.random.default_rng(0)
+  data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
+                              'y': np.zeros(n, np.int32)} for n in counts], 'c')
+  calls = []
+  round_fn = build_round(counting_algorithm(calls), plan_batches(data.max_examples, batch),
+                         strategy, chunk)
+  _, metrics = round_fn(init_state(counting_algorithm([]), jnp.float32(0.), len(counts)), data,
+                        jnp.arange(len(counts), dtype=jnp.int32), jax.random.PRNGKey(0))
+  jax.effects_barrier()
+  return len(calls), metrics
+
+
 def test_chunks_hold_clients_of_similar_length():
   """Chunks of 2 over clients of 12, 1, 1 and 12 steps, sorted: the first
   chunk's two 12-step clients run one at a time (24 step callbacks), the
   rest as the chunk (1, 1): 1 lock-step iteration (the callback runs once per
   iteration of a vmapped chunk). In sampled order the chunks would be
   (12, 1) and (1, 12), 24 iterations."""
-  rng = np.random.default_rng(0)
-  data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
-                              'y': np.zeros(n, np.int32)} for n in (48, 4, 3, 46)], 'c')
-  calls = []
-  round_fn = build_round(counting_algorithm(calls), plan_batches(data.max_examples, 4),
-                         'chunked', 2)
-  _, metrics = round_fn(init_state(counting_algorithm([]), jnp.float32(0.), 4), data,
-                        jnp.arange(4, dtype=jnp.int32), jax.random.PRNGKey(0))
-  jax.effects_barrier()
+  iterations, metrics = counted_round((48, 4, 3, 46), 4, 'chunked', 2)
   np.testing.assert_array_equal(metrics['clients']['steps'], [12, 1, 1, 12])  # sampled order
   np.testing.assert_array_equal(metrics['clients']['examples'], [48, 4, 3, 46])
-  assert len(calls) == 25
+  assert iterations == 25
 
 
 def test_sequential_clients_run_only_their_real_steps():
-  rng = np.random.default_rng(0)
-  counts = (23, 0, 1, 7)
-  data = from_client_arrays([{'x': rng.normal(size=(n, 2)).astype(np.float32),
-                              'y': np.zeros(n, np.int32)} for n in counts], 'c')
-  calls = []
-  round_fn = build_round(counting_algorithm(calls), plan_batches(data.max_examples, 5),
-                         'sequential')
-  round_fn(init_state(counting_algorithm([]), jnp.float32(0.), 4), data,
-           jnp.arange(4, dtype=jnp.int32), jax.random.PRNGKey(0))
-  jax.effects_barrier()
-  assert len(calls) == 5 + 0 + 1 + 2  # not 4 clients x 5 steps
+  iterations, _ = counted_round((23, 0, 1, 7), 5, 'sequential')
+  assert iterations == 5 + 0 + 1 + 2  # not 4 clients x 5 steps
 
 
 def test_auto_equals_explicit_layout_and_logs_its_choice_once(ragged_data, tiny_mlp):
