@@ -2,7 +2,9 @@
 and check it ends bit-identical to an uninterrupted run.
 
 `python tests/kill_trials.py OUT_DIR TRIALS SEED [MODE]` prints one JSON object: per
-trial, where the kill landed (`between` rounds, `during` a checkpoint write:
+trial, how its kill was aimed (after a seeded random delay: at once (`at`), at the
+first checkpoint write seen (`write`), or just after the next checkpoint is complete
+(`after_write`); trials take the three in turn), where it landed (`between` rounds, `during` a checkpoint write:
 orbax's temporary directory present, `unsummed`: a checkpoint written but not
 yet its checksums, `finished`) and whether the resumed run's final checkpoint,
 metrics and client-norm rows equal the reference's.
@@ -22,6 +24,7 @@ import random
 import signal
 import sys
 import time
+from typing import Callable
 
 import jax
 
@@ -36,6 +39,7 @@ VOLATILE = ('time', 'rounds_per_sec')
 
 
 MODES = ('clock', 'fedbuff', 'disk')
+AIMS = ('at', 'write', 'after_write')
 MODE = ['clock']  # set by main() before any child is forked
 
 
@@ -101,9 +105,43 @@ def training_window(workdir: str) -> tuple[float, float]:
   return max(seen[1] - per_round, 0.), seen[rounds]
 
 
+def writing(workdir: str) -> bool:
+  """Whether orbax is writing a checkpoint (its temporary directory exists)."""
+  return bool(glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*')))
+
+
+def complete(workdir: str) -> set[str]:
+  """The checkpoints with their checksums written."""
+  return {os.path.dirname(f) for f in
+          glob.glob(os.path.join(workdir, 'checkpoints', '*', 'sha256sums.json'))}
+
+
+def kill_when(pid: int, ready: Callable[[], bool]) -> None:
+  """SIGKILLs the run as soon as `ready()`, and reaps it (a run that ends
+  first is reaped unkilled)."""
+  while not ready():
+    if os.waitpid(pid, os.WNOHANG)[0]:
+      return
+    time.sleep(0.0005)
+  os.kill(pid, signal.SIGKILL)
+  wait(pid)
+
+
+def kill(pid: int, workdir: str, aim: str) -> None:
+  """SIGKILLs the run now (`at`), inside the next checkpoint write
+  (`write`), or once the next checkpoint is complete (`after_write`)."""
+  if aim == 'at':
+    kill_when(pid, lambda: True)
+  elif aim == 'write':
+    kill_when(pid, lambda: writing(workdir))
+  else:
+    before = complete(workdir)
+    kill_when(pid, lambda: not writing(workdir) and complete(workdir) - before)
+
+
 def where_killed(workdir: str) -> str:
   checkpoints = os.path.join(workdir, 'checkpoints')
-  if glob.glob(os.path.join(checkpoints, '*tmp*')):
+  if writing(workdir):
     return 'during'
   steps = [d for d in glob.glob(os.path.join(checkpoints, '*')) if os.path.basename(d).isdigit()]
   if any(not os.path.exists(os.path.join(d, 'sha256sums.json')) for d in steps):
@@ -142,14 +180,14 @@ def main(out_dir: str, trials: int, seed: int) -> None:
   for trial in range(trials):
     workdir = os.path.join(out_dir, f'trial{trial}')
     delay = rng.uniform(first, last)
+    aim = AIMS[trial % len(AIMS)]
     pid = run_child(workdir, False)
     time.sleep(delay)
-    os.kill(pid, signal.SIGKILL)
-    wait(pid)
+    kill(pid, workdir, aim)
     where = where_killed(workdir)
     has_run = os.path.exists(os.path.join(workdir, runlog.CONFIG))
     code = wait(run_child(workdir, has_run))
-    results.append({'trial': trial, 'delay_s': round(delay, 3), 'killed': where,
+    results.append({'trial': trial, 'delay_s': round(delay, 3), 'aim': aim, 'killed': where,
                     'resumed': has_run, 'exit': code})
   expected = final_leaves(reference)
   for result in results:

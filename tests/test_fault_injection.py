@@ -146,11 +146,13 @@ def kill_trials(out_dir, trials: int, seed: int, *mode: str) -> dict:
   return report
 
 
-def test_20_seeded_kills_before_during_and_after_checkpoint_writes_resume_identically(tmp_path):
-  report = kill_trials(tmp_path, 20, 0)
-  # The seeded kills land between rounds and inside orbax's writes. (A kill
+def test_kills_between_rounds_and_inside_checkpoint_writes_resume_identically(tmp_path):
+  report = kill_trials(tmp_path, 9, 0)
+  # Three kills each: at a seeded moment, inside the next write, just after
+  # it. The aimed ones land inside orbax's writes and between rounds. (A kill
   # between a write and its checksums, a window of about a millisecond, is
   # the missing-checksums case of tests/test_workdir.py.)
+  assert [t['aim'] for t in report['trials']] == ['at', 'write', 'after_write'] * 3
   assert {'between', 'during'} <= {t['killed'] for t in report['trials']}
   # The runs are on the virtual clock, with rounds that lost clients.
   clock = report['reference_clock']
@@ -160,7 +162,7 @@ def test_20_seeded_kills_before_during_and_after_checkpoint_writes_resume_identi
 
 
 def test_fedbuff_runs_killed_at_seeded_moments_resume_identically(tmp_path):
-  report = kill_trials(tmp_path, 4, 1, 'fedbuff')
+  report = kill_trials(tmp_path, 3, 1, 'fedbuff')  # one of each aim
   assert any(t['resumed'] for t in report['trials'])
   # Asynchronous: the clock moves and reports arrive stale.
   clock = report['reference_clock']
@@ -169,7 +171,7 @@ def test_fedbuff_runs_killed_at_seeded_moments_resume_identically(tmp_path):
 
 
 def test_disk_population_runs_killed_at_seeded_moments_resume_identically(tmp_path):
-  report = kill_trials(tmp_path, 4, 2, 'disk')
+  report = kill_trials(tmp_path, 3, 2, 'disk')  # one of each aim
   assert any(t['resumed'] for t in report['trials'])
   # SCAFFOLD's controls were compared from the store's files.
   assert len(os.listdir(tmp_path / 'reference' / 'population')) > 1
