@@ -19,6 +19,22 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='fedjax_sim_tests_xla_')
   atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], True)
 
+# The suite is bound by XLA compile time (hundreds of small round programs,
+# each compiled once): LLVM's backend optimizations are switched off for the
+# tests and the scripts they start. XLA's HLO passes (fusion, layout,
+# simplification) still run, so every program keeps its HLO; only its
+# machine code is slower, which none of these tiny runs notices. Tests that
+# set XLA_FLAGS for a subprocess append to this value (`xla_flags`).
+if 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
+                             + ' --xla_backend_optimization_level=0').strip()
+
+
+def xla_flags(flags: str) -> str:
+  """The session's XLA_FLAGS with `flags` added, for a subprocess's env."""
+  return f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+
+
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays  # noqa: E402
 from fedjax_sim.models import get_model  # noqa: E402
 

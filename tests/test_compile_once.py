@@ -15,6 +15,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data import plan_batches, sample_clients
+from conftest import xla_flags
 
 COMPILE_EVENT = '/jax/core/compile/backend_compile_duration'
 ROUND_PROGRAM = 'jit(round_fn)'  # the event's `fun_name` for the round's program
@@ -103,7 +104,7 @@ MESH_CASES = {  # name: (engine.strategy, engine.shard_clients, engine.populatio
 
 def test_two_device_mesh_round_compiles_once_in_train():
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+  env = {**os.environ, 'XLA_FLAGS': xla_flags('--xla_force_host_platform_device_count=2'),
          'JAX_PLATFORMS': 'cpu',
          'PYTHONPATH': os.pathsep.join([root, os.environ.get('PYTHONPATH', '')])}
   proc = subprocess.run([sys.executable, os.path.abspath(__file__)], capture_output=True,

@@ -18,6 +18,7 @@ import pytest
 import gradient_check
 from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core import build_round, init_state, make_round, run_rounds
+from conftest import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-4  # relative
@@ -38,7 +39,7 @@ def test_gradients_match_finite_differences(algorithm):
 
 
 def test_gradients_match_finite_differences_on_a_two_device_mesh():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  env = dict(os.environ, XLA_FLAGS=xla_flags('--xla_force_host_platform_device_count=2'))
   result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'gradient_check.py'),
                            'fedavg,fedprox,fedadam,scaffold', 'sequential', '1', 'mesh'],
                           capture_output=True, text=True, timeout=600, env=env)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import xla_flags
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'multihost_check.py')
 
@@ -21,7 +22,7 @@ def free_port() -> int:
 
 def launch(process_id, num_processes, port, devices=2):
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu',
-         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+         'XLA_FLAGS': xla_flags(f'--xla_force_host_platform_device_count={devices}')}
   return subprocess.Popen([sys.executable, SCRIPT, str(process_id), str(num_processes),
                            str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, env=env)
@@ -61,7 +62,7 @@ def test_train_script_two_processes_print_the_single_process_lines():
   single = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
   assert single.returncode == 0, single.stderr[-2000:]
   port = free_port()
-  env['XLA_FLAGS'] = '--xla_force_host_platform_device_count=2'
+  env['XLA_FLAGS'] = xla_flags('--xla_force_host_platform_device_count=2')
   procs = [subprocess.Popen(args + ['--num_processes=2', f'--process_id={i}',
                                     f'--coordinator_address=127.0.0.1:{port}'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -15,12 +15,13 @@ from fedjax_sim.algorithms import fedavg
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.core.sharding import client_mesh
 from fedjax_sim.data.batching import plan_batches
+from conftest import xla_flags
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def test_eight_devices_match_one_device_to_1e5():
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8',
+  env = {**os.environ, 'XLA_FLAGS': xla_flags('--xla_force_host_platform_device_count=8'),
          'JAX_PLATFORMS': 'cpu'}
   proc = subprocess.run([sys.executable, os.path.join(HERE, 'sharded_round_check.py')],
                         capture_output=True, text=True, env=env, timeout=600)
