@@ -7,12 +7,22 @@ from fedjax_sim.core import (Aggregator, ClientBatches, ClientResult, FederatedA
                              use_cpu_cores)
 from fedjax_sim.data import FederatedData, load_digits, load_synthetic, plan_batches, sample_clients
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted
-from fedjax_sim.export import load_model
 from fedjax_sim.evaluation import evaluate, evaluate_clients
-from fedjax_sim.experiment import train
 from fedjax_sim.models import Model, get_model
 
 __version__ = '0.1.0'
+
+# Imported on first use: the experiment runner and the exporter bring
+# matplotlib, orbax, tensorboardX and dp-accounting, which the engine alone
+# does not need.
+_LAZY = {'train': 'fedjax_sim.experiment', 'load_model': 'fedjax_sim.export'}
+
+
+def __getattr__(name: str):
+  if name in _LAZY:
+    import importlib
+    return getattr(importlib.import_module(_LAZY[name]), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 __all__ = [
     'algorithms', 'core', 'data', 'models', 'fedavg', 'ClientBatches',

@@ -14,7 +14,6 @@ import io
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
-from sklearn import datasets
 
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays
 from fedjax_sim.data.partition import partition
@@ -55,6 +54,7 @@ class CsvData(NamedTuple):
 def breast_cancer_table() -> Table:
   """scikit-learn's bundled breast-cancer data as a table; `diagnosis` is
   'malignant' or 'benign'."""
+  from sklearn import datasets  # imported here: it takes most of a second
   bunch = datasets.load_breast_cancer()
   columns = [str(f) for f in bunch.feature_names] + ['diagnosis']
   rows = [[repr(float(v)) for v in x] + [str(bunch.target_names[t])]

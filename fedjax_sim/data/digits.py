@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn import datasets
 
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays
 from fedjax_sim.data.partition import partition
@@ -20,6 +19,7 @@ def load_digits(num_clients: int = 20, method: str = 'dirichlet',
     `(train, test)`: padded client data with `x` `[clients, n, 8, 8, 1]` in
     [0, 1] and `y` labels, and the centralized test set `{'x', 'y'}`.
   """
+  from sklearn import datasets  # imported here: it takes most of a second
   bunch = datasets.load_digits()
   x = (bunch.images / 16.).astype(np.float32)[..., None]
   y = bunch.target.astype(np.int32)
