@@ -299,13 +299,18 @@ def test_predict_matches_the_cli_and_the_download(server, browser, cancer_csv, r
   features = header[1:-1]
   tab(browser, 'predict')
   select(browser, 'predict-run', RUN)
-  wait(browser, lambda: len(browser.find_elements('css selector', '#predict-inputs input')) == 30)
+  # The form is filled by the newest load only (the page loaded the model
+  # once already, when the run's first checkpoint appeared).
+  wait(browser, lambda: text(browser, 'predict-info').startswith(f'Global model of {RUN} after round 1500;')
+       and len(browser.find_elements('css selector', '#predict-inputs input')) == 30,
+       what=lambda: text(browser, 'predict-info') + ' ' + text(browser, 'predict-message'))
   for i, name in enumerate(features):
     box = browser.find_element('id', f'predict-{i}')
     assert box.get_attribute('data-feature') == name
     box.send_keys(row[i + 1])
   browser.find_element('id', 'predict-button').click()
-  wait(browser, lambda: browser.find_elements('css selector', '#predict-table td.probability'))
+  wait(browser, lambda: browser.find_elements('css selector', '#predict-table td.probability'),
+       what=lambda: text(browser, 'predict-message'))
   page = [float(td.text) for td in browser.find_elements('css selector', '#predict-table td.probability')]
   classes = [th.text for th in browser.find_elements('css selector', '#predict-table th')][1:]
   shoot(browser, 'predict')

@@ -372,19 +372,25 @@ $('upload-form').addEventListener('submit', async (event) => {
 });
 
 // ---- predict ----
+let predictLoads = 0;  // only the newest load fills the form: an older answer may name another run or round
+
 async function loadPredict() {
   const name = $('predict-run').value;
   if (!name) return;
+  const load = ++predictLoads;
   $('download-model').href = `/api/runs/${encodeURIComponent(name)}/model.msgpack` + (TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '');
+  $('predict-inputs').replaceChildren();
+  $('predict-info').textContent = `Loading the global model of ${name}...`;
   try {
     const info = await api(`/api/runs/${encodeURIComponent(name)}/model`);
-    $('predict-info').textContent = `Global model after round ${info.rounds_done}; classes: ${info.class_names.join(', ')}; ${info.inputs} inputs per row.`;
+    if (load !== predictLoads) return;
+    $('predict-info').textContent = `Global model of ${name} after round ${info.rounds_done}; classes: ${info.class_names.join(', ')}; ${info.inputs} inputs per row.`;
     const features = info.feature_names || [];
     $('predict-inputs').replaceChildren(...features.map((f, i) =>
       el('label', {}, f + ' ', el('input', {id: 'predict-' + i, type: 'number', step: 'any', 'data-feature': f}))));
     say('predict-message', '');
   } catch (error) {
-    say('predict-message', error.message);
+    if (load === predictLoads) say('predict-message', error.message);
   }
 }
 
