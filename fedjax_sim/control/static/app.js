@@ -15,6 +15,15 @@ async function api(path, options = {}) {
   return body;
 }
 
+// Answers can arrive out of order: `newest(kind)` starts a request of that
+// kind and returns a check that stays true until a newer one starts, so an
+// older answer (another run, an older round) never draws over a newer one.
+const requests = {};
+function newest(kind) {
+  const id = (requests[kind] = (requests[kind] || 0) + 1);
+  return () => requests[kind] === id;
+}
+
 const post = (path, body) => api(path, {method: 'POST', body: JSON.stringify(body || {}),
                                         headers: {'Content-Type': 'application/json'}});
 
@@ -71,7 +80,9 @@ async function loadFields() {
   $('config-select').disabled = !!dataset;
   const config = state.configs.find((c) => c.name === name);
   $('config-doc').textContent = config ? config.doc : '';
+  const current = newest('fields');
   const body = await api('/api/configs/' + encodeURIComponent(name));
+  if (!current()) return;
   const box = $('fields');
   box.replaceChildren();
   for (const [field, value] of Object.entries(body.fields)) {
@@ -243,15 +254,16 @@ async function refreshWatched() {
   const progress = run ? `${run.status} ${run.round}` : '';
   if (progress === state.watchedRound) return;
   state.watchedRound = progress;
+  const current = newest('watched');  // watch() of another run starts a newer one
   let rows, output;
   try {
     rows = (await api(`/api/runs/${encodeURIComponent(name)}/metrics`)).metrics;
     output = (await api(`/api/runs/${encodeURIComponent(name)}/console`)).console;
   } catch (error) {
-    $('run-error').textContent = error.message;
+    if (current()) $('run-error').textContent = error.message;
     return;
   }
-  if (state.watched !== name) return;  // another run was picked meanwhile
+  if (!current()) return;
   $('run-console').textContent = output.trimEnd().split('\n').slice(-12).join('\n');
   const x = rows.map((r) => r.round);
   Plotly.react('live-chart', [
@@ -278,12 +290,14 @@ async function drawCompare() {
   const known = new Set(state.runs.map((r) => r.name));
   for (const name of state.selected) if (!known.has(name)) state.selected.delete(name);
   const query = [...state.selected].map((n) => 'run=' + encodeURIComponent(n)).join('&');
+  const current = newest('compare');
   let body;
   try {
     body = await api('/api/compare?' + query);
+    if (!current()) return;
     say('compare-message', state.selected.size ? '' : 'No runs ticked.');
   } catch (error) {
-    say('compare-message', error.message);
+    if (current()) say('compare-message', error.message);
     return;
   }
   const select = $('compare-metric');
@@ -325,7 +339,9 @@ for (const id of ['compare-metric', 'compare-x', 'compare-group']) $(id).addEven
 async function drawClients() {
   const name = $('clients-run').value;
   if (!name) return;
+  const current = newest('clients');
   const body = await api(`/api/runs/${encodeURIComponent(name)}/clients`);
+  if (!current()) return;
   $('clients-note').textContent = body.round == null ? 'No evaluation yet.'
     : `Accuracy and loss on each client's own training data at round ${body.round}; local train loss and update norm from the last round the client trained in.`;
   const accuracies = body.clients.map((c) => c.accuracy).filter((a) => a != null);
@@ -372,25 +388,23 @@ $('upload-form').addEventListener('submit', async (event) => {
 });
 
 // ---- predict ----
-let predictLoads = 0;  // only the newest load fills the form: an older answer may name another run or round
-
 async function loadPredict() {
   const name = $('predict-run').value;
   if (!name) return;
-  const load = ++predictLoads;
+  const current = newest('predict');
   $('download-model').href = `/api/runs/${encodeURIComponent(name)}/model.msgpack` + (TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '');
   $('predict-inputs').replaceChildren();
   $('predict-info').textContent = `Loading the global model of ${name}...`;
   try {
     const info = await api(`/api/runs/${encodeURIComponent(name)}/model`);
-    if (load !== predictLoads) return;
+    if (!current()) return;
     $('predict-info').textContent = `Global model of ${name} after round ${info.rounds_done}; classes: ${info.class_names.join(', ')}; ${info.inputs} inputs per row.`;
     const features = info.feature_names || [];
     $('predict-inputs').replaceChildren(...features.map((f, i) =>
       el('label', {}, f + ' ', el('input', {id: 'predict-' + i, type: 'number', step: 'any', 'data-feature': f}))));
     say('predict-message', '');
   } catch (error) {
-    if (load === predictLoads) say('predict-message', error.message);
+    if (current()) say('predict-message', error.message);
   }
 }
 
