@@ -21,17 +21,20 @@ import uvicorn  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from fedjax_sim import cli  # noqa: E402
 from fedjax_sim.control import Settings, create_app  # noqa: E402
 from fedjax_sim.control.safety import Refused, check_bind  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory of the runs (one subdirectory per run); created if missing.')
 _HOST = flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on.')
-_PORT = flags.DEFINE_integer('port', 8765, 'Port to listen on (0: any free port).')
+_PORT = flags.DEFINE_integer('port', 8765, 'Port to listen on (0: any free port).',
+                             lower_bound=0, upper_bound=65535)
 _TOKEN = flags.DEFINE_string('token', os.environ.get('FEDJAX_SIM_TOKEN'),
                              'Token the page and API need (?token= in the URL); '
                              'required with a --host other than 127.0.0.1.')
-_MAX_UPLOAD_MB = flags.DEFINE_integer('max_upload_mb', 20, 'Largest CSV upload, in MiB.')
+_MAX_UPLOAD_MB = flags.DEFINE_integer('max_upload_mb', 20, 'Largest CSV upload, in MiB.',
+                                      lower_bound=1)
 
 
 def fail(message: str) -> None:
@@ -46,18 +49,29 @@ def main(argv):
     fail('--workdir is required: the directory of the runs')
   try:
     check_bind(_HOST.value, _TOKEN.value)
+  except Refused as e:
+    fail(str(e))
+  workdir_error = lambda e: fail(  # noqa: E731
+      f'--workdir={_WORKDIR.value} cannot hold the runs: {e.strerror}; expected a writable directory')
+  try:
     os.makedirs(_WORKDIR.value, exist_ok=True)
+  except OSError as e:
+    workdir_error(e)
+  try:
     family = socket.AF_INET6 if ':' in _HOST.value else socket.AF_INET
     sock = socket.create_server((_HOST.value, _PORT.value), family=family)
-    token = _TOKEN.value or secrets.token_urlsafe(16)
-    settings = Settings(os.path.abspath(_WORKDIR.value), os.path.join(_ROOT, 'configs'),
-                        os.path.join(_ROOT, 'scripts', 'train.py'), token,
-                        _MAX_UPLOAD_MB.value << 20)
+  except OSError as e:
+    fail(f'--host={_HOST.value} --port={_PORT.value}: {e.strerror or e}')
+  token = _TOKEN.value or secrets.token_urlsafe(16)
+  settings = Settings(os.path.abspath(_WORKDIR.value), os.path.join(_ROOT, 'configs'),
+                      os.path.join(_ROOT, 'scripts', 'train.py'), token,
+                      _MAX_UPLOAD_MB.value << 20)
+  try:
     control_room = create_app(settings)
   except Refused as e:
     fail(str(e))
   except OSError as e:
-    fail(f'--workdir={_WORKDIR.value} / --host={_HOST.value} --port={_PORT.value}: {e}')
+    workdir_error(e)
   host, port = sock.getsockname()[:2]
   host = f'[{host}]' if ':' in host else host
   query = urllib.parse.urlencode({'token': token})
@@ -70,4 +84,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -5,6 +5,7 @@ test_control_room_browser.py."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -392,6 +393,31 @@ def test_missing_workdir_is_one_clear_error():
   result = run_dashboard('--port=0')
   assert result.returncode == 2
   assert result.stderr.strip() == 'error: --workdir is required: the directory of the runs'
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--port=99999', 'error: flag --port=99999: 99999 is not an integer in the range [0, 65535]'),
+    ('--port=abc', "error: flag --port=abc: invalid literal for int() with base 10: 'abc'"),
+    ('--max_upload_mb=0', 'error: flag --max_upload_mb=0: 0 is not a positive integer'),
+])
+def test_bad_flags_are_one_clear_error(tmp_path, flag, message):
+  result = run_dashboard(f'--workdir={tmp_path}', flag)
+  assert (result.returncode, result.stdout, result.stderr.strip()) == (2, '', message)
+
+
+def test_a_file_as_workdir_or_a_busy_port_is_one_clear_error(tmp_path):
+  file = tmp_path / 'runs'
+  file.write_text('not a directory')
+  result = run_dashboard(f'--workdir={file}', '--port=0')
+  assert (result.returncode, result.stdout, result.stderr.strip()) == (
+      2, '', f'error: --workdir={file} cannot hold the runs: File exists; '
+             'expected a writable directory')
+  with socket.create_server(('127.0.0.1', 0)) as busy:
+    port = busy.getsockname()[1]
+    result = run_dashboard(f'--workdir={tmp_path / "ok"}', f'--port={port}')
+  assert result.returncode == 2 and result.stdout == ''
+  assert result.stderr.startswith(f'error: --host=127.0.0.1 --port={port}: Address already in use')
+  assert len(result.stderr.strip().split('\n')) == 1
 
 
 # ---- robustness (from review) ----
