@@ -417,6 +417,7 @@ function predictRows() {
 $('predict-run').addEventListener('change', loadPredict);
 $('predict-form').addEventListener('submit', async (event) => {
   event.preventDefault();
+  const current = newest('predictions');
   try {
     const run = encodeURIComponent($('predict-run').value);
     const file = $('predict-file').files[0];
@@ -428,12 +429,13 @@ $('predict-form').addEventListener('submit', async (event) => {
       if (rows.some((r) => r.some((v) => !Number.isFinite(v)))) throw new Error('every input must be a number');
       body = await post(`/api/runs/${run}/predict`, {rows});
     }
+    if (!current()) return;
     $('predict-table').replaceChildren(el('tr', {}, el('th', {}, 'row'), ...body.class_names.map((c) => el('th', {}, c))),
       ...body.probabilities.map((p, i) => el('tr', {'data-row': i}, el('td', {}, String(i + 1)),
                                              ...p.map((v) => el('td', {class: 'probability'}, v.toPrecision(8))))));
     say('predict-message', `probabilities from the model after round ${body.rounds_done}`, true);
   } catch (error) {
-    say('predict-message', error.message);
+    if (current()) say('predict-message', error.message);
   }
 });
 
