@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from fedjax_sim.core.aggregator import Aggregator, weighted_mean
 from fedjax_sim.core.client_batches import ClientBatches
@@ -46,6 +47,11 @@ def no_client_state(params: PyTree) -> tuple:
   return ()
 
 
+def zeros_like_params(params: PyTree) -> PyTree:
+  """`zero_update` of algorithms whose update is a model delta."""
+  return jax.tree.map(jnp.zeros_like, params)
+
+
 def no_personal_params(client_state: PyTree) -> None:
   """`personal_params` of algorithms without a personal model per client."""
   del client_state
@@ -76,6 +82,11 @@ class FederatedAlgorithm(NamedTuple):
       `ClientResult.side` (a second reduce, such as FedExP's mean squared
       update norm). None (the default) keeps the round one map and one
       reduce.
+    zero_update: `params -> a zero ClientResult.update`: the structure,
+      shapes and dtypes of one client's update (default: the params', as
+      model deltas have). Wrappers that keep updates between rounds
+      (compression's error-feedback residuals, FedBuff's buffer) size them
+      with it.
   """
 
   init: Callable[[PyTree], PyTree]
@@ -85,3 +96,4 @@ class FederatedAlgorithm(NamedTuple):
   aggregator: Aggregator = weighted_mean()
   personal_params: Callable[[PyTree], PyTree | None] = no_personal_params
   receive_side: Callable[[PyTree, PyTree], PyTree] | None = None
+  zero_update: Callable[[PyTree], PyTree] = zeros_like_params
