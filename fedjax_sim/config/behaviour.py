@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim import attacks, availability, compression, dropouts, fedbuff, system_profiles
+from fedjax_sim import availability, dropouts, fedbuff, system_profiles
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import virtual_clock
 from fedjax_sim.core.algorithm import FederatedAlgorithm
@@ -20,7 +20,7 @@ from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
-from fedjax_sim.config.algorithms import aggregator_settings, is_private
+from fedjax_sim.config.algorithms import is_private
 from fedjax_sim.config.sections import from_section
 
 
@@ -95,39 +95,63 @@ def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs | N
       partial_by_default=config.algorithm == 'fedprox')
 
 
-FEDBUFF_ALGORITHMS = ('fedavg', 'fedprox')
+class Refusal(NamedTuple):
+  """A setting FedBuff does not combine with: the values it accepts, and why."""
+
+  field: str
+  accepted: tuple
+  reason: str
+
+
+FEDBUFF_REFUSALS = (
+    Refusal('algorithm', ('fedavg', 'fedprox', 'scaffold', 'feddyn', 'ditto', 'mimelite',
+                          'qfedavg'),
+            "fedexp's step needs its clients' side values (a second reduce), which the "
+            "buffer does not keep; fednova's step multiplies two means of the reports, "
+            'so the staleness discount would apply twice'),
+    Refusal('clock.deadline', (0,), 'there are no rounds to close: each report counts when '
+            'it arrives'),
+    Refusal('clock.over_selection', (0,), 'there are no rounds to close early: the server '
+            'already takes the earliest K reports of the clients in flight (raise '
+            'fedbuff.concurrency instead)'),
+    Refusal('centralized', (False,), 'the centralized baseline trains one client holding '
+            'every example, so nothing runs asynchronously (compare with the centralized '
+            'run of the synchronous config)'))
+
+
+def clients_per_update(config: ml_collections.ConfigDict) -> int:
+  """Clients aggregated per server update: `fedbuff.buffer_size` (K) under
+  FedBuff, else `clients_per_round`. Algorithms (SCAFFOLD's and FedDyn's
+  sampled fraction) and aggregators ('dp' and 'dp_noise': m, and the
+  accountant's sampling rate m / N) are built with it."""
+  return (from_section(config, 'fedbuff', fedbuff.Settings).buffer_size
+          or config.clients_per_round)
 
 
 def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedAlgorithm,
                         inputs: ClockInputs | None, counts: jax.Array, plan: BatchPlan
                         ) -> FederatedAlgorithm | None:
   """`algorithm` wrapped by FedBuff when `fedbuff.buffer_size` > 0, else None;
-  a ConfigError names a setting FedBuff does not combine with."""
+  a ConfigError names a setting FedBuff does not combine with
+  (`FEDBUFF_REFUSALS`)."""
   buffered = from_section(config, 'fedbuff', fedbuff.Settings)
   if not buffered.buffer_size:
     return None
   buffered = fedbuff.check(buffered, config.clients_per_round, counts.shape[0])
   virtual_clock.check(inputs.settings, config.clients_per_round, counts.shape[0])
   virtual_clock.check_round_length(inputs.profiles, plan.num_steps, 0.)
-
-  section = lambda name, cls: from_section(config, name, cls)  # noqa: E731
-  # (field, its value, the values FedBuff supports, what is expected)
-  unsupported = [
-      ('algorithm', config.algorithm, FEDBUFF_ALGORITHMS, f'one of {list(FEDBUFF_ALGORITHMS)}'),
-      ('aggregator.name', aggregator_settings(config).name, ('mean',), "'mean'"),
-      ('compression.name', section('compression', compression.Settings).name, ('none',),
-       "'none'"),
-      ('attack.kind', section('attack', attacks.Settings).kind, ('none',), "'none'"),
-      ('stragglers.fraction', section('stragglers', stragglers_lib.Settings).fraction, (0,),
-       '0'),
-      ('dropout.probability', section('dropout', dropouts.Settings).probability, (0,), '0'),
-      ('clock.deadline', inputs.settings.deadline, (0,), '0 (reports arrive when they arrive)'),
-      ('clock.over_selection', inputs.settings.over_selection, (0,), '0'),
-      ('centralized', config.get('centralized', False), (False,), 'False')]
-  for field, value, supported, expected in unsupported:
-    if value not in supported:
-      raise ConfigError(f'{field}={value!r} is not supported with fedbuff.buffer_size > 0 '
-                        f'(asynchronous FedBuff); expected {expected}')
+  values = {'algorithm': config.algorithm, 'clock.deadline': inputs.settings.deadline,
+            'clock.over_selection': inputs.settings.over_selection,
+            'centralized': config.get('centralized', False)}
+  for field, accepted, reason in FEDBUFF_REFUSALS:
+    if values[field] not in accepted:
+      raise ConfigError(f'{field}={values[field]!r} is not supported with fedbuff.buffer_size '
+                        f'> 0 (asynchronous FedBuff): {reason}; expected one of '
+                        f'{list(accepted)}')
+  if is_private(config) and inputs.available:
+    raise ConfigError("availability.kind must be 'always' with aggregator.name='dp' and "
+                      'fedbuff: the accountant assumes clients sampled uniformly from all of '
+                      'them')
   return fedbuff.wrap(algorithm, buffered, profiles=inputs.profiles,
                       available=inputs.available, counts=counts, plan=plan,
                       seed=config.seed, idle_wait=inputs.settings.idle_wait)
