@@ -30,8 +30,12 @@ class ServerState(NamedTuple):
 def client_weight(batches: ClientBatches, weighting: str,
                   client_weights: jax.Array | None = None) -> jax.Array:
   """Aggregation weight of a client: its example count, or 1; times its entry
-  of `client_weights` (`[num_clients]`, any array, traced ones included)."""
-  weight = jnp.float32(1.) if weighting == 'uniform' else batches.count.astype(jnp.float32)
+  of `client_weights` (`[num_clients]`, any array, traced ones included).
+  0 for a client with no real local step (no examples, or a step budget of
+  0), under either weighting: aggregates are means over the clients that
+  trained."""
+  trained = (batches.num_steps > 0).astype(jnp.float32)
+  weight = trained if weighting == 'uniform' else trained * batches.count.astype(jnp.float32)
   if client_weights is None:
     return weight
   return weight * jnp.asarray(client_weights)[batches.client_id]

@@ -83,7 +83,11 @@ def feddyn(model: fs.Model, client_optimizer: optax.GradientTransformation,
                           state.params, safe_divide(mean.delta, mean.trained), h)
     return ServerState(params, h)
 
-  return fs.FederatedAlgorithm(init, client_update, server_update, client_init)
+  def zero_update(params) -> Update:
+    return Update(jax.tree.map(jnp.zeros_like, params), jnp.float32(0.))
+
+  return fs.FederatedAlgorithm(init, client_update, server_update, client_init,
+                               zero_update=zero_update)
 
 
 def from_settings(settings: Settings, common: Common) -> fs.FederatedAlgorithm:

@@ -20,7 +20,7 @@ import optax
 
 from fedjax_sim.algorithms.fedavg import ServerState, apply_pseudo_gradient, client_weight
 from fedjax_sim.algorithms.common import Common, NoSettings, plain_sgd_learning_rate
-from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
+from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, zeros_like_params
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
@@ -61,7 +61,10 @@ def fednova(model: Model, learning_rate: float,
     delta = jax.tree.map(lambda d: mean.num_steps * d, mean.normalized_delta)
     return apply_pseudo_gradient(server_optimizer, state, delta)
 
-  return FederatedAlgorithm(init, client_update, server_update)
+  def zero_update(params) -> Update:
+    return Update(zeros_like_params(params), jnp.float32(0.))
+
+  return FederatedAlgorithm(init, client_update, server_update, zero_update=zero_update)
 
 
 Settings = NoSettings

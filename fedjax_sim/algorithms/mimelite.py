@@ -22,7 +22,7 @@ from fedjax_sim.algorithms.fedavg import ServerState as ModelState
 from fedjax_sim.algorithms.common import Common, plain_sgd_learning_rate
 from fedjax_sim.algorithms.fedavg import apply_pseudo_gradient, client_weight
 from fedjax_sim.algorithms.full_pass import full_pass_grad
-from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
+from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, zeros_like_params
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
@@ -80,7 +80,11 @@ def mimelite(model: Model, learning_rate: float, beta: float,
                             mean.full_grad, state.momentum)
     return ServerState(model_state.params, model_state.opt_state, momentum)
 
-  return FederatedAlgorithm(init, client_update, server_update)
+  def zero_update(params) -> Update:
+    zeros = zeros_like_params(params)
+    return Update(zeros, zeros)
+
+  return FederatedAlgorithm(init, client_update, server_update, zero_update=zero_update)
 
 
 class Settings(NamedTuple):

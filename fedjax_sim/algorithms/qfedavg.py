@@ -9,8 +9,8 @@ learning rate `eta` to `w_k` and, with `L = 1 / eta`, sends
   h_k     = q F_k^(q-1) ||L (w - w_k)||^2 + L F_k^q;
 
 the server steps `w <- w - sum_k Delta_k / sum_k h_k`. Clients send
-`(Delta_k, h_k)` with weight 1 (0 for a client without examples), so the
-engine's weighted mean is `(mean Delta, mean h)` and its ratio the ratio of
+`(Delta_k, h_k)` with weight 1 (0 for a client without a real local step),
+so the engine's weighted mean is `(mean Delta, mean h)` and its ratio the ratio of
 sums. As in the paper's code, `F_k` is offset by 1e-10 before the powers.
 """
 
@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import optax
 
 from fedjax_sim.algorithms.common import Common, plain_sgd_learning_rate
+from fedjax_sim.algorithms.fedavg import client_weight
 from fedjax_sim.algorithms.full_pass import full_pass_loss
-from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
+from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, zeros_like_params
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
@@ -64,8 +65,7 @@ def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
                         local.params)
     delta = jax.tree.map(lambda s: loss ** q * s, step)
     h = q * loss ** (q - 1) * optax.tree.norm(step, squared=True) + lipschitz * loss ** q
-    weight = (batches.count > 0).astype(jnp.float32)
-    return ClientResult(Update(delta, h), weight,
+    return ClientResult(Update(delta, h), client_weight(batches, 'uniform'),
                         {'train_loss': local.loss, 'global_loss': loss})
 
   def server_update(state: ServerState, mean: Update) -> ServerState:
@@ -73,7 +73,10 @@ def qfedavg(model: Model, learning_rate: float, q: float) -> FederatedAlgorithm:
     return ServerState(jax.tree.map(lambda w, d: w - d / denom, state.params,
                                     mean.delta))
 
-  return FederatedAlgorithm(init, client_update, server_update)
+  def zero_update(params) -> Update:
+    return Update(zeros_like_params(params), jnp.float32(0.))
+
+  return FederatedAlgorithm(init, client_update, server_update, zero_update=zero_update)
 
 
 class Settings(NamedTuple):

@@ -25,7 +25,7 @@ from fedjax_sim.algorithms.fedavg import ServerState as ModelState
 from fedjax_sim.algorithms.fedavg import apply_pseudo_gradient
 from fedjax_sim.algorithms.common import Common, NoSettings, plain_sgd_learning_rate
 from fedjax_sim.core.aggregator import safe_divide
-from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
+from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, zeros_like_params
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
@@ -93,7 +93,12 @@ def scaffold(model: Model, learning_rate: float,
                            state.control, mean.control_delta)
     return ServerState(model.params, model.opt_state, control)
 
-  return FederatedAlgorithm(init, client_update, server_update, client_init)
+  def zero_update(params) -> Update:
+    zeros = zeros_like_params(params)
+    return Update(zeros, zeros, jnp.float32(0.))
+
+  return FederatedAlgorithm(init, client_update, server_update, client_init,
+                            zero_update=zero_update)
 
 
 Settings = NoSettings

@@ -17,15 +17,17 @@ def with_compression(algorithm: FederatedAlgorithm, compressor: Compressor,
                      error_feedback: bool = True) -> FederatedAlgorithm:
   """`algorithm` whose clients send `compressor.compress(update + residual)`.
 
-  With `error_feedback` every client's persistent state also holds its
-  residual (`update + residual - sent`, zeros at first), shaped like the
-  model params, so the algorithm's update must have the params' structure (as
-  model deltas do). A client of weight 0 sends nothing and keeps its residual.
-  Adds the client metric `upload_bytes`: the payload size, 0 if not sent.
+  Every tensor of the update is compressed (SCAFFOLD's model and control
+  deltas alike; one-element leaves pass as they are, see `Compressor`). With
+  `error_feedback` every client's persistent state also holds its residual
+  (`update + residual - sent`, zeros at first), shaped like one update:
+  `algorithm.zero_update(params)`. A client of weight 0 sends nothing and
+  keeps its residual. Adds the client metric `upload_bytes`: the size of the
+  whole payload, every tensor uploaded, 0 if not sent.
   """
 
   def client_init(params):
-    residual = jax.tree.map(jnp.zeros_like, params) if error_feedback else ()
+    residual = algorithm.zero_update(params) if error_feedback else ()
     return algorithm.client_init(params), residual
 
   def client_update(server_state, client_state, batches, key) -> ClientResult:
