@@ -13,10 +13,8 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.attack = ml_collections.ConfigDict(
-      {'kind': 'sign_flip', 'fraction': 0.2, 'scale': 4.})
-  config.aggregator = ml_collections.ConfigDict(
-      {'name': 'mean', 'trim_fraction': 0.2, 'num_byzantine': 2, 'num_selected': 6})
+  config.attack.update(kind='sign_flip', fraction=0.2, scale=4.)
+  config.aggregator.update(trim_fraction=0.2, num_byzantine=2, num_selected=6)
   config.server.optimizer.momentum = 0.9
   if data == 'synthetic':
     config.rounds, config.eval_every = 200, 40

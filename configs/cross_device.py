@@ -23,7 +23,6 @@ def get_config(algorithm: str = 'fedavg') -> ml_collections.ConfigDict:
   config.rounds, config.eval_every = 200, 20
   config.data.num_clients = 100
   config.client.batch_size, config.client.epochs = 5, 5
-  config.fedprox = ml_collections.ConfigDict({'mu': 0.01})
   config.system.update(speed=0.5, speed_sigma=1., bandwidth=20000., bandwidth_sigma=1.)
   config.availability.update(kind='diurnal', fraction=0.3)
   config.clock.update(deadline=60., over_selection=0.3)

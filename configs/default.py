@@ -7,16 +7,9 @@ e.g. `--config=configs/fedprox.py:synthetic`.
 
 import ml_collections
 
-from fedjax_sim import (attacks, availability, compression, dropouts, fedbuff, personalization,
-                        stragglers, system_profiles, virtual_clock)
+from fedjax_sim.config.schema import algorithm_sections, defaults
 
 DATA = ('digits', 'synthetic')
-
-
-def section(settings: type) -> ml_collections.ConfigDict:
-  """A section holding the defaults of its typed settings (the one place
-  they are written)."""
-  return ml_collections.ConfigDict(settings()._asdict())
 
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
@@ -46,76 +39,79 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # Stragglers (fedjax_sim/stragglers.py): this fraction of each round's
   # clients manages only part of its local steps; mode 'partial' keeps that
   # work (FedProx), 'drop' leaves stragglers out of the round (FedAvg).
-  config.stragglers = section(stragglers.Settings)
+  config.stragglers = defaults('stragglers')
   # Each sampled client drops out mid-round with this probability
   # (fedjax_sim/dropouts.py): its work is lost and it does not report.
-  config.dropout = section(dropouts.Settings)
+  config.dropout = defaults('dropout')
   # The virtual clock (docs/client_behaviour.md), on once any of these three
   # sections differs from its defaults; rounds then record virtual_time.
   # Devices (fedjax_sim/system_profiles.py): mean local steps per virtual
   # second and upload bytes per virtual second (0: instant), each spread
   # log-normally over the clients by its sigma; `file`: a CSV
   # client,speed[,bandwidth] for listed clients.
-  config.system = section(system_profiles.Settings)
+  config.system = defaults('system')
   # Who can be sampled (fedjax_sim/availability.py): kind 'always' | 'iid'
   # (`probability` per round) | 'diurnal' (online a `fraction` of every
   # `period` virtual seconds, per-client phase) | 'trace' (CSV client,start,end
   # in `trace_file`, repeated every `trace_period` seconds if > 0).
-  config.availability = section(availability.Settings)
+  config.availability = defaults('availability')
   # Rounds (fedjax_sim/virtual_clock.py): a `deadline` in virtual seconds (0:
   # none); a client that would miss it does the steps it can ('partial'), is
   # dropped ('drop'), or 'auto' (partial for FedProx); `over_selection` 0.3
   # selects 130% of clients_per_round and keeps the first reports; a round
   # with no available client lasts `idle_wait` seconds.
-  config.clock = section(virtual_clock.Settings)
-  # Asynchronous FedBuff (fedjax_sim/fedbuff.py) when buffer_size K > 0: the
+  config.clock = defaults('clock')
+  # Asynchronous FedBuff (fedjax_sim/fedbuff/) when buffer_size K > 0: the
   # server updates every K reports, `concurrency` clients in flight (0:
   # clients_per_round), reports discounted by staleness 'constant' |
   # 'polynomial' ((1 + tau)^-exponent) | 'hinge' (no discount up to `hinge`);
   # K = 1 is FedAsync. Rounds are then server programs of K clients each.
-  config.fedbuff = section(fedbuff.Settings)
+  config.fedbuff = defaults('fedbuff')
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = 'digits'
-  config.data.num_clients = 20
-  config.data.partition = 'dirichlet'  # or 'iid'
-  config.data.alpha = 0.5
-  config.data.test_fraction = 0.2
+  # The data set (fedjax_sim/data/settings.py): every source's fields; the
+  # default is digits over 20 clients by Dirichlet(0.5) label skew.
+  config.data = defaults('data')
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'mlp'
   config.model.options = ml_collections.ConfigDict({'hidden': (200,)})
 
   config.client = ml_collections.ConfigDict()
-  config.client.optimizer = ml_collections.ConfigDict(
-      {'name': 'sgd', 'learning_rate': 0.1, 'momentum': 0.})
+  # Optimizers (fedjax_sim/optimizers.py): name sgd | adam | adagrad | yogi.
+  config.client.optimizer = defaults('client.optimizer')
   config.client.batch_size = 20
   config.client.epochs = 1
   config.client.steps = 0  # > 0: exactly this many local steps per client
 
   config.server = ml_collections.ConfigDict()
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'sgd', 'learning_rate': 1., 'momentum': 0.})
+  config.server.optimizer = defaults('server.optimizer', learning_rate=1.)
 
-  config.aggregator = ml_collections.ConfigDict({'name': 'mean'})
+  # Aggregation (fedjax_sim/aggregators/settings.py): name mean | median |
+  # trimmed_mean | krum | dp | clip | dp_noise, or several joined by '+'; the
+  # options of every rule.
+  config.aggregator = defaults('aggregator')
   # Byzantine clients (fedjax_sim/attacks.py): kind 'none' | 'sign_flip' |
   # 'scale' | 'label_flip', the malicious fraction of clients, update magnitude.
-  config.attack = section(attacks.Settings)
+  config.attack = defaults('attack')
 
   # Personalization (fedjax_sim/personalization.py): client_test_fraction > 0
   # holds out that part of each client's data (training uses the rest) and
   # reports local/personalized accuracy; finetune_steps > 0 fine-tunes the
   # global model per client with SGD at learning_rate before evaluating.
-  config.personalization = section(personalization.Settings)
+  config.personalization = defaults('personalization')
 
   # Upload compression (fedjax_sim/compression/): name 'none' | 'quantize'
   # (stochastic, `bits` per coordinate) | 'topk' (keep `fraction` of each
   # tensor), with error feedback (residuals kept per client).
-  config.compression = section(compression.Settings)
+  config.compression = defaults('compression')
 
   # With --workdir: a checkpoint every `every` rounds (0: only at the end),
   # the last `keep` kept.
-  config.checkpoint = ml_collections.ConfigDict({'every': 0, 'keep': 3})
+  config.checkpoint = defaults('checkpoint')
+  # Epsilon accounting of aggregator.name='dp' (fedjax_sim/privacy.py).
+  config.privacy = defaults('privacy')
+  # Each algorithm's own options, `config.<algorithm>` (fedjax_sim/algorithms/).
+  config.update(algorithm_sections())
 
   config.engine = ml_collections.ConfigDict()
   # 'auto' (the engine picks the layout and, with several devices, splits the
@@ -142,9 +138,7 @@ def use_synthetic(config: ml_collections.ConfigDict, alpha: float,
   """Switches `config` to Synthetic(alpha, beta), 30 clients, logistic regression."""
   config.rounds = 100
   config.eval_every = 20
-  config.data = ml_collections.ConfigDict({
-      'name': 'synthetic', 'num_clients': 30, 'alpha': alpha, 'beta': beta,
-      'test_fraction': 0.2, 'max_client_size': 0})
+  config.data = defaults('data', name='synthetic', num_clients=30, alpha=alpha, beta=beta)
   config.model.name = 'logistic'
   config.model.options = ml_collections.ConfigDict()
   config.client.batch_size = 10

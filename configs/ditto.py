@@ -13,6 +13,6 @@ from configs import default
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
   config.algorithm = 'ditto'
-  config.ditto = ml_collections.ConfigDict({'lam': 2. if data == 'digits' else 0.5})
+  config.ditto.lam = 2. if data == 'digits' else 0.5
   config.personalization.client_test_fraction = 0.2
   return config

@@ -13,7 +13,6 @@ from configs import dp_fedavg
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = dp_fedavg.get_config(data)
-  config.aggregator.update(adaptive=True, clip=0.05, target_quantile=0.5,
-                           clip_learning_rate=0.2,
+  config.aggregator.update(adaptive=True, clip=0.05,
                            count_noise_multiplier=config.clients_per_round / 20)
   return config

@@ -18,11 +18,7 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config.data.num_clients = 200
   config.client.epochs = 3
   config.server.optimizer.momentum = 0.5
-  config.aggregator = ml_collections.ConfigDict({
-      'name': 'dp', 'clip': 0.3, 'noise_multiplier': 1.5, 'adaptive': False,
-      'target_quantile': 0.5, 'clip_learning_rate': 0.2,
-      'count_noise_multiplier': 2.5})
-  config.privacy = ml_collections.ConfigDict({'delta': 1e-5, 'accountant': 'rdp'})
+  config.aggregator.update(name='dp', clip=0.3, noise_multiplier=1.5, count_noise_multiplier=2.5)
   if data == 'synthetic':
     config.data.max_client_size = 200
   return config

@@ -10,6 +10,6 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adagrad', 'learning_rate': 0.03, 'eps': 1e-3, 'initial_accumulator': 1e-6})
+  config.server.optimizer.update(name='adagrad', learning_rate=0.03, eps=1e-3,
+                                 initial_accumulator=1e-6)
   return config

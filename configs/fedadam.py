@@ -10,6 +10,5 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adam', 'learning_rate': 0.01, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-3})
+  config.server.optimizer.update(name='adam', learning_rate=0.01, b2=0.99, eps=1e-3)
   return config

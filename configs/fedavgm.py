@@ -10,6 +10,5 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'sgd', 'learning_rate': 1., 'momentum': 0.9})
+  config.server.optimizer.momentum = 0.9
   return config

@@ -4,11 +4,9 @@ eta = max(1, mean ||d_i||^2 / (2 (||mean d_i||^2 + eps)))."""
 import ml_collections
 
 from configs import default
-from fedjax_sim.algorithms import fedexp
 
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
   config.algorithm = 'fedexp'
-  config.fedexp = ml_collections.ConfigDict(fedexp.Settings()._asdict())  # the one default
   return config

@@ -11,5 +11,6 @@ from configs import default
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
   config.algorithm = 'fedprox'
-  config.fedprox = ml_collections.ConfigDict({'mu': 1. if data == 'synthetic' else 0.01})
+  if data == 'synthetic':
+    config.fedprox.mu = 1.
   return config

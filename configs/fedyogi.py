@@ -10,6 +10,6 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'yogi', 'learning_rate': 0.01, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-3, 'initial_accumulator': 1e-6})
+  config.server.optimizer.update(name='yogi', learning_rate=0.01, b2=0.99, eps=1e-3,
+                                 initial_accumulator=1e-6)
   return config

@@ -26,6 +26,7 @@ examples as the 10 sampled clients do.
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 from fedjax_sim.data.tfds_loader import is_prepared
 
 MODES = ('federated', 'centralized')
@@ -37,20 +38,15 @@ def get_config(mode: str = 'federated') -> ml_collections.ConfigDict:
   config = default.get_config()
   config.rounds, config.eval_every = 10, 1
   if is_prepared('mnist'):
-    config.data = ml_collections.ConfigDict({
-        'name': 'tfds', 'tfds_name': 'mnist', 'num_clients': 100, 'partition': 'iid',
-        'split_train': 'train', 'split_test': 'test', 'data_dir': None,
-        'download': False})
+    config.data = defaults('data', name='tfds', tfds_name='mnist', num_clients=100,
+                           partition='iid')
   else:
-    config.data = ml_collections.ConfigDict({
-        'name': 'digits', 'num_clients': 100, 'partition': 'iid', 'alpha': 0.5,
-        'test_fraction': 0.2})
+    config.data.update(num_clients=100, partition='iid')
     config.rounds, config.eval_every = 100, 10
   config.model = ml_collections.ConfigDict({'name': 'lenet5', 'options': {}})
   config.client.batch_size = 32
-  config.client.optimizer = ml_collections.ConfigDict(
-      {'name': 'sgd', 'learning_rate': 0.01 if config.data.name == 'tfds' else 0.1,
-       'momentum': 0.9})
+  config.client.optimizer.update(learning_rate=0.01 if config.data.name == 'tfds' else 0.1,
+                                 momentum=0.9)
   config.personalization.client_test_fraction = 0.1
   config.client_eval_fraction = 0.05
   config.clients_per_round = 10

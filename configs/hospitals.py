@@ -15,15 +15,14 @@ either `--config.data.client_column=hospital` or a partition rule
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
   config.rounds, config.eval_every, config.clients_per_round = 50, 10, 5
-  config.data = ml_collections.ConfigDict({
-      'name': 'csv', 'path': 'sklearn:breast_cancer', 'label': 'diagnosis',
-      'features': (), 'client_column': '', 'partition': 'dirichlet', 'num_clients': 5,
-      'alpha': 1.0, 'test_fraction': 0.2, 'min_client_rows': 2})
+  config.data = defaults('data', name='csv', path='sklearn:breast_cancer', label='diagnosis',
+                         num_clients=5, alpha=1.0)
   config.model.name = 'logistic'
   config.model.options = ml_collections.ConfigDict()
   config.client.batch_size = 16

@@ -12,8 +12,7 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.aggregator = ml_collections.ConfigDict(
-      {'name': 'krum', 'num_byzantine': 2, 'num_selected': 6})
+  config.aggregator.update(name='krum', num_byzantine=2, num_selected=6)
   config.server.optimizer.momentum = 0.9
   if data == 'synthetic':
     config.rounds, config.eval_every = 200, 40

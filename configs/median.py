@@ -11,7 +11,7 @@ from configs import default
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
-  config.aggregator = ml_collections.ConfigDict({'name': 'median'})
+  config.aggregator.name = 'median'
   config.server.optimizer.momentum = 0.9
   if data == 'synthetic':
     config.rounds, config.eval_every = 200, 40

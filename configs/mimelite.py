@@ -8,11 +8,9 @@ accuracy) and as well on Synthetic(1, 1).
 import ml_collections
 
 from configs import default
-from fedjax_sim.algorithms import mimelite
 
 
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
   config.algorithm = 'mimelite'
-  config.mimelite = ml_collections.ConfigDict(mimelite.Settings()._asdict())  # the one default
   return config

@@ -13,6 +13,6 @@ from configs import default
 def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   config = default.get_config(data)
   config.algorithm = 'qfedavg'
-  config.qfedavg = ml_collections.ConfigDict({'q': 0.2})
+  config.qfedavg.q = 0.2
   config.client.optimizer.learning_rate = 0.2 if data == 'digits' else 0.1
   return config

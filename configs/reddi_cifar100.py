@@ -37,6 +37,7 @@ SQLite files).
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 
 def get_config(path: str = 'data/cifar100') -> ml_collections.ConfigDict:
@@ -44,13 +45,12 @@ def get_config(path: str = 'data/cifar100') -> ml_collections.ConfigDict:
   config.rounds = 4000
   config.clients_per_round = 10
   config.eval_every = 100
-  config.data = ml_collections.ConfigDict({'name': 'cifar100', 'path': path})
+  config.data = defaults('data', name='cifar100', path=path)
   config.model.name = 'resnet18_gn'
   config.model.options = ml_collections.ConfigDict(
       {'width': 64, 'groups': 2, 'crop': 24, 'standardize': 'per_image'})
   config.client.batch_size = 20
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** -1.5
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adam', 'learning_rate': 1., 'b1': 0.9, 'b2': 0.99, 'eps': 0.1})
+  config.server.optimizer.update(name='adam', b2=0.99, eps=0.1)
   return config

@@ -30,6 +30,7 @@ fed_avg.EMNIST_CONV.flags: server lr 1.0, eps 0.01, client lr 0.001 at batch
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 
 def get_config(path: str = 'data/emnist') -> ml_collections.ConfigDict:
@@ -37,12 +38,11 @@ def get_config(path: str = 'data/emnist') -> ml_collections.ConfigDict:
   config.rounds = 1500
   config.clients_per_round = 10
   config.eval_every = 100
-  config.data = ml_collections.ConfigDict({'name': 'emnist', 'path': path})
+  config.data = defaults('data', name='emnist', path=path)
   config.model.name = 'cnn'
   config.model.options = ml_collections.ConfigDict({'dropout_rate': 0.25})
   config.client.batch_size = 20
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** -1.5
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adam', 'learning_rate': 10 ** -2.5, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-4})
+  config.server.optimizer.update(name='adam', learning_rate=10 ** -2.5, b2=0.99, eps=1e-4)
   return config

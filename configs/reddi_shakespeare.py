@@ -32,6 +32,7 @@ the SQLite files).
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 BOS, EOS, OOV = 1, 2, 89
 
@@ -41,14 +42,12 @@ def get_config(path: str = 'data/shakespeare') -> ml_collections.ConfigDict:
   config.rounds = 1200
   config.clients_per_round = 10
   config.eval_every = 100
-  config.data = ml_collections.ConfigDict(
-      {'name': 'shakespeare', 'path': path, 'sequence_length': 80})
+  config.data = defaults('data', name='shakespeare', path=path, sequence_length=80)
   config.model.name = 'char_lstm'
   config.model.options = ml_collections.ConfigDict(
       {'embed_dim': 8, 'hidden': (256, 256), 'task': {'unscored': (BOS, EOS, OOV)}})
   config.client.batch_size = 4
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 1.
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adam', 'learning_rate': 1e-2, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-3})
+  config.server.optimizer.update(name='adam', learning_rate=1e-2, b2=0.99, eps=1e-3)
   return config

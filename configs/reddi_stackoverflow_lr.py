@@ -43,6 +43,7 @@ directory).
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 
 def get_config(path: str = 'data/stackoverflow') -> ml_collections.ConfigDict:
@@ -51,16 +52,14 @@ def get_config(path: str = 'data/stackoverflow') -> ml_collections.ConfigDict:
   config.clients_per_round = 10
   config.eval_every = 100
   vocab_size = ml_collections.FieldReference(10_000)
-  config.data = ml_collections.ConfigDict(
-      {'name': 'stackoverflow', 'path': path, 'task': 'tags',
-       'bow_vocab_size': vocab_size, 'bow_max_words': 0, 'num_tags': 500,
-       'max_client_examples': 1000, 'test_clients': 100})
+  config.data = defaults('data', name='stackoverflow', path=path, task='tags',
+                         bow_vocab_size=vocab_size, max_client_examples=1000,
+                         test_clients=100)
   config.model.name = 'tag_logreg'
   config.model.options = ml_collections.ConfigDict(
       {'vocab_size': vocab_size, 'task': {'top_k': 5}})
   config.client.batch_size = 100
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** 2.
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adam', 'learning_rate': 10 ** -0.5, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-5})
+  config.server.optimizer.update(name='adam', learning_rate=10 ** -0.5, b2=0.99, eps=1e-5)
   return config

@@ -38,6 +38,7 @@ Vocabulary layout of the `stackoverflow` loader and of FedJAX
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 VOCAB = 10_000
 BOS, EOS, OOV = 1, 2, VOCAB + 3
@@ -48,15 +49,13 @@ def get_config(path: str = 'data/stackoverflow') -> ml_collections.ConfigDict:
   config.rounds = 1500
   config.clients_per_round = 50
   config.eval_every = 100
-  config.data = ml_collections.ConfigDict(
-      {'name': 'stackoverflow', 'path': path, 'vocab_size': VOCAB,
-       'sequence_length': 20, 'max_client_examples': 1000})
+  config.data = defaults('data', name='stackoverflow', path=path, vocab_size=VOCAB,
+                         sequence_length=20, max_client_examples=1000)
   config.model.name = 'nwp_lstm'
   config.model.options = ml_collections.ConfigDict(
       {'task': {'unscored': (BOS, EOS, OOV)}})
   config.client.batch_size = 16
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** -0.5
-  config.server.optimizer = ml_collections.ConfigDict(
-      {'name': 'adam', 'learning_rate': 1e-2, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-5})
+  config.server.optimizer.update(name='adam', learning_rate=1e-2, b2=0.99, eps=1e-5)
   return config

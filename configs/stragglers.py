@@ -24,7 +24,6 @@ def get_config(algorithm: str = 'fedprox') -> ml_collections.ConfigDict:
   config.rounds, config.eval_every = 200, 20
   config.client.epochs = 20
   config.algorithm = algorithm
-  config.fedprox = ml_collections.ConfigDict({'mu': 0.})
-  config.stragglers = ml_collections.ConfigDict(
-      {'fraction': 0.5, 'mode': 'drop' if algorithm == 'fedavg' else 'partial'})
+  config.fedprox.mu = 0.
+  config.stragglers.update(fraction=0.5, mode='drop' if algorithm == 'fedavg' else 'partial')
   return config

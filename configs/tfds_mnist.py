@@ -11,17 +11,15 @@ Other partitions: `--config.data.partition=iid|dirichlet|powerlaw` with
 import ml_collections
 
 from configs import default
+from fedjax_sim.config.schema import defaults
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
   config.rounds = 200
   config.eval_every = 20
-  config.data = ml_collections.ConfigDict({
-      'name': 'tfds', 'tfds_name': 'mnist', 'num_clients': 100,
-      'partition': 'shards', 'shards_per_client': 2, 'alpha': 0.5,
-      'powerlaw_sigma': 1., 'split_train': 'train', 'split_test': 'test',
-      'data_dir': None, 'download': True})
+  config.data = defaults('data', name='tfds', tfds_name='mnist', num_clients=100,
+                         partition='shards', download=True)
   config.model.options.hidden = (200, 200)
   config.client.batch_size = 10
   config.client.optimizer.learning_rate = 0.05

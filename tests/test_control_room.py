@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from fedjax_sim.config import launch
+from fedjax_sim.control import launch
 from fedjax_sim.control import Settings, create_app
 from fedjax_sim.control.jobs import Job, Runner, read_job
 from fedjax_sim.control.runs_view import client_table, metrics_rows
@@ -82,7 +82,7 @@ def test_form_overrides_become_the_scripts_flags(tmp_path):
     ({'seed': '-1'}, 'seed'),
     ({'data.path': '/etc/passwd'}, 'data.path: the form sets only'),
     ({'engine.strategy': 'vmap'}, 'engine.strategy: the form sets only'),
-    ({'data.label': 'x'}, "data.label: config 'default.py' has no such field"),
+    ({'data.label': ['x']}, "data.label=['x']: expected str"),
 ])
 def test_form_fields_are_validated_like_the_cli(client, fields, message):
   response = start(client, 'bad', **fields)

@@ -9,10 +9,17 @@ from sklearn import metrics
 
 from configs import hospitals
 from fedjax_sim.core import init_state
-from fedjax_sim.data.csv_data import BREAST_CANCER, load_csv
+from fedjax_sim.data import csv_data
+from fedjax_sim.data.csv_data import BREAST_CANCER
+from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.evaluation import binary_metrics
 from fedjax_sim.experiment import build_experiment, evaluate_state
+
+
+def load_csv(cfg: dict, seed: int) -> csv_data.CsvData:
+  """`csv_data.load_csv` of a data section given as a dict."""
+  return csv_data.load_csv(DataSettings(name='csv', **cfg), seed)
 
 
 def write_csv(path, rows, header='age,weight,hospital,outcome'):

@@ -20,10 +20,16 @@ from fedjax_sim.data import benchmark_data
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
 from fedjax_sim.data.federated_data import FederatedData
+from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.models import get_model
 from fedjax_sim.experiment import train
 from sqlite_fixtures import emnist_clients, stackoverflow_client, write_fedjax, write_tff
+
+
+def open_split(cfg: dict, split: str) -> tuple[benchmark_data.ClientStore, int]:
+  """`benchmark_data.open_split` of a data section given as a dict."""
+  return benchmark_data.open_split(DataSettings(**cfg), split)
 
 
 def run_config(tmp_path, name, **data):
@@ -61,7 +67,7 @@ def test_emnist_store_gathers_padded_rows_and_trains(tmp_path):
   write_fedjax(tmp_path / 'federated_emnist_train.sqlite', train_clients)
   write_fedjax(tmp_path / 'federated_emnist_test.sqlite', emnist_clients((3, 4), seed=1))
   cfg = {'name': 'emnist', 'path': str(tmp_path)}
-  store, num_classes = benchmark_data.open_split(cfg, 'train')
+  store, num_classes = open_split(cfg, 'train')
   assert num_classes == 62
   assert store.client_ids == ['f0000_00', 'f0001_00', 'f0002_00']
   np.testing.assert_array_equal(store.counts, [2, 5, 1])
@@ -76,7 +82,7 @@ def test_emnist_store_gathers_padded_rows_and_trains(tmp_path):
     assert not data.examples['x'][row, n:].any()  # padding rows are zero
   assert not [d for d in os.listdir(tmp_path / 'fedjax_sim_cache') if d.startswith('.')]
   # A second open memory-maps the cache instead of converting again.
-  again, _ = benchmark_data.open_split(cfg, 'train')
+  again, _ = open_split(cfg, 'train')
   assert again.directory == store.directory
   assert isinstance(again.features['x'], np.memmap)
   history = train(run_config(tmp_path, 'emnist'), log=lambda line: None)
@@ -93,7 +99,7 @@ def test_cifar100_tff_layout_splits_and_trains(tmp_path, monkeypatch):
             'test': {'a': client(2, 7), 'd': client(1, 8)}}
   write_tff(tmp_path / 'cifar100.sqlite', splits)
   cfg = {'name': 'cifar100', 'path': str(tmp_path)}
-  store, num_classes = benchmark_data.open_split(cfg, 'train')
+  store, num_classes = open_split(cfg, 'train')
   assert (num_classes, store.client_ids) == (100, ['a', 'b', 'c'])
   data = store.gather([0, 2])
   assert data.examples['x'].shape == (2, 3, 32, 32, 3)
@@ -102,14 +108,14 @@ def test_cifar100_tff_layout_splits_and_trains(tmp_path, monkeypatch):
     np.testing.assert_allclose(data.examples['x'][row, :len(images)], images / 255.,
                                rtol=1e-6)
   np.testing.assert_array_equal(data.examples['y'], [[99, 99, 99], [42, 42, 0]])
-  test, _ = benchmark_data.open_split(cfg, 'test')
+  test, _ = open_split(cfg, 'test')
   assert (test.client_ids, list(test.counts)) == (['a', 'd'], [2, 1])
   history = train(run_config(tmp_path, 'cifar100'), log=lambda line: None)
   assert np.isfinite(history[-1]['train_loss'])
   # Another store format version is another cache entry, converted anew.
   assert store.meta['options']['format'] == benchmark_data.STORE_FORMATS['cifar100']
   monkeypatch.setitem(benchmark_data.STORE_FORMATS, 'cifar100', 1)
-  older, _ = benchmark_data.open_split(cfg, 'train')
+  older, _ = open_split(cfg, 'train')
   assert older.directory != store.directory and older.meta['options']['format'] == 1
 
 
@@ -121,7 +127,7 @@ def test_shakespeare_char_ids_and_sequences(tmp_path):
   write_fedjax(tmp_path / 'shakespeare_train.sqlite',
                {'ROMEO': {'snippets': snippets}, 'JULIET': {'snippets': other}})
   write_fedjax(tmp_path / 'shakespeare_test.sqlite', {'ROMEO': {'snippets': other}})
-  store, num_classes = benchmark_data.open_split(
+  store, num_classes = open_split(
       {'name': 'shakespeare', 'path': str(tmp_path), 'sequence_length': 5}, 'train')
   assert num_classes == 90 == 3 + len(SHAKESPEARE_CHARS) + 1
   char = lambda c: 3 + SHAKESPEARE_CHARS.index(c)
@@ -146,7 +152,7 @@ def test_stackoverflow_vocabulary_ids_and_tags(tmp_path):
                {'u3': client([b'cat'], [b'numpy'])})
   cfg = {'name': 'stackoverflow', 'path': str(tmp_path), 'vocab_size': 2,
          'num_tags': 2, 'sequence_length': 4}
-  store, num_classes = benchmark_data.open_split(cfg, 'train')
+  store, num_classes = open_split(cfg, 'train')
   # Counts: the 3, dog 2, cat/ran/far/away 1 -> vocab (the, dog): ids 3, 4; OOV 5.
   # Tags: python 2, java 1 = numpy 1 (tie by text) -> (python, java).
   assert num_classes == 2 + 4
@@ -171,7 +177,7 @@ def test_stackoverflow_tags_bag_of_words_and_multi_hot(tmp_path):
                {'u3': stackoverflow_client([b'zzz'], [b'q'], titles=[b'www'])})
   cfg = {'name': 'stackoverflow', 'path': str(tmp_path), 'task': 'tags',
          'bow_vocab_size': 3, 'num_tags': 2}
-  store, num_classes = benchmark_data.open_split(cfg, 'train')
+  store, num_classes = open_split(cfg, 'train')
   # Token counts: a 3, b 2, c 2, zzz 1 -> words (a, b, c); tags: y 3, q 1 = x 1
   # -> (y, q). Titles join the bag; OOV words and tags are dropped.
   assert num_classes == 2
@@ -184,14 +190,14 @@ def test_stackoverflow_tags_bag_of_words_and_multi_hot(tmp_path):
   np.testing.assert_allclose(data.examples['x'][1, 0], [[0, 1 / 2], [2, 1 / 2], [0, 0]])
   np.testing.assert_array_equal(data.examples['y'][0], [[1, 0], [1, 1]])
   np.testing.assert_array_equal(data.examples['y'][1, 0], [1, 0])
-  test, _ = benchmark_data.open_split(cfg, 'test')
+  test, _ = open_split(cfg, 'test')
   np.testing.assert_array_equal(test.gather([0]).examples['x'][0], [[[0, 0]]])
   with pytest.raises(ConfigError, match="data.task must be one of"):
-    benchmark_data.open_split({**cfg, 'task': 'lr'}, 'train')
+    open_split({**cfg, 'task': 'lr'}, 'train')
   with pytest.raises(ConfigError, match='data.bow_max_words must be an integer >= 0'):
-    benchmark_data.open_split({**cfg, 'bow_max_words': -1}, 'train')
+    open_split({**cfg, 'bow_max_words': -1}, 'train')
   with pytest.raises(ConfigError, match='data.bow_vocab_size must be <= 16777216'):
-    benchmark_data.open_split({**cfg, 'bow_vocab_size': 2 ** 24 + 1}, 'train')
+    open_split({**cfg, 'bow_vocab_size': 2 ** 24 + 1}, 'train')
 
 
 def dense_bag_of_words(text: str, vocab: list[str]) -> np.ndarray:
@@ -244,7 +250,7 @@ def test_sparse_bag_of_words_logits_equal_the_dense_layer(tmp_path):
     return model.apply({'kernel': kernel, 'bias': bias},
                        jnp.asarray(store.features['x']), None)
 
-  store, _ = benchmark_data.open_split(cfg, 'train')
+  store, _ = open_split(cfg, 'train')
   assert store.features['x'].shape == (18, 30, 2)  # exact: the widest post
   # The model scatters the bag (30 words * 2 tags > 30) or gathers (<= 60).
   for vocab_size in (30, 60):
@@ -256,14 +262,14 @@ def test_sparse_bag_of_words_logits_equal_the_dense_layer(tmp_path):
     np.testing.assert_allclose(grad[:30], bags.T @ r, atol=1e-5)
     assert not grad[30:].any()
   # Capped: the 3 most frequent words of each post, with unchanged weights.
-  capped, _ = benchmark_data.open_split({**cfg, 'bow_max_words': 3}, 'train')
+  capped, _ = open_split({**cfg, 'bow_max_words': 3}, 'train')
   assert capped.features['x'].shape == (18, 3, 2)
   truncated = np.stack([top_words(b, 3) for b in bags])
   assert (truncated != bags).any(1).sum() >= 9
   np.testing.assert_allclose(apply(capped, kernel[:30]),
                              truncated @ kernel[:30] + bias, atol=1e-5)
   # The exact width counts only the kept rows (2 posts a client here).
-  first, _ = benchmark_data.open_split({**cfg, 'max_client_examples': 2}, 'train')
+  first, _ = open_split({**cfg, 'max_client_examples': 2}, 'train')
   kept = np.concatenate([bags[i:i + 2] for i in (0, 6, 12)])
   assert first.features['x'].shape[1] == (kept > 0).sum(1).max() < 30
 
@@ -272,7 +278,7 @@ def test_sparse_bag_of_words_logits_equal_the_dense_layer(tmp_path):
 
 def test_missing_file_names_the_file(tmp_path):
   with pytest.raises(DataError, match='federated_emnist_train.sqlite: file not found'):
-    benchmark_data.open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
+    open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
 
 
 def test_wrong_schema_names_table_and_column(tmp_path):
@@ -281,13 +287,13 @@ def test_wrong_schema_names_table_and_column(tmp_path):
     db.execute('CREATE TABLE federated_data (client_id BLOB, num_examples INTEGER)')
   with pytest.raises(DataError, match=r"federated_emnist_train.sqlite: table "
                      r"'federated_data' lacks column\(s\) \['data'\]"):
-    benchmark_data.open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
+    open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
   other = tmp_path / 'cifar100.sqlite'
   with sqlite3.connect(other) as db:
     db.execute('CREATE TABLE examples (split_name TEXT, client_id TEXT, '
                'serialized_example_proto BLOB)')
   with pytest.raises(DataError, match="cifar100.sqlite: .*missing table 'client_metadata'"):
-    benchmark_data.open_split({'name': 'cifar100', 'path': str(tmp_path)}, 'train')
+    open_split({'name': 'cifar100', 'path': str(tmp_path)}, 'train')
 
 
 def test_client_with_zero_examples_is_named(tmp_path):
@@ -297,7 +303,7 @@ def test_client_with_zero_examples_is_named(tmp_path):
   write_fedjax(tmp_path / 'federated_emnist_train.sqlite', clients)
   with pytest.raises(DataError, match="federated_emnist_train.sqlite: client "
                      "'f0009_00' has zero examples"):
-    benchmark_data.open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
+    open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
   assert not os.listdir(tmp_path / 'fedjax_sim_cache')  # nothing half-written
 
 
@@ -307,4 +313,4 @@ def test_label_out_of_range_names_file_and_client(tmp_path):
   write_fedjax(tmp_path / 'federated_emnist_train.sqlite', clients)
   with pytest.raises(DataError, match=r"federated_emnist_train.sqlite: client "
                      r"'f0001_00': label 62 outside \[0, 62\)"):
-    benchmark_data.open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')
+    open_split({'name': 'emnist', 'path': str(tmp_path)}, 'train')

@@ -28,8 +28,8 @@ from fastapi.staticfiles import StaticFiles
 
 from fedjax_sim import comparison, export, runlog
 from fedjax_sim.workdir import CHECKPOINTS
-from fedjax_sim.config import launch
-from fedjax_sim.control import jobs, runs_view, uploads
+from fedjax_sim.config.data import data_settings
+from fedjax_sim.control import jobs, launch, runs_view, uploads
 from fedjax_sim.control.safety import Refused, inside, token_ok
 from fedjax_sim.data.csv_data import parse_table
 from fedjax_sim.errors import ConfigError, DataError
@@ -195,7 +195,7 @@ def create_app(settings: Settings) -> FastAPI:
       if dataset:
         typed['data.path'] = uploads.dataset_path(runs_dir, dataset)
         config.data.path = typed['data.path']
-        uploads.check_choice(config.data, config.seed, config.clients_per_round)
+        uploads.check_choice(data_settings(config), config.seed, config.clients_per_round)
       return typed
 
     typed = await asyncio.to_thread(resolve)  # loading a table takes a while

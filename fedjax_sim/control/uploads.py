@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 from fedjax_sim.control.safety import Refused, check_name
 from fedjax_sim.data import csv_data
+from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
 
 DATA_DIR = '_data'  # not a run name: those start with a letter or digit
@@ -109,19 +110,19 @@ async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
   return described
 
 
-def check_choice(data: dict[str, Any], seed: int, clients_per_round: int) -> None:
+def check_choice(data: DataSettings, seed: int, clients_per_round: int) -> None:
   """Loads the data as a run would with these `data` settings (label,
   features, client column or partition), so a wrong column, a non-numeric or
   missing value, a client with too few rows (or too many clients for the
   rows), or fewer clients than `clients_per_round` is refused before the run."""
-  name = os.path.basename(data['path'])
+  name = os.path.basename(data.path)
   try:
     loaded = csv_data.load_csv(data, seed)
   except (ConfigError, DataError) as e:
-    raise Refused(str(e).replace(data['path'], name)) from None
+    raise Refused(str(e).replace(data.path, name)) from None
   clients = loaded.train.num_clients
   if clients_per_round > clients:
-    source = (f"client column {data['client_column']!r}" if data.get('client_column')
+    source = (f"client column {data.client_column!r}" if data.client_column
               else f"data.num_clients={clients}")
     raise Refused(f'clients_per_round={clients_per_round} exceeds the {clients} clients '
                   f'of {name} ({source})')

@@ -3,8 +3,8 @@
 Config (`config.data`): `name` in `BENCHMARKS`; `path`, the directory holding
 the files `scripts/download_data.py` fetches (names in `FILES`; override with
 `train_file` / `test_file`, relative to `path` or absolute); `cache_dir`
-(default `<path>/fedjax_sim_cache`); `sequence_length` (Shakespeare 80,
-StackOverflow 20 by default); StackOverflow's `task` ('nwp': next-word
+(default `<path>/fedjax_sim_cache`); `sequence_length` (0, the default:
+Shakespeare 80, StackOverflow 20); StackOverflow's `task` ('nwp': next-word
 prediction, the default; 'tags': tag prediction from a sparse bag of words of
 `bow_vocab_size` (10000) words, `benchmark_features.decode_stackoverflow_tags`,
 each post's (word id, weight) pairs padded to `bow_max_words` pairs: 0, the
@@ -35,6 +35,7 @@ import numpy as np
 
 from fedjax_sim.data import benchmark_features as features
 from fedjax_sim.data.client_store import ClientStore, build_store
+from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.data.sqlite_loader import read_clients
 from fedjax_sim.errors import ConfigError, DataError
 
@@ -49,7 +50,7 @@ FILES = {
 }
 SEQUENCE_LENGTH = {'shakespeare': 80, 'stackoverflow': 20}
 STACKOVERFLOW_TASKS = ('nwp', 'tags')
-BOW_VOCAB_SIZE = 10000  # default data.bow_vocab_size
+BOW_VOCAB_SIZE = DataSettings._field_defaults['bow_vocab_size']
 MAX_BOW_VOCAB = 2 ** 24  # word ids are stored exactly as float32
 # Version of each benchmark's stored features, part of its stores' cache key:
 # bump it when its decoder's output changes, so older stores are not reused.
@@ -57,17 +58,16 @@ MAX_BOW_VOCAB = 2 ** 24  # word ids are stored exactly as float32
 STORE_FORMATS = {'emnist': 1, 'shakespeare': 1, 'stackoverflow': 1, 'cifar100': 2}
 
 
-def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
-  name = cfg['name']
-  opts = {'sequence_length': cfg.get('sequence_length', SEQUENCE_LENGTH.get(name, 0)),
-          'max_client_examples': cfg.get('max_client_examples', 0),
-          'test_clients': cfg.get('test_clients', 0)}
+def _options(settings: DataSettings) -> dict[str, Any]:
+  name = settings.name
+  opts = {'sequence_length': settings.sequence_length or SEQUENCE_LENGTH.get(name, 0),
+          'max_client_examples': settings.max_client_examples,
+          'test_clients': settings.test_clients}
   if name == 'stackoverflow':
-    opts.update(task=cfg.get('task', 'nwp'), vocab_size=cfg.get('vocab_size', 10000),
-                bow_vocab_size=cfg.get('bow_vocab_size', BOW_VOCAB_SIZE),
-                bow_max_words=cfg.get('bow_max_words', 0),
-                num_tags=cfg.get('num_tags', 500),
-                vocab_file=cfg.get('vocab_file', ''), tags_file=cfg.get('tags_file', ''))
+    opts.update(task=settings.task, vocab_size=settings.vocab_size,
+                bow_vocab_size=settings.bow_vocab_size, bow_max_words=settings.bow_max_words,
+                num_tags=settings.num_tags, vocab_file=settings.vocab_file,
+                tags_file=settings.tags_file)
   for field in ('sequence_length', 'max_client_examples', 'test_clients',
                 'vocab_size', 'bow_vocab_size', 'bow_max_words', 'num_tags'):
     value = opts.get(field, 0)
@@ -79,16 +79,13 @@ def _options(cfg: Mapping[str, Any]) -> dict[str, Any]:
   if name == 'stackoverflow' and opts['bow_vocab_size'] > MAX_BOW_VOCAB:
     raise ConfigError(f'data.bow_vocab_size must be <= {MAX_BOW_VOCAB}, '
                       f'got {opts["bow_vocab_size"]}')
-  if name in SEQUENCE_LENGTH and opts['sequence_length'] < 1:
-    raise ConfigError(f'data.sequence_length must be >= 1 for {name}, '
-                      f'got {opts["sequence_length"]}')
   return opts
 
 
-def _file(cfg: Mapping[str, Any], split: str) -> str:
-  default = FILES[cfg['name']][split == 'test']
-  name = cfg.get(f'{split}_file', '') or default
-  return name if os.path.isabs(name) else os.path.join(cfg['path'], name)
+def _file(settings: DataSettings, split: str) -> str:
+  default = FILES[settings.name][split == 'test']
+  name = (settings.test_file if split == 'test' else settings.train_file) or default
+  return name if os.path.isabs(name) else os.path.join(settings.path, name)
 
 
 def _read_list(path: str) -> tuple[str, ...]:
@@ -122,7 +119,7 @@ def _cache_key(path: str, split: str, opts: Mapping[str, Any]) -> str:
   return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _vocabularies(cfg: Mapping[str, Any], opts: Mapping[str, Any],
+def _vocabularies(settings: DataSettings, opts: Mapping[str, Any],
                   cache: str) -> features.Vocabularies:
   """Given vocabulary files, or the most frequent words/tags of the train
   split (counted once, cached); `bow_vocab_size` words for `task='tags'`."""
@@ -130,7 +127,7 @@ def _vocabularies(cfg: Mapping[str, Any], opts: Mapping[str, Any],
   if opts['vocab_file'] and opts['tags_file']:
     words, tags = _read_list(opts['vocab_file']), _read_list(opts['tags_file'])
     return features.Vocabularies(words[:num_words], tags[:opts['num_tags']])
-  train = _file(cfg, 'train')
+  train = _file(settings, 'train')
   if not os.path.isfile(train):
     raise DataError(f'{train}: file not found')
   saved = os.path.join(cache, f'vocab_{_cache_key(train, "train", opts)}.json')
@@ -175,21 +172,21 @@ def _decoder(name: str, opts: Mapping[str, Any], vocab: features.Vocabularies | 
                            sequence_length=opts['sequence_length'])
 
 
-def open_split(cfg: Mapping[str, Any], split: str) -> tuple[ClientStore, int]:
-  """`(store of split 'train' or 'test', number of classes)`, converting the
-  SQLite file on first use."""
-  name = cfg.get('name')
+def open_split(settings: DataSettings, split: str) -> tuple[ClientStore, int]:
+  """`(store of split 'train' or 'test', number of classes)` of the benchmark
+  `settings` name, converting the SQLite file on first use."""
+  name = settings.name
   if name not in BENCHMARKS:
     raise ConfigError(f'data.name must be one of {list(BENCHMARKS)}, got {name!r}')
-  if not cfg.get('path'):
+  if not settings.path:
     raise ConfigError(f'data.path must name the directory holding the {name} '
                       'SQLite files (see scripts/download_data.py)')
-  opts = _options(cfg)
-  cache = cfg.get('cache_dir', '') or os.path.join(cfg['path'], 'fedjax_sim_cache')
-  path = _file(cfg, split)
+  opts = _options(settings)
+  cache = settings.cache_dir or os.path.join(settings.path, 'fedjax_sim_cache')
+  path = _file(settings, split)
   if not os.path.isfile(path):
     raise DataError(f'{path}: file not found')
-  vocab = _vocabularies(cfg, opts, cache) if name == 'stackoverflow' else None
+  vocab = _vocabularies(settings, opts, cache) if name == 'stackoverflow' else None
   stored = {**opts, 'format': STORE_FORMATS[name]}
   directory = os.path.join(cache, f'{name}_{split}_{_cache_key(path, split, stored)}')
   if os.path.isdir(directory):
@@ -213,8 +210,8 @@ def centralized(store: ClientStore, num_clients: int, seed: int) -> dict[str, np
           for k, v in store.features.items()}
 
 
-def load_benchmark(cfg: Mapping[str, Any], seed: int) -> tuple[ClientStore, dict, int]:
+def load_benchmark(settings: DataSettings, seed: int) -> tuple[ClientStore, dict, int]:
   """`(train store, centralized test set, number of classes)`."""
-  train, classes = open_split(cfg, 'train')
-  test, _ = open_split(cfg, 'test')
-  return train, centralized(test, _options(cfg)['test_clients'], seed), classes
+  train, classes = open_split(settings, 'train')
+  test, _ = open_split(settings, 'test')
+  return train, centralized(test, _options(settings)['test_clients'], seed), classes

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Mapping, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from fedjax_sim.data.federated_data import FederatedData, from_client_arrays
 from fedjax_sim.data.partition import partition
+from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
 
 BREAST_CANCER = 'sklearn:breast_cancer'
@@ -120,9 +121,9 @@ def features_of(table: Table, names: tuple[str, ...], label: int) -> np.ndarray:
   return out
 
 
-def load_csv(cfg: Mapping[str, Any], seed: int) -> CsvData:
-  """Reads, checks, splits and standardizes the table `cfg` (the `data`
-  config section) names.
+def load_csv(settings: DataSettings, seed: int) -> CsvData:
+  """Reads, checks, splits and standardizes the table `settings` (the typed
+  `data` section) name.
 
   A random `test_fraction` of the rows is the centralized test set. The rest
   goes to clients: one per value of `client_column` (sorted), or
@@ -131,11 +132,11 @@ def load_csv(cfg: Mapping[str, Any], seed: int) -> CsvData:
   standardized with the training rows' mean and std; labels become class ids
   in sorted order of their values.
   """
-  table = read_table(cfg.get('path', ''))
-  label = _column(table, cfg.get('label', ''), 'data.label')
-  client_column = cfg.get('client_column', '')
+  table = read_table(settings.path)
+  label = _column(table, settings.label, 'data.label')
+  client_column = settings.client_column
   client_col = _column(table, client_column, 'data.client_column') if client_column else None
-  names = tuple(cfg.get('features', ()) or (
+  names = tuple(settings.features or (
       c for k, c in enumerate(table.columns) if k not in (label, client_col)))
   x = features_of(table, names, label)
   labels = np.array([row[label] for row in table.rows])
@@ -149,17 +150,17 @@ def load_csv(cfg: Mapping[str, Any], seed: int) -> CsvData:
                     f'({str(class_names[0])!r}); need at least 2 classes')
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(y))
-  num_test = int(round(cfg.get('test_fraction', 0.2) * len(y)))
+  num_test = int(round(settings.test_fraction * len(y)))
   test_idx, train_idx = order[:num_test], order[num_test:]
-  minimum = cfg.get('min_client_rows', 2)
+  minimum = settings.min_client_rows
   if client_col is None:
-    num_clients = cfg.get('num_clients', 1)
+    num_clients = settings.num_clients
     if minimum and num_clients * minimum > len(train_idx):  # before partitioning them
       raise DataError(f'{table.name}: data.num_clients={num_clients} clients of at least '
                       f'data.min_client_rows={minimum} rows need {num_clients * minimum} '
                       f'training rows; there are {len(train_idx)}')
-    parts = partition(y[train_idx], num_clients, cfg.get('partition', 'iid'),
-                      cfg.get('alpha', 0.5), rng)
+    parts = partition(y[train_idx], num_clients, settings.partition,
+                      settings.alpha, rng)
     client_names = tuple(f'client_{k}' for k in range(len(parts)))
   else:
     ids = np.array([row[client_col] for row in table.rows])[train_idx]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -10,6 +10,7 @@ from fedjax_sim.data import csv_data, digits, synthetic
 from fedjax_sim.data.benchmark_data import BENCHMARKS, load_benchmark
 from fedjax_sim.data.client_store import ClientStore
 from fedjax_sim.data.federated_data import FederatedData
+from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError
 
 DATASETS = ('digits', 'synthetic', 'csv', 'tfds') + BENCHMARKS
@@ -23,37 +24,37 @@ class Dataset(NamedTuple):
   client_names: tuple[str, ...] | None = None  # tables with a client column: its values
 
 
-def load_dataset(cfg: Mapping[str, Any], seed: int) -> Dataset:
-  """Loads the data set the `data` config section describes."""
-  name = cfg.get('name')
+def load_dataset(settings: DataSettings, seed: int) -> Dataset:
+  """Loads the data set `settings` (the typed `data` section) describe."""
+  name = settings.name
   if name in BENCHMARKS:  # SQLite files; the number of clients is the file's.
-    return Dataset(*load_benchmark(cfg, seed))
+    return Dataset(*load_benchmark(settings, seed))
   if name == 'csv':  # clients from a client-id column, or num_clients by partition
-    loaded = csv_data.load_csv(cfg, seed)
+    loaded = csv_data.load_csv(settings, seed)
     return Dataset(loaded.train, loaded.test, loaded.num_classes, loaded.columns,
                    loaded.client_names)
-  num_clients = cfg.get('num_clients', 0)
+  num_clients = settings.num_clients
   if not (isinstance(num_clients, int) and num_clients >= 1):
     raise ConfigError(f'data.num_clients must be an integer >= 1, got {num_clients!r}')
   if name == 'digits':
-    train, test = digits.load_digits(num_clients, cfg.get('partition', 'dirichlet'),
-                                     cfg.get('alpha', 0.5),
-                                     cfg.get('test_fraction', 0.2), seed)
+    train, test = digits.load_digits(num_clients, settings.partition, settings.alpha,
+                                     settings.test_fraction, seed)
     return Dataset(train, test, digits.NUM_CLASSES)
   if name == 'synthetic':
-    train, test = synthetic.load_synthetic(
-        cfg.get('alpha', 0.), cfg.get('beta', 0.), num_clients,
-        cfg.get('test_fraction', 0.2), seed, cfg.get('max_client_size', 0))
+    train, test = synthetic.load_synthetic(settings.alpha, settings.beta, num_clients,
+                                           settings.test_fraction, seed,
+                                           settings.max_client_size)
     return Dataset(train, test, synthetic.NUM_CLASSES)
   if name == 'tfds':
+    if not settings.tfds_name:
+      raise ConfigError("data.tfds_name must name a TFDS data set with data.name='tfds', "
+                        "got ''")
     from fedjax_sim.data import tfds_loader  # Lazy: only TFDS runs import it.
     return Dataset(*tfds_loader.load_tfds(
-        cfg.get('tfds_name'), num_clients, cfg.get('partition', 'iid'), seed,
-        split_train=cfg.get('split_train', 'train'),
-        split_test=cfg.get('split_test', 'test'),
-        image_key=cfg.get('image_key'), label_key=cfg.get('label_key'),
-        alpha=cfg.get('alpha', 0.5),
-        shards_per_client=cfg.get('shards_per_client', 2),
-        powerlaw_sigma=cfg.get('powerlaw_sigma', 1.),
-        data_dir=cfg.get('data_dir'), download=cfg.get('download', False)))
+        settings.tfds_name, num_clients, settings.partition, seed,
+        split_train=settings.split_train, split_test=settings.split_test,
+        image_key=settings.image_key, label_key=settings.label_key, alpha=settings.alpha,
+        shards_per_client=settings.shards_per_client,
+        powerlaw_sigma=settings.powerlaw_sigma, data_dir=settings.data_dir,
+        download=settings.download))
   raise ConfigError(f'data.name must be one of {list(DATASETS)}, got {name!r}')
