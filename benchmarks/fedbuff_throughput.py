@@ -32,7 +32,8 @@ from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.data.batching import plan_batches, real_steps  # noqa: E402
 from fedjax_sim.data.packed import for_round  # noqa: E402
 from fedjax_sim.distributed import replicate  # noqa: E402
-from fedjax_sim.experiment import build_experiment, sample_and_round_keys  # noqa: E402
+from fedjax_sim.config.experiment import build_experiment  # noqa: E402
+from fedjax_sim.run.schedule import sample_and_round_keys  # noqa: E402
 
 _CLIENTS = flags.DEFINE_integer('clients', 10, 'Clients trained per program (K).')
 _CONCURRENCY = flags.DEFINE_integer('concurrency', 30, "FedBuff's clients in flight.")

@@ -3,7 +3,7 @@
 SCAFFOLD keeps a control variate per client. Workload: Synthetic(1, 1)
 logistic regression, client sizes capped at 40 examples, 100 clients per
 round, 1 epoch of batch 10 (`configs/scaffold.py:synthetic`, shrunk), run
-through `fedjax_sim.experiment.train` with `engine.population` `device` (data and
+through `fedjax_sim.train` with `engine.population` `device` (data and
 client states dense on the device), `host` (both in host memory; each round
 moves only the sampled rows) or `disk` (as `host`, the client states in
 memory-mapped files, `fedjax_sim.client_state_store`). "round MB" is what the
@@ -70,7 +70,7 @@ class TimedRound:
 
 def run_point(clients: int, placement: str, rounds: int) -> dict:
   """One population size and placement, in this process."""
-  import fedjax_sim.experiment as train_lib
+  import fedjax_sim.config.train as train_lib
   build, timed = train_lib.build_experiment, []
 
   def build_timed(cfg, *args):

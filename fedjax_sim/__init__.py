@@ -15,7 +15,7 @@ __version__ = '0.1.0'
 # Imported on first use: the experiment runner and the exporter bring
 # matplotlib, orbax, tensorboardX and dp-accounting, which the engine alone
 # does not need.
-_LAZY = {'train': 'fedjax_sim.experiment', 'load_model': 'fedjax_sim.export'}
+_LAZY = {'train': 'fedjax_sim.config.train', 'load_model': 'fedjax_sim.export'}
 
 
 def __getattr__(name: str):

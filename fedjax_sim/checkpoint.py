@@ -7,6 +7,10 @@ number is all the randomness a resumed run needs to continue bit-identically.
 
 Each checkpoint carries the SHA-256 of its files (`sha256sums.json`); resume
 verifies them and falls back to the newest intact checkpoint.
+
+In a multi-process run every process takes part in orbax's save and restore
+(each writes its shards, orbax commits); process 0 writes the checksums and
+decides which checkpoint is intact (`fedjax_sim.distributed`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from fedjax_sim import runlog
+from fedjax_sim.distributed import any_process, barrier, from_primary, is_primary
 
 PyTree = Any
 SUMS = 'sha256sums.json'
@@ -41,8 +46,10 @@ def save(mgr: ocp.CheckpointManager, rounds_done: int, state: PyTree) -> None:
   incomplete on resume."""
   mgr.save(rounds_done, args=ocp.args.StandardSave(state))
   mgr.wait_until_finished()
-  step_dir = os.path.join(str(mgr.directory), str(rounds_done))
-  runlog.write_json_atomic(os.path.join(step_dir, SUMS), _checksums(step_dir))
+  if is_primary():
+    step_dir = os.path.join(str(mgr.directory), str(rounds_done))
+    runlog.write_json_atomic(os.path.join(step_dir, SUMS), _checksums(step_dir))
+  barrier(f'checksums {rounds_done}')
 
 
 def _checksums(step_dir: str) -> dict[str, str]:
@@ -87,24 +94,47 @@ def restore_latest(mgr: ocp.CheckpointManager, like: PyTree,
   way to `<checkpoints>_corrupt/<step>` (so its step can be written again),
   named to `warn`, and the next older one is tried.
   """
-  directory = str(mgr.directory)
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-  for step in sorted(mgr.all_steps(), reverse=True):
-    step_dir = os.path.join(directory, str(step))
-    problem = verify(step_dir)
-    if problem is None:
-      try:
-        return step, _quietly(lambda: mgr.restore(step, args=ocp.args.StandardRestore(abstract)))
-      except Exception as e:  # orbax raises many types for unreadable files
-        problem = f'unreadable ({type(e).__name__}: {" ".join(str(e).split())[:160]})'
-    moved = os.path.join(f'{directory}_corrupt', str(step))
-    os.makedirs(os.path.dirname(moved), exist_ok=True)
-    shutil.rmtree(moved, ignore_errors=True)
-    os.replace(step_dir, moved)
+  while True:
+    step = from_primary(_newest_verified(mgr, warn) if is_primary() else -1)
     mgr.reload()
-    warn(f'warning: checkpoint {step_dir} is corrupt: {problem}; moved to {moved}, '
-         'falling back to the previous checkpoint')
-  return None
+    if step < 0:
+      return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    try:
+      state, problem = _quietly(lambda: mgr.restore(step, args=ocp.args.StandardRestore(
+          abstract))), None
+    except Exception as e:  # orbax raises many types for unreadable files
+      state, problem = None, f'unreadable ({type(e).__name__}: {" ".join(str(e).split())[:160]})'
+    if not any_process(problem is not None):
+      return step, state
+    if is_primary():
+      _set_aside(mgr, step, problem or 'unreadable on another process', warn)
+    barrier(f'set aside {step}')
+
+
+def _newest_verified(mgr: ocp.CheckpointManager, warn: Callable[[str], None]) -> int:
+  """The newest checkpoint whose checksums hold (-1: none); newer ones that
+  fail are set aside."""
+  for step in sorted(mgr.all_steps(), reverse=True):
+    problem = verify(os.path.join(str(mgr.directory), str(step)))
+    if problem is None:
+      return step
+    _set_aside(mgr, step, problem, warn)
+  return -1
+
+
+def _set_aside(mgr: ocp.CheckpointManager, step: int, problem: str,
+               warn: Callable[[str], None]) -> None:
+  """Moves checkpoint `step` to `<checkpoints>_corrupt/<step>` and says why."""
+  directory = str(mgr.directory)
+  step_dir = os.path.join(directory, str(step))
+  moved = os.path.join(f'{directory}_corrupt', str(step))
+  os.makedirs(os.path.dirname(moved), exist_ok=True)
+  shutil.rmtree(moved, ignore_errors=True)
+  os.replace(step_dir, moved)
+  mgr.reload()
+  warn(f'warning: checkpoint {step_dir} is corrupt: {problem}; moved to {moved}, '
+       'falling back to the previous checkpoint')
 
 
 def _quietly(fn: Callable[[], Any]) -> Any:

@@ -4,6 +4,11 @@ Every process runs the same program on the same (seeded, hence identical)
 inputs; the round's `shard_map` gives each process's devices only their share
 of the sampled clients and all-reduces the sums across processes (gloo on
 CPU, NCCL on GPU), so the result equals a single-process run.
+
+Process 0 writes the run's logs; the few host decisions that could differ
+between processes (a stop signal, which checkpoint is intact) are taken by
+process 0 or agreed on with the functions below. With one process each of
+them is the value itself.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fedjax_sim.errors import ConfigError
@@ -37,3 +43,28 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
   sharding = NamedSharding(mesh, P())
   return jax.tree.map(
       lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), tree)
+
+
+def is_primary() -> bool:
+  """Whether this process writes the run's logs (process 0)."""
+  return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+  """Waits until every process reaches the barrier `name`."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
+def from_primary(value: int) -> int:
+  """Process 0's `value` (an int, e.g. a checkpoint step; -1 for none)."""
+  if jax.process_count() == 1:
+    return value
+  return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
+
+
+def any_process(flag: bool) -> bool:
+  """Whether `flag` is set on any process (e.g. a stop signal)."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))

@@ -83,7 +83,7 @@ def table_inputs(table: Table, exported: ExportedModel) -> np.ndarray:
 
 def from_run(workdir: str) -> ExportedModel:
   """The global model of the newest intact checkpoint in `workdir`."""
-  from fedjax_sim.experiment import build_experiment  # the run's data, model and algorithm
+  from fedjax_sim.config.experiment import build_experiment  # the run's data, model and algorithm
   config_dict = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
   if config_dict is None:
     raise DataError(f'--workdir {workdir!r} holds no run (no {runlog.CONFIG})')

@@ -34,16 +34,14 @@ RUN_FILES = (runlog.METRICS, runlog.CLIENT_NORMS, runlog.CLIENTS, CHECKPOINTS, T
              POPULATION, 'report.html')
 
 
-def prepare(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:
+def check(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:
   """Checks `workdir` against the config `wanted` (as JSON data,
-  `fedjax_sim.config.sections.as_json`) and writes `config.json`.
-
+  `fedjax_sim.config.sections.as_json`), without writing anything.
   Returns whether a previous run of this experiment is there to resume. With
   `resume`, the saved run may differ from `config` in `rounds` only (a run
   extended by more rounds). Raises ConfigError for: a workdir of another
   experiment; run files with no `config.json` (an unknown experiment); a
-  workdir holding this run without `resume`; `resume` with no run; a workdir
-  that cannot be written.
+  workdir holding this run without `resume`; `resume` with no run.
   """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f'--workdir {workdir!r} exists and is not a directory')
@@ -58,9 +56,14 @@ def prepare(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:
     _check_no_run_files(workdir, resume)
   else:
     _check_same_experiment(workdir, saved, wanted, resume)
+  return saved is not None
+
+
+def write_config(workdir: str, wanted: dict[str, Any]) -> None:
+  """Creates `workdir` (ConfigError when it cannot be written) and writes
+  `config.json`."""
   _make_writable_dir(workdir)
   runlog.write_json_atomic(os.path.join(workdir, runlog.CONFIG), wanted)
-  return saved is not None
 
 
 def _check_no_run_files(workdir: str, resume: bool) -> None:

@@ -29,7 +29,7 @@ from absl import flags, logging  # noqa: E402
 
 from fedjax_sim import cli  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
-from fedjax_sim.experiment import train  # noqa: E402
+from fedjax_sim.config.train import train  # noqa: E402
 
 _CONFIGS = flags.DEFINE_list(
     'configs', [], 'Config names in configs/ or paths of config files (default: all).')

@@ -29,7 +29,7 @@ from fedjax_sim.models.registry import model_names  # noqa: E402
 from fedjax_sim.config.sections import as_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
-from fedjax_sim.experiment import train  # noqa: E402
+from fedjax_sim.config.train import train  # noqa: E402
 from fedjax_sim.run_summary import summary  # noqa: E402
 
 CATALOG = {

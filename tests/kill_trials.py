@@ -33,7 +33,7 @@ sys.path.insert(0, ROOT)
 
 from configs import default, scaffold  # noqa: E402
 from fedjax_sim import runlog  # noqa: E402
-from fedjax_sim.experiment import train  # noqa: E402
+from fedjax_sim.config.train import train  # noqa: E402
 
 VOLATILE = ('time', 'rounds_per_sec')
 

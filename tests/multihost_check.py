@@ -21,7 +21,8 @@ from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.core import build_round, init_state  # noqa: E402
 from fedjax_sim.core.sharding import client_mesh  # noqa: E402
 from fedjax_sim.data.batching import plan_batches  # noqa: E402
-from fedjax_sim.experiment import build_experiment, sample_and_round_keys  # noqa: E402
+from fedjax_sim.config.experiment import build_experiment  # noqa: E402
+from fedjax_sim.run.schedule import sample_and_round_keys  # noqa: E402
 
 
 def main(process_id: int, num_processes: int, port: int) -> None:

@@ -10,7 +10,7 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
-from fedjax_sim import experiment as train_lib
+from fedjax_sim.config import train as train_lib
 from fedjax_sim.data.benchmark_data import BENCHMARKS
 from sqlite_fixtures import shrink, write_benchmarks
 

@@ -12,7 +12,9 @@ from fedjax_sim.core import ClientResult, FederatedAlgorithm, build_round, init_
 from fedjax_sim.data import plan_batches
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment, sample_and_round_keys, round_summary
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.run.schedule import sample_and_round_keys
+from fedjax_sim.run.evaluation import round_summary
 
 MALICIOUS = np.array([False, True, True, False, False, True])  # client 2 is empty
 

@@ -16,7 +16,7 @@ from fedjax_sim.config.algorithms import build_aggregator
 from fedjax_sim.aggregators.trimmed_mean import trimmed_mean
 from fedjax_sim.core import weighted_mean
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import train
+from fedjax_sim.config.train import train
 from test_robust import IDS, aggregate_in_round, aggregate_in_rounds, flatten, present_rows
 
 CLIP = 1.5

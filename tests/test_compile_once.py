@@ -89,7 +89,7 @@ def test_sharded_round_compiles_once_when_inputs_are_replicated(ragged_data, tin
 # --- Two devices, the real training path ---------------------------------
 # Run in a subprocess with two forced CPU devices (XLA reads the flag once, at
 # start-up): `python tests/test_compile_once.py` trains a few rounds per case
-# through `fedjax_sim.experiment.train` and prints, per case, how often the round
+# through `fedjax_sim.train` and prints, per case, how often the round
 # program was compiled, its jit cache size, and how many of the inputs train()
 # passed were not already replicated over the mesh. Either placement alone
 # (train() replicating its inputs, or the mesh round's `replicator`) keeps the
@@ -124,7 +124,8 @@ def test_two_device_mesh_round_compiles_once_in_train():
 
 def _mesh_main():
   from configs import default
-  from fedjax_sim import experiment as train_lib
+  from fedjax_sim.config import experiment as build_lib
+  from fedjax_sim.config import train as train_lib
   assert jax.device_count() == 2, jax.devices()
   result = {}
   for name, (strategy, shard_clients, population) in MESH_CASES.items():
@@ -135,7 +136,7 @@ def _mesh_main():
     config.engine.strategy, config.engine.chunk_size = strategy, 2
     config.engine.shard_clients, config.engine.population = shard_clients, population
     built, unplaced, compiles = [], [], []
-    build_round = train_lib.build_round
+    build_round = build_lib.build_round
 
     def capture(*args, **kwargs):
       round_fn = build_round(*args, **kwargs)
@@ -155,13 +156,13 @@ def _mesh_main():
       if event == COMPILE_EVENT and fun_name == ROUND_PROGRAM:
         compiles.append(fun_name)
 
-    train_lib.build_round = capture
+    build_lib.build_round = capture
     monitoring.register_event_duration_secs_listener(listener)
     try:
       train_lib.train(config, log=lambda line: None, progress='none')
     finally:
       monitoring.unregister_event_duration_listener(listener)
-      train_lib.build_round = build_round
+      build_lib.build_round = build_round
     (round_fn, mesh), = built
     result[name] = {'devices': jax.device_count(), 'mesh_size': mesh.size if mesh else 1,
                     'rounds': config.rounds, 'calls': len(unplaced),

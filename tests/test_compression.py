@@ -13,7 +13,8 @@ from fedjax_sim.compression import (quantize_tensor, stochastic_quantizer, top_k
                                     top_k_tensor, with_compression)
 from fedjax_sim.core import ClientResult, FederatedAlgorithm
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.train import train
 
 PARAMS = {'w': jnp.zeros((5, 4)), 'b': jnp.zeros(4)}
 

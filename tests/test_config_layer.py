@@ -17,7 +17,7 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.optimizers import OptimizerSettings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_LAYER = ('fedjax_sim/config/', 'fedjax_sim/experiment.py')  # experiment: fs.train
+CONFIG_LAYER = ('fedjax_sim/config/',)
 
 
 def imports(path):

@@ -14,7 +14,8 @@ from fedjax_sim.data.csv_data import BREAST_CANCER
 from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.evaluation import binary_metrics
-from fedjax_sim.experiment import build_experiment, evaluate_state
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.run.evaluation import evaluate_state
 
 
 def load_csv(cfg: dict, seed: int) -> csv_data.CsvData:

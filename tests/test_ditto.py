@@ -17,7 +17,8 @@ from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.algorithms.ditto import PersonalParams
-from fedjax_sim.experiment import build_experiment, evaluate_state
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.run.evaluation import evaluate_state
 
 LR, LAM = 0.1, 0.7
 

@@ -15,7 +15,9 @@ from fedjax_sim.core.round import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.config.behaviour import client_behaviour
-from fedjax_sim.experiment import build_experiment, evaluate_state, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.run.evaluation import evaluate_state
+from fedjax_sim.config.train import train
 
 from configs import default
 

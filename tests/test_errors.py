@@ -9,7 +9,7 @@ import pytest
 from configs import default
 from fedjax_sim.data import from_client_arrays
 from fedjax_sim.errors import ConfigError, DataError
-from fedjax_sim.experiment import build_experiment
+from fedjax_sim.config.experiment import build_experiment
 
 
 @pytest.mark.parametrize('field,value,message', [

@@ -18,7 +18,8 @@ from fedjax_sim import checkpoint
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import DataError
 from fedjax_sim.export import export_model
-from fedjax_sim.experiment import build_experiment, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -15,11 +15,13 @@ import pytest
 
 from configs import default, scaffold
 from fedjax_sim import runlog
-from fedjax_sim import experiment as train_lib
+from fedjax_sim.config import experiment as train_lib
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import DivergedError
-from fedjax_sim.experiment import build_experiment, sample_and_round_keys, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.run.schedule import sample_and_round_keys
+from fedjax_sim.config.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

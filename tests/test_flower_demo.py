@@ -21,7 +21,7 @@ from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.federated_data import from_client_arrays, pooled
 from fedjax_sim.data.registry import load_dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment
+from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.models import get_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

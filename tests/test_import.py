@@ -8,10 +8,10 @@ import sys
 CODE = '''
 import json, sys
 import fedjax_sim as fs
-heavy = ('sklearn', 'matplotlib', 'orbax', 'tensorboardX', 'dp_accounting', 'fedjax_sim.experiment')
+heavy = ('sklearn', 'matplotlib', 'orbax', 'tensorboardX', 'dp_accounting', 'fedjax_sim.config.train')
 before = [m for m in heavy if m in sys.modules]
 names = (fs.train.__module__, fs.load_model.__module__)
-print(json.dumps([before, names, 'fedjax_sim.experiment' in sys.modules]))
+print(json.dumps([before, names, 'fedjax_sim.config.train' in sys.modules]))
 '''
 
 
@@ -20,7 +20,7 @@ def test_import_is_lazy_about_the_runner_and_its_libraries():
   assert out.returncode == 0, out.stderr[-2000:]
   before, names, loaded = json.loads(out.stdout.strip().splitlines()[-1])
   assert before == []
-  assert names == ['fedjax_sim.experiment', 'fedjax_sim.export'] and loaded
+  assert names == ['fedjax_sim.config.train', 'fedjax_sim.export'] and loaded
 
 
 def test_an_unknown_name_is_an_attribute_error():

@@ -13,7 +13,8 @@ from fedjax_sim.data.batching import BatchPlan, client_batches
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.personalization import Settings, evaluate_personalized, personalized_sums
-from fedjax_sim.experiment import build_experiment, evaluate_state
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.run.evaluation import evaluate_state
 
 
 def rows(data, cid):

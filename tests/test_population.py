@@ -21,7 +21,8 @@ from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models import get_model
-from fedjax_sim.experiment import build_experiment, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.train import train
 
 
 def scaffold_run(population, rounds=4):
@@ -41,8 +42,8 @@ def newest_checkpoint(config, workdir):
 
 def test_host_population_equals_device_population_and_resumes_exactly(tmp_path):
   device, host = str(tmp_path / 'device'), str(tmp_path / 'host')
-  assert not build_experiment(scaffold_run('device')).on_host
-  assert build_experiment(scaffold_run('host')).on_host
+  assert build_experiment(scaffold_run('device')).placement == 'device'
+  assert build_experiment(scaffold_run('host')).placement == 'host'
   want = train(scaffold_run('device'), log=lambda line: None, workdir=device)
   got = train(scaffold_run('host'), log=lambda line: None, workdir=host)
   strip = lambda history: [{k: v for k, v in h.items() if k != 'rounds_per_sec'}  # noqa: E731
@@ -70,7 +71,7 @@ def disk_states(workdir, like):
 
 def test_disk_population_equals_device_population_and_rolls_back_on_resume(tmp_path):
   device, disk = str(tmp_path / 'device'), str(tmp_path / 'disk')
-  assert build_experiment(scaffold_run('disk')).population == 'disk'
+  assert build_experiment(scaffold_run('disk')).placement == 'disk'
   want = train(scaffold_run('device'), log=lambda line: None, workdir=device)
   got = train(scaffold_run('disk'), log=lambda line: None, workdir=disk)
   strip = lambda history: [{k: v for k, v in h.items() if k != 'rounds_per_sec'}  # noqa: E731

@@ -10,7 +10,7 @@ from dp_accounting.rdp import rdp_privacy_accountant
 from configs import default, dp_fedavg
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.privacy import epsilon_tracker
-from fedjax_sim.experiment import build_experiment
+from fedjax_sim.config.experiment import build_experiment
 
 ACCOUNTANTS = {'rdp': rdp_privacy_accountant.RdpAccountant,
                'pld': pld_privacy_accountant.PLDAccountant}

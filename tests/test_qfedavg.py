@@ -15,7 +15,7 @@ from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import evaluate_clients, fairness
-from fedjax_sim.experiment import build_experiment
+from fedjax_sim.config.experiment import build_experiment
 
 LR = 0.05
 

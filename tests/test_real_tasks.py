@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fedjax_sim import experiment as train_lib
+from fedjax_sim.config.train import train
+from fedjax_sim.run import evaluation as evaluation_lib
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
 from fedjax_sim.evaluation import evaluate, example_sums
 from sqlite_fixtures import (CIFAR_COUNTS, EMNIST_COUNTS, SHAKESPEARE, SO_TAGS, SO_WORDS,
@@ -77,8 +78,8 @@ def test_one_round_scores_only_real_targets(name, model, counts, benchmarks,
                                         jnp.asarray(examples['y']), mask)))
     return evaluate(mdl, params, examples, *args)
 
-  monkeypatch.setattr(train_lib, 'evaluate', recording_evaluate)
-  history = train_lib.train(config, log=lambda line: None)
+  monkeypatch.setattr(evaluation_lib, 'evaluate', recording_evaluate)
+  history = train(config, log=lambda line: None)
   (final,), (stats,) = history, sums
   assert math.isfinite(final['test_loss']) and math.isfinite(final['train_loss'])
   assert 0 <= final['test_accuracy'] <= 1 and 0 <= final['client_train_accuracy'] <= 1

@@ -16,7 +16,8 @@ from fedjax_sim.aggregators.trimmed_mean import trimmed_mean
 from fedjax_sim.core import ClientResult, FederatedAlgorithm, build_round, init_state
 from fedjax_sim.data import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.train import train
 
 IDS = (3, 0, 2, 5, 1)  # client 2 has no examples: absent from every rule
 

@@ -23,7 +23,7 @@ from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.models import get_model
-from fedjax_sim.experiment import train
+from fedjax_sim.config.train import train
 from sqlite_fixtures import emnist_clients, stackoverflow_client, write_fedjax, write_tff
 
 

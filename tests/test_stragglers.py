@@ -9,7 +9,7 @@ from fedjax_sim import stragglers
 from fedjax_sim.config.checks import check_config
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import train
+from fedjax_sim.config.train import train
 
 from configs import default
 

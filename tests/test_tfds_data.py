@@ -11,7 +11,8 @@ import tensorflow_datasets as tfds
 from configs import default
 from fedjax_sim.data.tfds_loader import load_tfds
 from fedjax_sim.errors import ConfigError, DataError
-from fedjax_sim.experiment import build_experiment, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.train import train
 
 part = importlib.import_module('fedjax_sim.data.partition')  # the package
 # re-exports the function `partition` under the module's name.

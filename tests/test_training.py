@@ -1,7 +1,7 @@
 """End-to-end: FedAvg learns on the embedded data sets."""
 
 from configs import default, synthetic
-from fedjax_sim.experiment import train
+from fedjax_sim.config.train import train
 
 
 def test_digits_default_reaches_90_percent():

@@ -17,7 +17,7 @@ from fedjax_sim.config.sections import from_section
 from fedjax_sim import virtual_time as vt
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import train
+from fedjax_sim.config.train import train
 
 KEY = jax.random.PRNGKey(0)
 

@@ -19,7 +19,8 @@ from configs import default
 from fedjax_sim import checkpoint, runlog
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.experiment import build_experiment, train
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'scripts', 'train.py')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from fedjax_sim import personalization
+from fedjax_sim import fedbuff, personalization
 from fedjax_sim.aggregators import registry as aggregator_registry
 from fedjax_sim.aggregators.settings import Settings as AggregatorSettings
 from fedjax_sim.algorithms.common import Common
@@ -17,11 +17,20 @@ from fedjax_sim.models.model import Model
 from fedjax_sim.optimizers import OptimizerSettings
 
 
+def clients_per_update(config: ml_collections.ConfigDict) -> int:
+  """Clients aggregated per server update: `fedbuff.buffer_size` (K) under
+  FedBuff, else `clients_per_round`. Algorithms (SCAFFOLD's and FedDyn's
+  sampled fraction) and aggregators ('dp' and 'dp_noise': m, and the
+  accountant's sampling rate m / N) are built with it."""
+  return (from_section(config, 'fedbuff', fedbuff.Settings).buffer_size
+          or config.clients_per_round)
+
+
 def common(config: ml_collections.ConfigDict, model: Model, num_clients: int) -> Common:
   """The settings every algorithm shares: optimizers, weighting, client counts."""
   return Common(model, from_section(config, 'client.optimizer', OptimizerSettings),
                 from_section(config, 'server.optimizer', OptimizerSettings),
-                num_clients, config.clients_per_round,
+                num_clients, clients_per_update(config),
                 config.get('weighting', Common._field_defaults['weighting']))
 
 
@@ -47,7 +56,7 @@ def aggregator_settings(config: ml_collections.ConfigDict) -> AggregatorSettings
 def build_aggregator(config: ml_collections.ConfigDict) -> Aggregator:
   """The aggregator `config.aggregator` describes (default: weighted mean)."""
   return aggregator_registry.build_aggregator(aggregator_settings(config),
-                                              config.clients_per_round)
+                                              clients_per_update(config))
 
 
 def is_private(config: ml_collections.ConfigDict) -> bool:

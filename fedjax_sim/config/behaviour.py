@@ -119,15 +119,6 @@ FEDBUFF_REFUSALS = (
             'run of the synchronous config)'))
 
 
-def clients_per_update(config: ml_collections.ConfigDict) -> int:
-  """Clients aggregated per server update: `fedbuff.buffer_size` (K) under
-  FedBuff, else `clients_per_round`. Algorithms (SCAFFOLD's and FedDyn's
-  sampled fraction) and aggregators ('dp' and 'dp_noise': m, and the
-  accountant's sampling rate m / N) are built with it."""
-  return (from_section(config, 'fedbuff', fedbuff.Settings).buffer_size
-          or config.clients_per_round)
-
-
 def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedAlgorithm,
                         inputs: ClockInputs | None, counts: jax.Array, plan: BatchPlan
                         ) -> FederatedAlgorithm | None:

@@ -1,0 +1,92 @@
+"""The training loop: a run is its schedule, population and record
+(`fedjax_sim.run.schedule`, `.population`, `.record`) around the round
+program (`fedjax_sim.train(config)` builds them from a config: `fedjax_sim.config.train`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import tqdm
+
+from fedjax_sim.distributed import any_process
+from fedjax_sim.divergence import LaggedCheck
+from fedjax_sim.errors import Interrupted
+from fedjax_sim.run.evaluation import format_evals, round_evals
+from fedjax_sim.run.experiment import Experiment
+from fedjax_sim.run.population import run_round
+from fedjax_sim.run.record import NoRecord, RunDirectory
+from fedjax_sim.run.schedule import sample_and_round_keys
+from fedjax_sim.stop_signals import StopSignals
+
+Say = Callable[[str], None]
+
+
+def _to_stderr(line: str) -> None:
+  print(line, file=sys.stderr)
+
+
+def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
+        bar: tqdm.tqdm) -> list[dict[str, float]]:
+  """Runs `exp` (see `fedjax_sim.config.train.train`); `say` receives the
+  eval lines, `bar` counts rounds."""
+  s, algorithm = exp.settings, exp.algorithm
+  record = (RunDirectory(workdir, exp.config_json, resume, s.checkpoint_keep,
+                         exp.dataset.client_names, _to_stderr) if workdir else NoRecord())
+  population = exp.population(record.population_dir)
+  params = exp.model.init(jax.random.PRNGKey(s.seed), jnp.asarray(exp.dataset.test['x'][:1]))
+  fresh = population.init(algorithm.init(params), algorithm.client_init(params),
+                          algorithm.aggregator.init())
+  first_round, restored = record.restore(population.checkpoint(fresh))
+  if first_round >= s.rounds:
+    bar.close()
+    say(f'{workdir} is complete: {first_round} of {s.rounds} rounds done; '
+        'to extend it, --resume with a larger --config.rounds')
+    return []
+  bar.update(first_round)
+  state = population.restore(fresh if restored is None else restored, first_round or None)
+  carry, checks, history = exp.schedule.start(first_round), LaggedCheck(
+      s.on_nonfinite, record.dropped_before), []
+  with StopSignals() as stop:  # from here a stop signal ends the run after a round
+    if first_round:
+      say(f'resumed {workdir} after round {first_round}')
+    start, last_eval = time.perf_counter(), first_round
+    try:
+      for r in range(first_round, s.rounds):
+        sample_key, round_key = sample_and_round_keys(s.seed, r)
+        scheduled, carry = exp.schedule.next(carry, state.server, sample_key)
+        state, metrics = run_round(population, exp.round_fn, state, scheduled.ids, round_key,
+                                   scheduled.behaviour, r + 1, exp.place)
+        due_eval = (r + 1) % s.eval_every == 0 or r + 1 == s.rounds
+        # Rounds that record (and so checkpoint) or evaluate are checked now;
+        # others once the next round is queued, so the host never waits.
+        checks.add(metrics, scheduled.ids, r + 1, record.saved, now=bool(workdir) or due_eval)
+        bar.update(1)
+        fields = lambda: scheduled.fields(state.server)  # noqa: E731
+        record.round(r + 1, metrics, scheduled.ids, fields)
+        if due_eval:
+          now = time.perf_counter()
+          evals, clients = round_evals(exp, state, r, metrics, (r + 1 - last_eval) / (now - start),
+                                       fields(), record.saved.describe())
+          if s.on_nonfinite == 'drop':
+            evals['dropped_clients'] = float(checks.dropped)
+          start, last_eval = now, r + 1
+          history.append(evals)
+          say(format_evals(evals))
+          bar.set_postfix(test_accuracy=f"{evals['test_accuracy']:.4f}")
+          record.evals(evals, clients)
+        stopping = any_process(stop.requested)  # read once: a stop checkpoints, then ends
+        every = s.checkpoint_every
+        if (every and (r + 1) % every == 0) or r + 1 == s.rounds or stopping:
+          record.checkpoint(r + 1, population, state)  # its round was checked
+        if stopping and r + 1 < s.rounds:
+          checks.flush()
+          raise Interrupted(r + 1, workdir)
+    finally:
+      bar.close()
+      population.close()
+      record.close()
+  return history

@@ -1,0 +1,115 @@
+"""The run-record part of a run: its directory (config, metrics, client
+records, TensorBoard, checkpoints, report; `fedjax_sim.workdir`), or nothing.
+
+Two implementations of one interface: `RunDirectory` (with `--workdir`) and
+`NoRecord`. In a multi-process run every process checks the directory and
+takes part in orbax's checkpoints; process 0 alone writes the config, the
+logs and the report.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from fedjax_sim import checkpoint, report
+from fedjax_sim import workdir as workdir_lib
+from fedjax_sim.distributed import barrier, is_primary
+from fedjax_sim.divergence import Saved, recorded_drops
+from fedjax_sim.recorder import Recorder
+from fedjax_sim.run.population import Population
+
+PyTree = Any
+
+
+class NoRecord:
+  """A run without a directory: nothing is written, nothing resumed."""
+
+  population_dir = None
+  saved = Saved(None, None)
+  dropped_before = 0
+
+  def restore(self, like: PyTree) -> tuple[int, PyTree | None]:
+    del like
+    return 0, None
+
+  def round(self, rounds_done: int, metrics: dict, ids: np.ndarray,
+            fields: Callable[[], dict[str, float]]) -> None:
+    del rounds_done, metrics, ids, fields
+
+  def evals(self, evals: dict[str, float], clients: dict[str, np.ndarray]) -> None:
+    del evals, clients
+
+  def checkpoint(self, rounds_done: int, population: Population, state: PyTree) -> None:
+    del rounds_done, population, state
+
+  def close(self) -> None:
+    pass
+
+
+class RunDirectory:
+  """A run's directory (`fedjax_sim.workdir`): checked against the config
+  before anything runs, resumed from its newest intact checkpoint."""
+
+  def __init__(self, workdir: str, config_json: dict[str, Any], resume: bool, keep: int,
+               client_names: tuple[str, ...] | None, warn: Callable[[str], None]):
+    self.workdir, self.client_names, self.warn = workdir, client_names, warn
+    self.has_run = workdir_lib.check(workdir, config_json, resume)
+    barrier('workdir checked')  # before process 0 writes its config
+    if is_primary():
+      workdir_lib.write_config(workdir, config_json)
+    barrier('workdir written')
+    self.ckpt = checkpoint.manager(os.path.join(workdir, workdir_lib.CHECKPOINTS), keep)
+    self.saved, self.dropped_before, self.first_round = Saved(None, workdir), 0, 0
+    self._recorder: Recorder | None = None
+    population = os.path.join(workdir, workdir_lib.POPULATION)
+    self.population_dir = (population if jax.process_count() == 1
+                           else os.path.join(population, f"process-{jax.process_index()}"))
+
+  def restore(self, like: PyTree) -> tuple[int, PyTree | None]:
+    """`(rounds_done, state)` of the newest intact checkpoint (0, None: none)."""
+    restored = checkpoint.restore_latest(self.ckpt, like, self.warn) if self.has_run else None
+    self.first_round, state = restored or (0, None)
+    self.saved = self.saved._replace(rounds_done=self.first_round or None)
+    if self.first_round:
+      self.dropped_before = recorded_drops(self.workdir)
+    return self.first_round, state
+
+  @property
+  def recorder(self) -> Recorder | None:
+    """Process 0's log writer, opened at the first round this process runs;
+    the logs after the restored checkpoint are dropped then (recomputed)."""
+    if self._recorder is None and is_primary():
+      workdir_lib.truncate_after(self.workdir, self.first_round)
+      self._recorder = Recorder(self.workdir, self.first_round, self.client_names)
+    return self._recorder
+
+  def round(self, rounds_done: int, metrics: dict, ids: np.ndarray,
+            fields: Callable[[], dict[str, float]]) -> None:
+    """The round's loss, its sampled clients' ids, update norms and losses,
+    and the schedule's `fields()` (virtual time, ...)."""
+    if self.recorder:
+      clients = metrics['clients']
+      self.recorder.round(rounds_done, float(metrics['train_loss']), np.asarray(ids),
+                          np.asarray(clients['update_norm']), np.asarray(clients['train_loss']),
+                          fields())
+
+  def evals(self, evals: dict[str, float], clients: dict[str, np.ndarray]) -> None:
+    if self.recorder:
+      self.recorder.evals(evals)
+      self.recorder.clients(int(evals['round']), clients)
+
+  def checkpoint(self, rounds_done: int, population: Population, state: PyTree) -> None:
+    """Saves what `population` checkpoints of `state` after `rounds_done` rounds."""
+    checkpoint.save(self.ckpt, rounds_done, population.checkpoint(state))
+    population.committed(min(self.ckpt.all_steps()))
+    self.saved = self.saved._replace(rounds_done=rounds_done)
+
+  def close(self) -> None:
+    """Closes the logs and writes the report (process 0, if it ran a round)."""
+    if self._recorder:
+      self._recorder.close()
+      report.write_report(self.workdir)
