@@ -10,8 +10,10 @@ its local optimizer; then `g_k -= alpha * (w_k - x)`. The server keeps
 
 Clients are weighted uniformly, as in the paper; a sampled client with no
 real step keeps its `g_k` and contributes nothing (the mean runs over the
-clients that trained). `config.weighting` is not used, and the update
-assumes a (weighted) mean aggregator.
+clients that trained; its weight stays 1 for `h`'s sum over all N, and under
+compression with error feedback it still uploads its residual).
+`config.weighting` is not used, and the update assumes a (weighted) mean
+aggregator.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ server applies its optimizer to the mean model delta and sets
 
 Clients are weighted uniformly, as in the paper. A sampled client with no real
 step (no examples) keeps its `c_i` and contributes nothing: the model delta is
-averaged over the clients that trained. `config.weighting` is not used, and
-the update assumes a (weighted) mean aggregator.
+averaged over the clients that trained (weight 0 would hide how many trained
+from `c += (1/N) sum`); under compression with error feedback it still
+uploads its residual. `config.weighting` is not used, and the update assumes
+a (weighted) mean aggregator.
 """
 
 from __future__ import annotations
