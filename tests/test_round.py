@@ -41,9 +41,9 @@ def reference_round(model, params, server_state, data, ids, key, plan,
     deltas.append(jax.tree.map(lambda a, b: np.asarray(a, np.float64) - np.asarray(b),
                                local, params))
     norms.append(np.sqrt(sum(np.sum(d ** 2) for d in jax.tree.leaves(deltas[-1]))))
-    # A client that ran no real step has weight 0 under either weighting.
-    weights.append((float(counts[cid]) if weighting == 'num_examples' else 1.)
-                   * bool(step_losses))
+    # A client without examples has weight 0 under either weighting.
+    weights.append(float(counts[cid]) if weighting == 'num_examples'
+                   else float(counts[cid] > 0))
     losses.append(np.mean(step_losses) if step_losses else 0.)
   w = np.array(weights)
   mean_delta = jax.tree.map(lambda *d: sum(wi * di for wi, di in zip(w, d)) / w.sum(),

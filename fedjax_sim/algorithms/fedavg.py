@@ -29,13 +29,14 @@ class ServerState(NamedTuple):
 
 def client_weight(batches: ClientBatches, weighting: str,
                   client_weights: jax.Array | None = None) -> jax.Array:
-  """Aggregation weight of a client: its example count, or 1; times its entry
-  of `client_weights` (`[num_clients]`, any array, traced ones included).
-  0 for a client with no real local step (no examples, or a step budget of
-  0), under either weighting: aggregates are means over the clients that
-  trained."""
-  trained = (batches.num_steps > 0).astype(jnp.float32)
-  weight = trained if weighting == 'uniform' else trained * batches.count.astype(jnp.float32)
+  """Aggregation weight of a client: its example count, or 1 if it holds any
+  example (an empty client has weight 0 under either weighting, so
+  aggregates are means over the clients with data); times its entry of
+  `client_weights` (`[num_clients]`, any array, traced ones included). A
+  client with examples but a step budget of 0 keeps its weight and sends a
+  zero update."""
+  count = batches.count.astype(jnp.float32)
+  weight = jnp.minimum(count, 1.) if weighting == 'uniform' else count
   if client_weights is None:
     return weight
   return weight * jnp.asarray(client_weights)[batches.client_id]
