@@ -18,9 +18,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from fedjax_sim import refusals
 from fedjax_sim.data.client_split import ClientSplit
 from fedjax_sim.data.federated_data import FederatedData
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.evaluation import client_sums
 from fedjax_sim.models.model import Model
 
@@ -51,9 +51,7 @@ def held_out_evaluator(fraction: float, seed: int, model: Model,
   if not fraction:
     return None
   if parts is None:
-    raise ConfigError(f'client_eval_fraction={fraction} needs '
-                      'personalization.client_test_fraction > 0 (the part of each '
-                      "client's data held out for evaluation), got 0")
+    raise refusals.CLIENT_EVAL_HELD_OUT.error(0.)
   held_out = FederatedData(jax.device_put(parts.test.examples), np.asarray(parts.test.counts))
   num_clients = held_out.num_clients
   num = min(num_clients, math.ceil(fraction * num_clients))

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fedjax_sim import refusals
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.core.round import RoundState
@@ -108,8 +109,7 @@ def check(settings: Settings) -> Settings:
     raise ConfigError('personalization.finetune_steps must be an integer >= 0, '
                       f'got {steps!r}')
   if steps and not fraction:
-    raise ConfigError('personalization.finetune_steps > 0 needs '
-                      'personalization.client_test_fraction > 0, got 0')
+    raise refusals.FINETUNE_HELD_OUT.error(fraction)
   if steps and not (is_number(lr) and lr > 0):
     raise ConfigError(f'personalization.learning_rate must be > 0, got {lr}')
   return Settings(float(fraction), steps, float(lr))

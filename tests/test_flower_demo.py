@@ -69,8 +69,8 @@ def test_sampled_clients_metrics_equal_a_float64_loop():
 
 def test_client_evaluation_needs_held_out_data():
   data, _ = ragged()
-  with pytest.raises(ConfigError, match=r'client_eval_fraction=0.1 needs '
-                     r'personalization.client_test_fraction > 0'):
+  with pytest.raises(ConfigError, match=r'personalization.client_test_fraction=0.0 is not '
+                     r'supported with client_eval_fraction > 0'):
     federated_eval.held_out_evaluator(0.1, 3, get_model('logistic', 3), None)
   assert federated_eval.held_out_evaluator(0., 3, get_model('logistic', 3),
                                            split_clients(data, 0.3, 3)) is None

@@ -123,8 +123,8 @@ def test_training_uses_only_local_train_parts():
     ({'client_test_fraction': -0.1}, 'personalization.client_test_fraction must be in [0, 1)'),
     ({'client_test_fraction': 0.2, 'finetune_steps': -1},
      'personalization.finetune_steps must be an integer >= 0, got -1'),
-    ({'finetune_steps': 5}, 'personalization.finetune_steps > 0 needs '
-                            'personalization.client_test_fraction > 0'),
+    ({'finetune_steps': 5}, 'personalization.client_test_fraction=0.0 is not supported '
+                            'with personalization.finetune_steps > 0'),
     ({'client_test_fraction': 0.2, 'finetune_steps': 5, 'learning_rate': 0.},
      'personalization.learning_rate must be > 0, got 0.0'),
 ])

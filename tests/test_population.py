@@ -139,5 +139,6 @@ def test_auto_placement_follows_population_size():
   assert choose_placement('device', DEVICE_BYTES * 10) == 'device'
   with pytest.raises(ConfigError, match="engine.population must be one of .* got 'gpu'"):
     choose_placement('gpu', 0)
-  with pytest.raises(ConfigError, match='needs in-memory data'):
+  with pytest.raises(ConfigError, match="engine.population='device' is not supported "
+                     'with data streamed from disk'):
     choose_placement('device', 0, streamed=True)

@@ -138,7 +138,8 @@ def test_a_round_of_only_empty_clients_aggregates_to_zero(ragged_data, aggregato
     ({'name': 'trimmed_mean', 'trim_fraction': -0.1},
      'aggregator.trim_fraction must be in [0, 0.5), got -0.1'),
     ({'name': 'krum', 'num_byzantine': 4},
-     'aggregator.num_byzantine=4 needs clients_per_round > 2 * num_byzantine + 2 = 10, got 10'),
+     'aggregator.num_byzantine=4 (with 10 clients per update) is not supported with at most '
+     '2 * aggregator.num_byzantine + 2 clients per update'),
     ({'name': 'krum', 'num_byzantine': -1},
      'aggregator.num_byzantine must be an integer >= 0, got -1'),
     ({'name': 'krum', 'num_selected': 0},

@@ -350,6 +350,6 @@ def test_dp_accounting_refuses_availability_and_over_selection():
   config = default.get_config()
   config.aggregator = ml_collections.ConfigDict({'name': 'dp'})
   config.clock.over_selection = 0.3
-  with pytest.raises(ConfigError, match="aggregator.name='dp' accounts privacy for "
-                     'clients_per_round clients sampled uniformly'):
+  with pytest.raises(ConfigError, match="clock.over_selection=0.3 is not supported with "
+                     "aggregator.name='dp'"):
     train(config, log=lambda line: None, progress='none')

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim import refusals
 from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.errors import ConfigError
@@ -85,8 +86,7 @@ def from_settings(settings: Settings, clients_per_round: int) -> Aggregator:
       ('num_byzantine', lambda v: is_int(v) and v >= 0, 'an integer >= 0'),
       ('num_selected', lambda v: is_int(v) and v >= 1, 'an integer >= 1')])
   if n <= 2 * f + 2:
-    raise ConfigError(f'aggregator.num_byzantine={f} needs clients_per_round > '
-                      f'2 * num_byzantine + 2 = {2 * f + 2}, got {n}')
+    raise refusals.KRUM_CLIENTS.error(f, f' (with {n} clients per update)')
   if m > n:
     raise ConfigError(f'aggregator.num_selected={m} exceeds clients_per_round={n}')
   return krum(f, m)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from fedjax_sim import aggregators
+from fedjax_sim import aggregators, refusals
 from fedjax_sim.aggregators.chain import chain
 from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator
@@ -37,9 +37,7 @@ def build_aggregator(settings: Settings, clients_per_round: int) -> Aggregator:
       raise ConfigError(f'aggregator.name must be one of {names}, or several joined by '
                         f"'+' (a chain, e.g. 'clip+median'), got {name!r}")
   if len(stages) > 1 and 'dp' in stages:
-    raise ConfigError(f"aggregator.name={name!r}: 'dp' is DP-FedAvg whole (clip, noise, "
-                      "divide by clients_per_round) and does not chain; chain clip and "
-                      "dp_noise instead, e.g. 'clip+trimmed_mean+dp_noise'")
+    raise refusals.DP_CHAIN.error(name)
   built = [importlib.import_module(f'{aggregators.__name__}.{stage}').from_settings(
       settings, clients_per_round) for stage in stages]
   return built[0] if len(built) == 1 else chain(*built, names=stages)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from fedjax_sim import fedbuff, personalization
+from fedjax_sim import fedbuff, personalization, refusals
 from fedjax_sim.aggregators import registry as aggregator_registry
 from fedjax_sim.aggregators.settings import Settings as AggregatorSettings
 from fedjax_sim.algorithms.common import Common
@@ -12,7 +12,6 @@ from fedjax_sim.algorithms.registry import algorithm_module
 from fedjax_sim.config.sections import from_section
 from fedjax_sim.core.aggregator import Aggregator
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
 from fedjax_sim.optimizers import OptimizerSettings
 
@@ -43,8 +42,7 @@ def build_algorithm(config: ml_collections.ConfigDict, model: Model,
   settings = from_section(config, config.algorithm, module.Settings)
   if config.algorithm == 'ditto' and not personalization.check(from_section(
       config, 'personalization', personalization.Settings)).client_test_fraction:
-    raise ConfigError('ditto evaluates personal models on held-out local data: '
-                      'personalization.client_test_fraction must be > 0, got 0')
+    raise refusals.DITTO_HELD_OUT.error(0.)
   return module.from_settings(settings, common(config, model, num_clients))
 
 

@@ -11,14 +11,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim import availability, dropouts, fedbuff, system_profiles
+from fedjax_sim import availability, dropouts, fedbuff, refusals, system_profiles
 from fedjax_sim import stragglers as stragglers_lib
 from fedjax_sim import virtual_clock
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.population import tree_bytes
 from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.registry import Dataset
-from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
 from fedjax_sim.config.algorithms import is_private
 from fedjax_sim.config.sections import from_section
@@ -79,10 +78,7 @@ def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs | N
   (`clock_inputs`), else None."""
   if inputs is None:
     return None
-  if is_private(config) and (inputs.available or inputs.settings.over_selection):
-    raise ConfigError("aggregator.name='dp' accounts privacy for clients_per_round clients "
-                      'sampled uniformly from all of them; availability and over-selection '
-                      'change who is sampled, so they do not combine with it yet')
+  check_private(config)
 
   def behaviour(key: jax.Array, ids: jax.Array, counts: jax.Array):
     combined = client_behaviour(draws, key, ids, counts)
@@ -95,28 +91,14 @@ def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs | N
       partial_by_default=config.algorithm == 'fedprox')
 
 
-class Refusal(NamedTuple):
-  """A setting FedBuff does not combine with: the values it accepts, and why."""
-
-  field: str
-  accepted: tuple
-  reason: str
-
-
-FEDBUFF_REFUSALS = (
-    Refusal('algorithm', ('fedavg', 'fedprox', 'scaffold', 'feddyn', 'ditto', 'mimelite',
-                          'qfedavg'),
-            "fedexp's step needs its clients' side values (a second reduce), which the "
-            "buffer does not keep; fednova's step multiplies two means of the reports, "
-            'so the staleness discount would apply twice'),
-    Refusal('clock.deadline', (0,), 'there are no rounds to close: each report counts when '
-            'it arrives'),
-    Refusal('clock.over_selection', (0,), 'there are no rounds to close early: the server '
-            'already takes the earliest K reports of the clients in flight (raise '
-            'fedbuff.concurrency instead)'),
-    Refusal('centralized', (False,), 'the centralized baseline trains one client holding '
-            'every example, so nothing runs asynchronously (compare with the centralized '
-            'run of the synchronous config)'))
+def check_private(config: ml_collections.ConfigDict) -> None:
+  """Under DP-FedAvg (`aggregator.name='dp'`), availability and over-selection
+  are refused (`refusals.DP_AVAILABILITY`, `DP_OVER_SELECTION`)."""
+  if is_private(config):
+    refusals.refuse(refusals.DP_AVAILABILITY,
+                    from_section(config, 'availability', availability.Settings).kind)
+    refusals.refuse(refusals.DP_OVER_SELECTION,
+                    from_section(config, 'clock', virtual_clock.Settings).over_selection)
 
 
 def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedAlgorithm,
@@ -124,7 +106,7 @@ def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedA
                         ) -> FederatedAlgorithm | None:
   """`algorithm` wrapped by FedBuff when `fedbuff.buffer_size` > 0, else None;
   a ConfigError names a setting FedBuff does not combine with
-  (`FEDBUFF_REFUSALS`)."""
+  (`refusals.FEDBUFF_REFUSALS`)."""
   buffered = from_section(config, 'fedbuff', fedbuff.Settings)
   if not buffered.buffer_size:
     return None
@@ -134,15 +116,9 @@ def fedbuff_from_config(config: ml_collections.ConfigDict, algorithm: FederatedA
   values = {'algorithm': config.algorithm, 'clock.deadline': inputs.settings.deadline,
             'clock.over_selection': inputs.settings.over_selection,
             'centralized': config.get('centralized', False)}
-  for field, accepted, reason in FEDBUFF_REFUSALS:
-    if values[field] not in accepted:
-      raise ConfigError(f'{field}={values[field]!r} is not supported with fedbuff.buffer_size '
-                        f'> 0 (asynchronous FedBuff): {reason}; expected one of '
-                        f'{list(accepted)}')
-  if is_private(config) and inputs.available:
-    raise ConfigError("availability.kind must be 'always' with aggregator.name='dp' and "
-                      'fedbuff: the accountant assumes clients sampled uniformly from all of '
-                      'them')
+  for row in refusals.FEDBUFF_REFUSALS:
+    refusals.refuse(row, values[row.field])
+  check_private(config)
   return fedbuff.wrap(algorithm, buffered, profiles=inputs.profiles,
                       available=inputs.available, counts=counts, plan=plan,
                       seed=config.seed, idle_wait=inputs.settings.idle_wait)

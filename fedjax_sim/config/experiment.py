@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 
 from fedjax_sim import (attacks, compression, fedbuff, federated_eval, personalization,
-                        privacy)
+                        privacy, refusals)
 from fedjax_sim.aggregators.dp import dp_options
 from fedjax_sim.config import behaviour as behaviour_lib
 from fedjax_sim.config import centralized
@@ -80,13 +80,12 @@ def _data(config: ml_collections.ConfigDict, log: Log, warn: Log
   """The data set, and the config (the centralized baseline changes it)."""
   dataset = load_data(config)
   streamed = isinstance(dataset.train, ClientStore)
-  if streamed and (from_section(config, 'personalization',
-                                personalization.Settings).client_test_fraction
-                   or from_section(config, 'attack', attacks.Settings).kind != 'none'
-                   or config.get('centralized', False)):
-    raise ConfigError(f'personalization.client_test_fraction, attack.kind and '
-                      f'centralized need in-memory data; data.name={config.data.name!r} '
-                      'is streamed from disk')
+  if streamed:
+    refusals.refuse(refusals.STREAMED_PERSONALIZATION, from_section(
+        config, 'personalization', personalization.Settings).client_test_fraction)
+    refusals.refuse(refusals.STREAMED_ATTACK,
+                    from_section(config, 'attack', attacks.Settings).kind)
+    refusals.refuse(refusals.STREAMED_CENTRALIZED, config.get('centralized', False))
   if config.get('centralized', False):
     config, pooled_data, description = centralized.baseline(config, dataset.train)
     dataset = dataset._replace(train=pooled_data, client_names=None)

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import ClosedJaxpr, get_opaque_trace_state, jaxpr_as_fun
 
+from fedjax_sim import refusals
 from fedjax_sim.core import loop_intercept
 from fedjax_sim.core.local_training import step_key
 from fedjax_sim.errors import ConfigError
@@ -86,8 +87,7 @@ class _Start:
 
   def local_loop(self, step, state, batches, key):
     if batches.differentiable:
-      raise LanesUnsupported("engine.strategy='lanes': differentiable rounds run "
-                             "fixed-length loops; use 'chunked' or 'sequential'")
+      raise LanesUnsupported(refusals.LANES_DIFFERENTIABLE.message('lanes'))
     if get_opaque_trace_state() != self.trace:
       raise LanesUnsupported("engine.strategy='lanes': the client update runs its local "
                              "loop inside a transformation of its own (jit, vmap, "
@@ -105,9 +105,7 @@ class _Start:
     return state, zeros, num_steps
 
   def full_pass(self):
-    raise LanesUnsupported("engine.strategy='lanes': this algorithm's clients make a full "
-                           "pass over their data (fold_examples), lanes need exactly one "
-                           "local-steps loop (train_locally); use 'chunked' or 'sequential'")
+    raise LanesUnsupported(refusals.LANES_FULL_PASS.message('lanes'))
 
 
 class _Finish:
@@ -252,9 +250,7 @@ def _recorded_loops(fn: Callable[..., Any], x: tuple) -> list[_Loop]:
 
 def _one_loop(loops: list[_Loop]) -> _Loop:
   if len(loops) != 1:
-    raise LanesUnsupported(
-        f"engine.strategy='lanes': the client update runs {len(loops)} local loops, "
-        "lanes need exactly one (train_locally); use 'chunked' or 'sequential'")
+    raise LanesUnsupported(refusals.LANES_LOOPS.message('lanes', f' ({len(loops)} loops)'))
   return loops[0]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from fedjax_sim import refusals
 from fedjax_sim.errors import ConfigError
 
 PLACEMENTS = ('auto', 'device', 'host', 'disk')
@@ -41,9 +42,7 @@ def choose_placement(placement: str, population_bytes: int, streamed: bool = Fal
     raise ConfigError(f'engine.population must be one of {list(PLACEMENTS)}, '
                       f'got {placement!r}')
   if streamed:
-    if placement == 'device':
-      raise ConfigError("engine.population='device' needs in-memory data; this "
-                        'data set is streamed from disk')
+    refusals.refuse(refusals.STREAMED_DEVICE, placement)
     return 'disk' if placement == 'disk' else 'host'
   if placement == 'auto':
     return 'host' if population_bytes > DEVICE_BYTES else 'device'
