@@ -67,7 +67,9 @@ def with_attack(algorithm: FederatedAlgorithm, kind: str, is_malicious,
                 scale: float = 1.) -> FederatedAlgorithm:
   """`algorithm` whose malicious clients (by `batches.client_id`) attack.
 
-  'sign_flip' and 'scale' rewrite the malicious clients' updates; for
+  'sign_flip' and 'scale' rewrite the malicious clients' updates (every leaf
+  of more than one element: a one-element leaf is a flag or count the server
+  divides by, such as SCAFFOLD's `trained`, and stays honest); for
   'label_flip' (poisoned data, see `flip_labels`) only the metric is added.
   """
   if kind not in ATTACKS:
@@ -80,8 +82,9 @@ def with_attack(algorithm: FederatedAlgorithm, kind: str, is_malicious,
     result = algorithm.client_update(server_state, client_state, batches, key)
     malicious = flags[batches.client_id]
     update = result.update
-    if factor is not None:
-      update = jax.tree.map(lambda u: jnp.where(malicious, factor * u, u), update)
+    if factor is not None:  # one-element leaves are flags and counts (SCAFFOLD's `trained`)
+      update = jax.tree.map(
+          lambda u: u if u.size == 1 else jnp.where(malicious, factor * u, u), update)
     metrics = {**result.metrics, 'malicious': malicious.astype(jnp.float32)}
     return result._replace(update=update, metrics=metrics)
 

@@ -128,3 +128,18 @@ def test_bad_attack_options_name_the_field(options, message):
 def test_with_attack_rejects_none():
   with pytest.raises(ConfigError, match="attack.kind must be one of"):
     with_attack(table_algorithm(np.zeros((2, 1))), 'none', np.zeros(2, bool))
+
+
+def test_sign_flip_keeps_one_element_leaves_honest():
+  """SCAFFOLD's `trained` flag is what the server divides by: a flipped one
+  (-1) could cancel an honest client's and blow up the step (the pairwise
+  matrix's NaN: SCAFFOLD, sign flip, digits)."""
+  update = {'delta': jnp.ones((2, 3)), 'trained': jnp.float32(1.)}
+  honest = FederatedAlgorithm(
+      None, lambda server, client, batches, key: ClientResult(update, jnp.float32(1.), {}, client),
+      None, None)
+  attacked = with_attack(honest, 'sign_flip', np.array([True]), scale=2.)
+  batches = type('Batches', (), {'client_id': jnp.int32(0)})()
+  result = attacked.client_update(None, None, batches, None)
+  np.testing.assert_array_equal(result.update['delta'], -2. * np.ones((2, 3)))
+  assert float(result.update['trained']) == 1.
