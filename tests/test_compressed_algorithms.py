@@ -32,13 +32,13 @@ def algorithm_config(name: str):
   return config
 
 
-@pytest.mark.parametrize('error_feedback', [True, False])
-@pytest.mark.parametrize('compression', ['topk', 'quantize'])
 @pytest.mark.parametrize('name', algorithm_names())
-def test_every_algorithm_trains_compressed(name, compression, error_feedback):
+def test_every_algorithm_trains_compressed(name):
+  """Top-k with error feedback, whose residual has the update's structure
+  (every algorithm x compressor pair is in tests/test_pairwise.py)."""
   config = algorithm_config(name)
   config.rounds, config.eval_every = 2, 2
-  config.compression.update(name=compression, error_feedback=error_feedback)
+  config.compression.update(name='topk', error_feedback=True)
   history = fedjax_sim.train(config, log=lambda line: None)
   last = history[-1]
   assert last['round'] == 2 and last['upload_bytes'] > 0
