@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import os
+import tempfile
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -138,9 +139,9 @@ def _vocabularies(settings: DataSettings, opts: Mapping[str, Any],
       (raw for _, raw in read_clients(train, 'train')),
       num_words, opts['num_tags'])
   os.makedirs(cache, exist_ok=True)
-  with open(saved + '.tmp', 'w') as f:
-    json.dump(vocab, f)
-  os.replace(saved + '.tmp', saved)
+  with tempfile.NamedTemporaryFile('w', dir=cache, prefix='.vocab-', delete=False) as f:
+    json.dump(vocab, f)  # a name of its own: other processes may count at once
+  os.replace(f.name, saved)
   return vocab
 
 

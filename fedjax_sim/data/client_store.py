@@ -1,7 +1,8 @@
 """A federated data set on disk, memory-mapped: only gathered clients are read.
 
 Layout of a store directory (written once, atomically: built in a temporary
-sibling directory, then renamed):
+sibling directory, then renamed; processes converting the same data at once
+each build their own, the first rename wins and the others open its store):
 
 - `<feature>.npy`: every client's examples concatenated, `[total_rows, ...]`
   (not padded on disk: padding StackOverflow to its largest client would
@@ -17,6 +18,7 @@ fits every round's gather).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -76,12 +78,26 @@ def _write_npy(path: str, raw_path: str, dtype: np.dtype, shape: tuple) -> None:
   os.remove(raw_path)
 
 
+def _publish(tmp: str, directory: str) -> None:
+  """Renames the built store `tmp` to `directory`; where another builder's
+  complete store got there first, it is kept and `tmp` removed."""
+  try:
+    os.replace(tmp, directory)
+  except OSError as e:
+    if (e.errno not in (errno.ENOTEMPTY, errno.EEXIST)
+        or not os.path.isfile(os.path.join(directory, META))):
+      raise
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def build_store(directory: str,
                 clients: Iterable[tuple[str, Mapping[str, np.ndarray]]],
                 meta: Mapping[str, Any] | None = None) -> ClientStore:
   """Writes `clients` (`(id, {feature: [rows, ...]})`, streamed one at a time)
   to a store at `directory` and opens it. Every client must have the same
-  features, dtypes and per-row shapes (checked)."""
+  features, dtypes and per-row shapes (checked). `directory` names its
+  content (callers key it by source and options): a store that another
+  process renames there first is the same, and is the one opened."""
   parent = os.path.dirname(os.path.abspath(directory)) or '.'
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix='.building-', dir=parent)
@@ -117,7 +133,7 @@ def build_store(directory: str,
             np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
     with open(os.path.join(tmp, META), 'w') as f:
       json.dump({**(meta or {}), 'client_ids': ids, 'features': sorted(spec)}, f)
-    os.replace(tmp, directory)
+    _publish(tmp, directory)
   except BaseException:
     for f in files.values():
       f.close()
