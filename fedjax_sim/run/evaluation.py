@@ -3,6 +3,8 @@ console's eval lines, and what a round adds to them."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,18 +55,19 @@ def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int
 
 
 def round_evals(exp: Experiment, state: RoundState, round_index: int, metrics: dict,
-                rounds_per_sec: float, fields: dict[str, float], saved: str
+                rounds_per_sec: Callable[[], float], fields: dict[str, float], saved: str
                 ) -> tuple[dict, dict[str, np.ndarray]]:
   """The evaluation after round `round_index` (0-based) with the round's own
-  metrics (`round_summary`), its speed and the schedule's `fields`, and the
-  client table; a DivergedError (naming the checkpoint `saved`) when the
-  test loss is not finite."""
+  metrics (`round_summary`), the speed `rounds_per_sec()` (read once the
+  evaluation is done) and the schedule's `fields`, and the client table; a
+  DivergedError (naming the checkpoint `saved`) when the test loss is not
+  finite."""
   evals, clients = evaluate_with_clients(exp, state, round_index)
   if not np.isfinite(evals['test_loss']):
     raise DivergedError(f'round {round_index + 1}: the test loss is {evals["test_loss"]}; '
                         f'{saved}')
   evals.update(round=round_index + 1, train_loss=float(metrics['train_loss']),
-               rounds_per_sec=rounds_per_sec)
+               rounds_per_sec=rounds_per_sec())
   evals.update(round_summary(metrics))
   evals.update(fields)
   return evals, clients

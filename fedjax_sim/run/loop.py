@@ -29,6 +29,19 @@ def _to_stderr(line: str) -> None:
   print(line, file=sys.stderr)
 
 
+class Pace:
+  """Rounds per second between evaluations (the first includes compiling)."""
+
+  def __init__(self, rounds_done: int):
+    self.start, self.rounds_done = time.perf_counter(), rounds_done
+
+  def lap(self, rounds_done: int) -> float:
+    now = time.perf_counter()
+    rate = (rounds_done - self.rounds_done) / (now - self.start)
+    self.start, self.rounds_done = now, rounds_done
+    return rate
+
+
 def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
         bar: tqdm.tqdm) -> list[dict[str, float]]:
   """Runs `exp` (see `fedjax_sim.config.train.train`); `say` receives the
@@ -53,7 +66,7 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
-    start, last_eval = time.perf_counter(), first_round
+    pace = Pace(first_round)
     try:
       for r in range(first_round, s.rounds):
         sample_key, round_key = sample_and_round_keys(s.seed, r)
@@ -68,12 +81,10 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
         fields = lambda: scheduled.fields(state.server)  # noqa: E731
         record.round(r + 1, metrics, scheduled.ids, fields)
         if due_eval:
-          now = time.perf_counter()
-          evals, clients = round_evals(exp, state, r, metrics, (r + 1 - last_eval) / (now - start),
+          evals, clients = round_evals(exp, state, r, metrics, lambda: pace.lap(r + 1),
                                        fields(), record.saved.describe())
           if s.on_nonfinite == 'drop':
             evals['dropped_clients'] = float(checks.dropped)
-          start, last_eval = now, r + 1
           history.append(evals)
           say(format_evals(evals))
           bar.set_postfix(test_accuracy=f"{evals['test_accuracy']:.4f}")
