@@ -6,7 +6,7 @@ round, 1 epoch of batch 10 (`configs/scaffold.py:synthetic`, shrunk), run
 through `fedjax_sim.train` with `engine.population` `device` (data and
 client states dense on the device), `host` (both in host memory; each round
 moves only the sampled rows) or `disk` (as `host`, the client states in
-memory-mapped files, `fedjax_sim.client_state_store`). "round MB" is what the
+memory-mapped files, `fedjax_sim.run.disk_states`). "round MB" is what the
 compiled round needs on the device: XLA's argument + output + temporary bytes
 of its program (`memory_analysis()`; a CPU device reports no allocator
 statistics). "host RSS MB" is the process's peak resident memory. Each point

@@ -36,32 +36,32 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # pooled into one client that trains, each round, on as many examples as
   # the sampled clients would (fedjax_sim/config/centralized.py).
   config.centralized = False
-  # Stragglers (fedjax_sim/stragglers.py): this fraction of each round's
+  # Stragglers (fedjax_sim/behaviour/stragglers.py): this fraction of each round's
   # clients manages only part of its local steps; mode 'partial' keeps that
   # work (FedProx), 'drop' leaves stragglers out of the round (FedAvg).
   config.stragglers = defaults('stragglers')
   # Each sampled client drops out mid-round with this probability
-  # (fedjax_sim/dropouts.py): its work is lost and it does not report.
+  # (fedjax_sim/behaviour/dropouts.py): its work is lost and it does not report.
   config.dropout = defaults('dropout')
   # The virtual clock (docs/client_behaviour.md), on once any of these three
   # sections differs from its defaults; rounds then record virtual_time.
-  # Devices (fedjax_sim/system_profiles.py): mean local steps per virtual
+  # Devices (fedjax_sim/behaviour/system_profiles.py): mean local steps per virtual
   # second and upload bytes per virtual second (0: instant), each spread
   # log-normally over the clients by its sigma; `file`: a CSV
   # client,speed[,bandwidth] for listed clients.
   config.system = defaults('system')
-  # Who can be sampled (fedjax_sim/availability.py): kind 'always' | 'iid'
+  # Who can be sampled (fedjax_sim/behaviour/availability.py): kind 'always' | 'iid'
   # (`probability` per round) | 'diurnal' (online a `fraction` of every
   # `period` virtual seconds, per-client phase) | 'trace' (CSV client,start,end
   # in `trace_file`, repeated every `trace_period` seconds if > 0).
   config.availability = defaults('availability')
-  # Rounds (fedjax_sim/virtual_clock.py): a `deadline` in virtual seconds (0:
+  # Rounds (fedjax_sim/behaviour/clock.py): a `deadline` in virtual seconds (0:
   # none); a client that would miss it does the steps it can ('partial'), is
   # dropped ('drop'), or 'auto' (partial for FedProx); `over_selection` 0.3
   # selects 130% of clients_per_round and keeps the first reports; a round
   # with no available client lasts `idle_wait` seconds.
   config.clock = defaults('clock')
-  # Asynchronous FedBuff (fedjax_sim/fedbuff/) when buffer_size K > 0: the
+  # Asynchronous FedBuff (fedjax_sim/behaviour/fedbuff/) when buffer_size K > 0: the
   # server updates every K reports, `concurrency` clients in flight (0:
   # clients_per_round), reports discounted by staleness 'constant' |
   # 'polynomial' ((1 + tau)^-exponent) | 'hinge' (no discount up to `hinge`);
@@ -90,11 +90,11 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # trimmed_mean | krum | dp | clip | dp_noise, or several joined by '+'; the
   # options of every rule.
   config.aggregator = defaults('aggregator')
-  # Byzantine clients (fedjax_sim/attacks.py): kind 'none' | 'sign_flip' |
+  # Byzantine clients (fedjax_sim/behaviour/attacks.py): kind 'none' | 'sign_flip' |
   # 'scale' | 'label_flip', the malicious fraction of clients, update magnitude.
   config.attack = defaults('attack')
 
-  # Personalization (fedjax_sim/personalization.py): client_test_fraction > 0
+  # Personalization (fedjax_sim/evaluation/personalization.py): client_test_fraction > 0
   # holds out that part of each client's data (training uses the rest) and
   # reports local/personalized accuracy; finetune_steps > 0 fine-tunes the
   # global model per client with SGD at learning_rate before evaluating.

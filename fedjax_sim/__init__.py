@@ -7,7 +7,7 @@ from fedjax_sim.core import (Aggregator, ClientBatches, ClientResult, FederatedA
                              use_cpu_cores)
 from fedjax_sim.data import FederatedData, load_digits, load_synthetic, plan_batches, sample_clients
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted
-from fedjax_sim.evaluation import evaluate, evaluate_clients
+from fedjax_sim.evaluation.metrics import evaluate, evaluate_clients
 from fedjax_sim.models import Model, get_model
 
 __version__ = '0.1.0'

@@ -30,14 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from fedjax_sim import checkpoint, runlog
+from fedjax_sim.rundir import checkpoint
+from fedjax_sim.rundir import runlog
 from fedjax_sim.config.sections import from_json
 from fedjax_sim.core.round import init_state
 from fedjax_sim.data.csv_data import Columns, Table, features_of
 from fedjax_sim.errors import DataError
 from fedjax_sim.models.model import Model
 from fedjax_sim.models.registry import get_model
-from fedjax_sim.workdir import CHECKPOINTS
+from fedjax_sim.rundir.workdir import CHECKPOINTS
 
 FORMAT = 'fedjax_sim.model/1'
 

@@ -20,7 +20,7 @@ from dp_accounting.pld import privacy_loss_distribution
 from dp_accounting.rdp import rdp_privacy_accountant
 
 from fedjax_sim.aggregators.dp import DPOptions
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 ACCOUNTANTS = ('rdp', 'pld')
 PLD_DISCRETIZATION = 1e-4  # dp_accounting's PLDAccountant default

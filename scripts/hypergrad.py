@@ -42,10 +42,10 @@ from fedjax_sim import cli, hypergrad  # noqa: E402
 from fedjax_sim.aggregators.median import median  # noqa: E402
 from fedjax_sim.aggregators.trimmed_mean import trimmed_mean  # noqa: E402
 from fedjax_sim.algorithms.fedavg import fedavg  # noqa: E402
-from fedjax_sim.attacks import flip_labels  # noqa: E402
+from fedjax_sim.behaviour.attacks import flip_labels  # noqa: E402
 from fedjax_sim.data import load_digits, plan_batches  # noqa: E402
 from fedjax_sim.errors import ConfigError  # noqa: E402
-from fedjax_sim.evaluation import evaluate  # noqa: E402
+from fedjax_sim.evaluation.metrics import evaluate  # noqa: E402
 from fedjax_sim.models import get_model  # noqa: E402
 
 EXPERIMENTS = ('learning_rates', 'weights')

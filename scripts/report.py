@@ -17,10 +17,10 @@ sys.path.insert(0, _ROOT)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from fedjax_sim import runlog  # noqa: E402
-from fedjax_sim.comparison import write_comparison  # noqa: E402
+from fedjax_sim.rundir import runlog  # noqa: E402
+from fedjax_sim.rundir.comparison import write_comparison  # noqa: E402
 from fedjax_sim.errors import DataError  # noqa: E402
-from fedjax_sim.report import write_report  # noqa: E402
+from fedjax_sim.rundir.report import write_report  # noqa: E402
 
 _WORKDIR = flags.DEFINE_list(
     'workdir', None, 'A run directory, a directory of runs, or several run '

@@ -30,7 +30,7 @@ from fedjax_sim.config.sections import as_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
 from fedjax_sim.config.train import train  # noqa: E402
-from fedjax_sim.run_summary import summary  # noqa: E402
+from fedjax_sim.rundir.summary import summary  # noqa: E402
 
 CATALOG = {
     'configs': lambda: [f'configs/{n}  {(d.splitlines() or [""])[0]}'

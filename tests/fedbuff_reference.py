@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fedjax_sim import fedbuff
+from fedjax_sim.behaviour import fedbuff
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import from_client_arrays
-from fedjax_sim.system_profiles import Profiles
+from fedjax_sim.behaviour.system_profiles import Profiles
 
 COUNTS = [3, 9, 5, 14, 6, 11, 4, 8]  # eight clients, all with data
 SPEEDS = [1.3, 0.7, 2.9, 0.45, 1.9, 1.1, 3.3, 0.8]  # steps per virtual second

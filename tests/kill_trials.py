@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from configs import default, scaffold  # noqa: E402
-from fedjax_sim import runlog  # noqa: E402
+from fedjax_sim.rundir import runlog  # noqa: E402
 from fedjax_sim.config.train import train  # noqa: E402
 
 VOLATILE = ('time', 'rounds_per_sec')

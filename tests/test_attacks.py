@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from fedjax_sim.attacks import flip_labels, malicious_clients, with_attack
+from fedjax_sim.behaviour.attacks import flip_labels, malicious_clients, with_attack
 from fedjax_sim.core import ClientResult, FederatedAlgorithm, build_round, init_state
 from fedjax_sim.data import plan_batches
 from fedjax_sim.data.registry import load_dataset

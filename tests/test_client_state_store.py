@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from fedjax_sim import client_state_store
-from fedjax_sim.client_state_store import ClientStateStore, open_population
+from fedjax_sim.run import disk_states as client_state_store
+from fedjax_sim.run.disk_states import ClientStateStore, open_population
 from fedjax_sim.errors import ConfigError, DataError
 
 

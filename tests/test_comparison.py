@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from fedjax_sim.comparison import write_comparison
+from fedjax_sim.rundir.comparison import write_comparison
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'scripts', 'report.py')

@@ -13,7 +13,7 @@ from fedjax_sim.data import csv_data
 from fedjax_sim.data.csv_data import BREAST_CANCER
 from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.errors import ConfigError, DataError
-from fedjax_sim.evaluation import binary_metrics
+from fedjax_sim.evaluation.metrics import binary_metrics
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.run.evaluation import evaluate_state
 

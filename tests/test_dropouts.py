@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from fedjax_sim import dropouts
+from fedjax_sim.behaviour import dropouts
 from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core import build_round
 from fedjax_sim.config.checks import check_config

@@ -14,7 +14,7 @@ from sklearn import datasets
 
 import fedjax_sim as fs
 from configs import default, hospitals
-from fedjax_sim import checkpoint
+from fedjax_sim.rundir import checkpoint
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import DataError
 from fedjax_sim.export import export_model

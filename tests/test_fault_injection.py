@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import default, scaffold
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.config import experiment as train_lib
 from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data.batching import plan_batches

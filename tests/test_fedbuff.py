@@ -11,14 +11,14 @@ import pytest
 
 from client_loop_reference import assert_trees_close, local_sgd, real_steps, to_numpy
 from configs import default
-from fedjax_sim import fedbuff
-from fedjax_sim import virtual_time as vt
+from fedjax_sim.behaviour import fedbuff
+from fedjax_sim.behaviour import virtual_time as vt
 from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.config.train import train
-from fedjax_sim.system_profiles import Profiles
+from fedjax_sim.behaviour.system_profiles import Profiles
 
 SPEEDS = [1.3, 0.7, 2.9, 0.45, 1.9, 1.1]  # steps per virtual second, clients 0-5
 UPLOADS = [0.3, 0.1, 0.05, 0.2, 0.15, 0.4]

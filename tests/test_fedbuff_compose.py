@@ -9,7 +9,7 @@ import optax
 
 from client_loop_reference import assert_trees_close, local_sgd, real_steps, to_numpy
 from fedbuff_reference import eight_clients, event_loop, run
-from fedjax_sim import fedbuff
+from fedjax_sim.behaviour import fedbuff
 from fedjax_sim.aggregators.dp import DPOptions, dp_mean
 from fedjax_sim.aggregators.trimmed_mean import trimmed_mean
 from fedjax_sim.algorithms.fedavg import fedavg

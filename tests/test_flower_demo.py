@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from fedjax_sim import federated_eval
+from fedjax_sim.evaluation import held_out as federated_eval
 from fedjax_sim.config import centralized
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.data.federated_data import from_client_arrays, pooled

@@ -13,7 +13,7 @@ import optax
 
 from fedjax_sim import hypergrad
 from fedjax_sim.algorithms.fedavg import fedavg
-from fedjax_sim.attacks import flip_labels
+from fedjax_sim.behaviour.attacks import flip_labels
 from fedjax_sim.data import load_digits, plan_batches
 from fedjax_sim.models import get_model
 

@@ -13,7 +13,7 @@ from fedjax_sim.core import build_round, init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import from_client_arrays
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.evaluation import evaluate, evaluate_clients
+from fedjax_sim.evaluation.metrics import evaluate, evaluate_clients
 from fedjax_sim.models import Model, get_model, masked_loss
 from fedjax_sim.models.tasks import MultiLabel, NextToken
 

@@ -98,7 +98,7 @@ def finished(procs: list[subprocess.Popen]) -> None:
 
 
 def run_rows(workdir: str) -> list[list[dict]]:
-  from fedjax_sim import runlog
+  from fedjax_sim.rundir import runlog
   return [[{k: v for k, v in row.items() if k not in ('time', 'rounds_per_sec')}
            for row in runlog.read_jsonl(os.path.join(workdir, name))]
           for name in (runlog.METRICS, runlog.CLIENT_NORMS)]

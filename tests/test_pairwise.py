@@ -1,6 +1,6 @@
 """Every pair of feature values (tests/pairwise.py) either trains to finite
 metrics in some run of a pairwise covering array, or is refused with its row
-of docs/refusals.md (fedjax_sim/refusals.py). No other exception, ever."""
+of docs/refusals.md (fedjax_sim/core/refusals.py). No other exception, ever."""
 
 import math
 import os
@@ -10,7 +10,7 @@ import time
 import pytest
 
 import fedjax_sim
-from fedjax_sim import refusals
+from fedjax_sim.core import refusals
 from fedjax_sim.errors import ConfigError
 import pairwise
 from pairwise import FEATURES, Pair

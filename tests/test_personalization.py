@@ -12,7 +12,7 @@ from fedjax_sim.core import init_state, step_key
 from fedjax_sim.data.batching import BatchPlan, client_batches
 from fedjax_sim.data.client_split import split_clients
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.personalization import Settings, evaluate_personalized, personalized_sums
+from fedjax_sim.evaluation.personalization import Settings, evaluate_personalized, personalized_sums
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.run.evaluation import evaluate_state
 

@@ -13,10 +13,10 @@ import optax
 import pytest
 
 from configs import scaffold as scaffold_config
-from fedjax_sim import checkpoint
+from fedjax_sim.rundir import checkpoint
 from fedjax_sim.algorithms.scaffold import scaffold
 from fedjax_sim.core import build_round, init_state
-from fedjax_sim.core.population import DEVICE_BYTES, choose_placement, host_client_states
+from fedjax_sim.core.placement import DEVICE_BYTES, choose_placement, host_client_states
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError

@@ -14,7 +14,7 @@ from fedjax_sim.algorithms.qfedavg import qfedavg
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.evaluation import evaluate_clients, fairness
+from fedjax_sim.evaluation.metrics import evaluate_clients, fairness
 from fedjax_sim.config.experiment import build_experiment
 
 LR = 0.05

@@ -13,7 +13,7 @@ import pytest
 from fedjax_sim.config.train import train
 from fedjax_sim.run import evaluation as evaluation_lib
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
-from fedjax_sim.evaluation import evaluate, example_sums
+from fedjax_sim.evaluation.metrics import evaluate, example_sums
 from sqlite_fixtures import (CIFAR_COUNTS, EMNIST_COUNTS, SHAKESPEARE, SO_TAGS, SO_WORDS,
                              STACKOVERFLOW, shrink, write_benchmarks)
 

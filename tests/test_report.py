@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fedjax_sim.report import write_report
+from fedjax_sim.rundir.report import write_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,8 +94,8 @@ def test_report_script_names_a_cut_config(tmp_path):
 
 
 def test_runs_on_the_virtual_clock_are_also_plotted_against_virtual_time(tmp_path):
-  from fedjax_sim.comparison import write_comparison
-  from fedjax_sim.report import series
+  from fedjax_sim.rundir.comparison import write_comparison
+  from fedjax_sim.rundir.report import series
   workdir = str(tmp_path / 'clocked')
   make_run(workdir)
   rows = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 
 
 def test_append_then_read_round_trips_numpy_scalars(tmp_path):

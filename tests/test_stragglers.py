@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fedjax_sim import stragglers
+from fedjax_sim.behaviour import stragglers
 from fedjax_sim.config.checks import check_config
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError

@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 from configs import default
-from fedjax_sim import availability, runlog, system_profiles, virtual_clock
+from fedjax_sim.behaviour import availability
+from fedjax_sim.rundir import runlog
+from fedjax_sim.behaviour import system_profiles
+from fedjax_sim.behaviour import clock as virtual_clock
 from fedjax_sim.config.sections import from_section
-from fedjax_sim import virtual_time as vt
+from fedjax_sim.behaviour import virtual_time as vt
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.config.train import train

@@ -16,7 +16,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from configs import default
-from fedjax_sim import checkpoint, runlog
+from fedjax_sim.rundir import checkpoint
+from fedjax_sim.rundir import runlog
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.config.experiment import build_experiment

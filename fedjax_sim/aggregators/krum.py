@@ -20,11 +20,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fedjax_sim import refusals
+from fedjax_sim.core import refusals
 from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.settings import check, is_int
+from fedjax_sim.core.rules import check, is_int
 
 PyTree = Any
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from fedjax_sim import aggregators, refusals
+from fedjax_sim import aggregators
+from fedjax_sim.core import refusals
 from fedjax_sim.aggregators.chain import chain
 from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator

@@ -6,7 +6,7 @@ personal model `v_k` (persistent client state, initially the initial global
 model); when sampled, it trains `v_k` with the client optimizer on the same
 local batches on `loss(v_k) + lam/2 ||v_k - w||^2`, `w` the broadcast global
 model. `lam = 0` is purely local training, large `lam` pulls `v_k` to `w`.
-Personalized evaluation (`fedjax_sim.personalization`) evaluates each
+Personalized evaluation (`fedjax_sim.evaluation.personalization`) evaluates each
 client's `v_k` on its local test part.
 """
 
@@ -25,7 +25,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 
 def proximal_term(params, anchor, lam: float) -> jax.Array:

@@ -29,7 +29,7 @@ from fedjax_sim.algorithms.common import Common
 from fedjax_sim.core.aggregator import safe_divide
 from fedjax_sim.models import masked_loss
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 
 class Settings(NamedTuple):

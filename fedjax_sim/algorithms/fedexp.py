@@ -24,7 +24,7 @@ from fedjax_sim.algorithms.common import Common
 from fedjax_sim.algorithms.fedavg import client_weight
 from fedjax_sim.models import masked_loss
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 
 class Settings(NamedTuple):

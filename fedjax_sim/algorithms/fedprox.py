@@ -17,7 +17,7 @@ from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.models.model import Model
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 
 def fedprox(model: Model, client_optimizer: optax.GradientTransformation,

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.evaluation import example_sums
+from fedjax_sim.evaluation.metrics import example_sums
 from fedjax_sim.models.model import Model
 
 SLICE = 64  # examples per slice of the pass

@@ -27,7 +27,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
 from fedjax_sim.optimizers import make_optimizer
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 
 class ServerState(NamedTuple):

@@ -29,7 +29,7 @@ from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, zeros_li
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.models.model import Model, masked_loss
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 LOSS_OFFSET = 1e-10
 

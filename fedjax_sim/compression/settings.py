@@ -9,7 +9,7 @@ from fedjax_sim.compression.error_feedback import with_compression
 from fedjax_sim.compression.quantize import stochastic_quantizer
 from fedjax_sim.compression.topk import top_k
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.settings import check, is_int, is_number
+from fedjax_sim.core.rules import check, is_int, is_number
 
 NAMES = ('none', 'quantize', 'topk')
 MAX_BITS = 16

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ml_collections
 
-from fedjax_sim import fedbuff, personalization, refusals
+from fedjax_sim.behaviour import fedbuff
+from fedjax_sim.evaluation import personalization
+from fedjax_sim.core import refusals
 from fedjax_sim.aggregators import registry as aggregator_registry
 from fedjax_sim.aggregators.settings import Settings as AggregatorSettings
 from fedjax_sim.algorithms.common import Common

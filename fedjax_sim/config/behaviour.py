@@ -11,11 +11,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from fedjax_sim import availability, dropouts, fedbuff, refusals, system_profiles
-from fedjax_sim import stragglers as stragglers_lib
-from fedjax_sim import virtual_clock
+from fedjax_sim.behaviour import availability
+from fedjax_sim.behaviour import dropouts
+from fedjax_sim.behaviour import fedbuff
+from fedjax_sim.core import refusals
+from fedjax_sim.behaviour import system_profiles
+from fedjax_sim.behaviour import stragglers as stragglers_lib
+from fedjax_sim.behaviour import clock as virtual_clock
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.core.population import tree_bytes
+from fedjax_sim.core.placement import tree_bytes
 from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.models.model import Model

@@ -14,12 +14,12 @@ from typing import Any
 
 import ml_collections
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.settings import Rule, is_int, is_number
+from fedjax_sim.core.rules import Rule, is_int, is_number
 
 NONFINITE_ACTIONS = ('stop', 'drop')
-STRAGGLER_MODES = ('partial', 'drop')  # `fedjax_sim.stragglers`
+STRAGGLER_MODES = ('partial', 'drop')  # `fedjax_sim.behaviour.stragglers`
 MAX_SEED = 2**32 - 1
 
 # (field, accepted, what is expected); a field absent from a config is skipped.

@@ -14,8 +14,12 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from fedjax_sim import (attacks, compression, fedbuff, federated_eval, personalization,
-                        privacy, refusals)
+from fedjax_sim import compression, privacy
+from fedjax_sim.behaviour import attacks
+from fedjax_sim.behaviour import fedbuff
+from fedjax_sim.evaluation import held_out as federated_eval
+from fedjax_sim.evaluation import personalization
+from fedjax_sim.core import refusals
 from fedjax_sim.aggregators.dp import dp_options
 from fedjax_sim.config import behaviour as behaviour_lib
 from fedjax_sim.config import centralized
@@ -25,7 +29,7 @@ from fedjax_sim.config.checks import check_config
 from fedjax_sim.config.data import load_data
 from fedjax_sim.config.sections import as_json, from_section
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.core.population import choose_placement, tree_bytes
+from fedjax_sim.core.placement import choose_placement, tree_bytes
 from fedjax_sim.core.round import build_round
 from fedjax_sim.core.sharding import auto_mesh, client_mesh
 from fedjax_sim.data.batching import plan_batches

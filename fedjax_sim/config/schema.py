@@ -8,13 +8,19 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from fedjax_sim import (attacks, availability, compression, dropouts, personalization, privacy,
-                        stragglers, system_profiles, virtual_clock)
+from fedjax_sim import compression, privacy
+from fedjax_sim.behaviour import attacks
+from fedjax_sim.behaviour import availability
+from fedjax_sim.behaviour import dropouts
+from fedjax_sim.evaluation import personalization
+from fedjax_sim.behaviour import stragglers
+from fedjax_sim.behaviour import system_profiles
+from fedjax_sim.behaviour import clock as virtual_clock
 from fedjax_sim.aggregators.settings import Settings as AggregatorSettings
 from fedjax_sim.algorithms.registry import algorithm_module, algorithm_names
 from fedjax_sim.config.sections import section
 from fedjax_sim.data.settings import DataSettings
-from fedjax_sim.fedbuff.settings import Settings as FedBuffSettings
+from fedjax_sim.behaviour.fedbuff.settings import Settings as FedBuffSettings
 from fedjax_sim.optimizers import OptimizerSettings
 
 

@@ -35,7 +35,7 @@ def train(config: ml_collections.ConfigDict, log: Callable[[str], None] = print,
     log: receives one line per evaluation (warnings go to stderr); in a
       multi-process run only process 0 prints.
     workdir: if set, the run writes its config, metrics, TensorBoard
-      summaries, checkpoints and final report there (`fedjax_sim.workdir`);
+      summaries, checkpoints and final report there (`fedjax_sim.rundir.workdir`);
       in a multi-process run every process checkpoints, process 0 logs.
     resume: continue the run in `workdir` from its newest intact checkpoint
       (the result is bit-identical to an uninterrupted run), or extend a

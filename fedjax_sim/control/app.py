@@ -26,8 +26,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from fedjax_sim import comparison, export, runlog
-from fedjax_sim.workdir import CHECKPOINTS
+from fedjax_sim import export
+from fedjax_sim.rundir import comparison
+from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir.workdir import CHECKPOINTS
 from fedjax_sim.config.data import data_settings
 from fedjax_sim.control import jobs, launch, runs_view, uploads
 from fedjax_sim.control.safety import Refused, inside, token_ok

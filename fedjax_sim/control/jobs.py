@@ -7,7 +7,7 @@ in `<run>/console.log`, so the page shows it after the server restarts.
 
 Statuses: queued -> running -> finished | failed | stopped. Stopping a
 running job sends SIGTERM once: the training script finishes the round it is
-in, checkpoints and exits 130 (`fedjax_sim.stop_signals`), so it can be
+in, checkpoints and exits 130 (`fedjax_sim.run.stop_signals`), so it can be
 resumed. Children run in their own session, so a Ctrl-C meant for the server
 does not reach them; the server stops them itself. One runner serves a runs
 directory at a time (an exclusive lock on `<runs>/.control.lock`).
@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.control.safety import Refused
 
 JOB = 'job.json'

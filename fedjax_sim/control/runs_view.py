@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.control.jobs import FINISHED, RUNNING, STOPPED, Job, read_job
 from fedjax_sim.control.safety import NAME
 from fedjax_sim.errors import DataError

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import ClosedJaxpr, get_opaque_trace_state, jaxpr_as_fun
 
-from fedjax_sim import refusals
+from fedjax_sim.core import refusals
 from fedjax_sim.core import loop_intercept
 from fedjax_sim.core.local_training import step_key
 from fedjax_sim.errors import ConfigError

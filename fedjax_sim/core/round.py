@@ -17,7 +17,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core import lanes
 from fedjax_sim.core.layout import Layout, choose_layout
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
-from fedjax_sim.core.population import host_client_states
+from fedjax_sim.core.placement import host_client_states
 from fedjax_sim.core.sharding import auto_mesh, replicator, sharded_map_and_sum
 from fedjax_sim.core.schedule import balanced_order, inverse
 from fedjax_sim.core.tree_util import all_finite, safe_norm
@@ -53,7 +53,7 @@ RoundFn = Callable[[RoundState, FederatedData, jax.Array, jax.Array],
 def init_state(algorithm: FederatedAlgorithm, params: PyTree,
                num_clients: int, on_host: bool = False) -> RoundState:
   """The state before round 0: server, `num_clients` client states (device
-  arrays, or with `on_host` NumPy arrays: `fedjax_sim.core.population`),
+  arrays, or with `on_host` NumPy arrays: `fedjax_sim.core.placement`),
   aggregator."""
   one = algorithm.client_init(params)
   if on_host:
@@ -116,7 +116,7 @@ def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
   With `client_rows`, `state.clients` holds only the sampled clients' states,
   `[len(client_ids), ...]` in the order of `client_ids`, and the round
   returns their new states there: the population's states can then live
-  anywhere (host memory, `fedjax_sim.core.population`), and device memory
+  anywhere (host memory, `fedjax_sim.core.placement`), and device memory
   does not grow with the number of clients.
 
   With a `mesh` (`fedjax_sim.core.sharding.client_mesh`), the sampled clients

@@ -12,7 +12,7 @@ import numpy as np
 from fedjax_sim.compression import UPLOAD_BYTES
 from fedjax_sim.core.round import RoundState
 from fedjax_sim.errors import DivergedError
-from fedjax_sim.evaluation import (binary_metrics, client_sums, evaluate, per_client,
+from fedjax_sim.evaluation.metrics import (binary_metrics, client_sums, evaluate, per_client,
                                    positive_scores, summarize_clients)
 from fedjax_sim.run.experiment import Experiment
 
@@ -112,6 +112,6 @@ def round_summary(metrics: dict) -> dict[str, float]:
              if k not in clients and k not in _NOT_SUMMARIZED and jnp.ndim(v) == 0}
   if UPLOAD_BYTES in clients:
     summary[UPLOAD_BYTES] = float(jnp.sum(clients[UPLOAD_BYTES]))
-  if 'malicious' in clients:  # under an attack (fedjax_sim/attacks.py)
+  if 'malicious' in clients:  # under an attack (fedjax_sim/behaviour/attacks.py)
     summary['malicious_sampled'] = float(jnp.sum(clients['malicious']))
   return summary

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from fedjax_sim import federated_eval, personalization
+from fedjax_sim.evaluation import held_out as federated_eval
+from fedjax_sim.evaluation import personalization
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.round import RoundFn
 from fedjax_sim.data.federated_data import FederatedData

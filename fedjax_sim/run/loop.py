@@ -13,14 +13,14 @@ import jax.numpy as jnp
 import tqdm
 
 from fedjax_sim.distributed import any_process
-from fedjax_sim.divergence import LaggedCheck
+from fedjax_sim.run.divergence import LaggedCheck
 from fedjax_sim.errors import Interrupted
 from fedjax_sim.run.evaluation import format_evals, round_evals
 from fedjax_sim.run.experiment import Experiment
 from fedjax_sim.run.population import run_round
 from fedjax_sim.run.record import NoRecord, RunDirectory
 from fedjax_sim.run.schedule import sample_and_round_keys
-from fedjax_sim.stop_signals import StopSignals
+from fedjax_sim.run.stop_signals import StopSignals
 
 Say = Callable[[str], None]
 

@@ -6,9 +6,9 @@ Three implementations of one interface (`Population`):
   arrays replicated over the mesh in multi-process runs) in the round's inputs;
 - `host`: both stay NumPy arrays in host memory; a round moves only the
   sampled clients' rows to the devices and their new states back
-  (`fedjax_sim.core.population`);
+  (`fedjax_sim.core.placement`);
 - `disk`: as `host`, the client states in memory-mapped files with a rollback
-  journal (`fedjax_sim.client_state_store`), which checkpoints leave out.
+  journal (`fedjax_sim.run.disk_states`), which checkpoints leave out.
 
 In a multi-process run every process computes the same round outputs, so a
 host or disk population is each process's own full copy (a disk store in
@@ -22,8 +22,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from fedjax_sim.client_state_store import open_population
-from fedjax_sim.core.population import gather_rows, host_client_states, scatter_rows
+from fedjax_sim.run.disk_states import open_population
+from fedjax_sim.core.placement import gather_rows, host_client_states, scatter_rows
 from fedjax_sim.core.round import RoundFn, RoundState
 from fedjax_sim.data.client_store import ClientStore
 from fedjax_sim.data.federated_data import FederatedData

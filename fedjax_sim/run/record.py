@@ -1,5 +1,5 @@
 """The run-record part of a run: its directory (config, metrics, client
-records, TensorBoard, checkpoints, report; `fedjax_sim.workdir`), or nothing.
+records, TensorBoard, checkpoints, report; `fedjax_sim.rundir.workdir`), or nothing.
 
 Two implementations of one interface: `RunDirectory` (with `--workdir`) and
 `NoRecord`. In a multi-process run every process checks the directory and
@@ -15,11 +15,12 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from fedjax_sim import checkpoint, report
-from fedjax_sim import workdir as workdir_lib
+from fedjax_sim.rundir import checkpoint
+from fedjax_sim.rundir import report
+from fedjax_sim.rundir import workdir as workdir_lib
 from fedjax_sim.distributed import barrier, is_primary
-from fedjax_sim.divergence import Saved, recorded_drops
-from fedjax_sim.recorder import Recorder
+from fedjax_sim.run.divergence import Saved, recorded_drops
+from fedjax_sim.rundir.recorder import Recorder
 from fedjax_sim.run.population import Population
 
 PyTree = Any
@@ -51,7 +52,7 @@ class NoRecord:
 
 
 class RunDirectory:
-  """A run's directory (`fedjax_sim.workdir`): checked against the config
+  """A run's directory (`fedjax_sim.rundir.workdir`): checked against the config
   before anything runs, resumed from its newest intact checkpoint."""
 
   def __init__(self, workdir: str, config_json: dict[str, Any], resume: bool, keep: int,

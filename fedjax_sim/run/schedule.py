@@ -5,9 +5,9 @@ Implementations of one interface (`Schedule`):
 - `synchronous`: `clients_per_round` clients sampled uniformly, with the
   stragglers' and dropouts' draws;
 - `clocked`: rounds on the virtual clock (availability, deadline,
-  over-selection; the same draws inside it, `fedjax_sim.virtual_clock`);
+  over-selection; the same draws inside it, `fedjax_sim.behaviour.clock`);
 - `buffered`: asynchronous FedBuff, whose server state names the clients its
-  next program trains (`fedjax_sim.fedbuff`), with the same draws.
+  next program trains (`fedjax_sim.behaviour.fedbuff`), with the same draws.
 
 A schedule's carry (the virtual time, or nothing) is a function of the seed
 and the round index only, never of training, so a resumed run replays it
@@ -21,11 +21,11 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fedjax_sim import virtual_time as vt
+from fedjax_sim.behaviour import virtual_time as vt
 from fedjax_sim.config.behaviour import client_behaviour
-from fedjax_sim.fedbuff import program_inputs
-from fedjax_sim.stragglers import Draw
-from fedjax_sim.virtual_clock import Clock
+from fedjax_sim.behaviour.fedbuff import program_inputs
+from fedjax_sim.behaviour.stragglers import Draw
+from fedjax_sim.behaviour.clock import Clock
 
 PyTree = Any
 

@@ -3,20 +3,20 @@ al. 2022), and FedAsync (Xie et al. 2019) as its `buffer_size=1` case.
 
 `concurrency` clients are in flight at once. Each downloads the model version
 current when it starts, trains, and reports after its local steps at its
-speed plus its upload time (`fedjax_sim.system_profiles`). The server
+speed plus its upload time (`fedjax_sim.behaviour.system_profiles`). The server
 applies an update every `buffer_size` (K) reports: the wrapped algorithm's
 aggregator combines the K reports, the update of each discounted by a
 staleness factor s(tau), where tau is the number of server updates since the
 client downloaded; then the wrapped algorithm's server update. With the mean
 that is `sum_i w_i s(tau_i) u_i / sum_i w_i` (w: aggregation weights). Freed
 slots go to clients sampled among those available then
-(`fedjax_sim.availability`) and not already in flight. Staleness factors
+(`fedjax_sim.behaviour.availability`) and not already in flight. Staleness factors
 (`staleness`, as in the paper):
   'constant':   1;
   'polynomial': (1 + tau) ** -exponent;
   'hinge':      1 for tau <= hinge, else 1 / (exponent * (tau - hinge) + 1).
 
-Aggregators (`fedjax_sim.fedbuff.reports`): a client's update is prepared
+Aggregators (`fedjax_sim.behaviour.fedbuff.reports`): a client's update is prepared
 (clipped, reweighted) by the aggregator's `prepare` when it trains, with the
 aggregator state of then; every server update runs the aggregator's
 `combine` on its K reports, discounted: a sum-based rule (mean, clip, dp,
@@ -57,8 +57,8 @@ update the model. A step whose K reports all carry weight 0 (empty slots)
 leaves the model, the aggregator state and the version as they are.
 """
 
-from fedjax_sim.fedbuff.program import BufferState, collect, dp_releases, program_inputs, wrap
-from fedjax_sim.fedbuff.settings import STALENESS, Settings, check, staleness_factor
+from fedjax_sim.behaviour.fedbuff.program import BufferState, collect, dp_releases, program_inputs, wrap
+from fedjax_sim.behaviour.fedbuff.settings import STALENESS, Settings, check, staleness_factor
 
 __all__ = ['BufferState', 'STALENESS', 'Settings', 'check', 'collect', 'dp_releases',
            'program_inputs', 'staleness_factor', 'wrap']

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from fedjax_sim.data.batching import BatchPlan, real_steps
-from fedjax_sim.stragglers import Draw
+from fedjax_sim.behaviour.stragglers import Draw
 
 
 class Settings(NamedTuple):

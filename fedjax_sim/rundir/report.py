@@ -1,6 +1,6 @@
 """A static HTML report of one run: metric plots, final metrics and config.
 
-`write_report(workdir)` reads the run directory (see `fedjax_sim.runlog`),
+`write_report(workdir)` reads the run directory (see `fedjax_sim.rundir.runlog`),
 writes PNG plots to `<workdir>/report/` and `<workdir>/report.html` that
 embeds them. Every file is written atomically.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 
 REPORT_DIR = 'report'
 REPORT_HTML = 'report.html'
@@ -30,7 +30,7 @@ CURVES = {
     'loss': ('Loss', ('test_loss', 'train_loss')),
 }
 NOT_METRICS = frozenset({'round', 'time'})
-VIRTUAL_TIME = 'virtual_time'  # on the virtual clock (fedjax_sim/virtual_clock.py)
+VIRTUAL_TIME = 'virtual_time'  # on the virtual clock (fedjax_sim/behaviour/clock.py)
 X_LABELS = {'round': 'round', VIRTUAL_TIME: 'virtual time (s)'}
 
 

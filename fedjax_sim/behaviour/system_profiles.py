@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fedjax_sim import settings as settings_lib
-from fedjax_sim import table_files
-from fedjax_sim.settings import is_number
+from fedjax_sim.core import rules as settings_lib
+from fedjax_sim.rundir import table_files
+from fedjax_sim.core.rules import is_number
 
 SEED_TAG = 0x5157  # the profiles' numpy stream: default_rng([seed, SEED_TAG])
 

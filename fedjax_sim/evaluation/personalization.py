@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fedjax_sim import refusals
+from fedjax_sim.core import refusals
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import train_locally
 from fedjax_sim.core.round import RoundState
@@ -32,9 +32,9 @@ from fedjax_sim.data.batching import BatchPlan, client_stream
 from fedjax_sim.data.client_split import ClientSplit, split_clients
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.evaluation import example_sums, summarize_clients
+from fedjax_sim.evaluation.metrics import example_sums, summarize_clients
 from fedjax_sim.models.model import Model, masked_loss
-from fedjax_sim.settings import is_int, is_number
+from fedjax_sim.core.rules import is_int, is_number
 
 # `(round_state, round_index, personal) -> evals`; `personal` is the clients'
 # stacked personal models (`FederatedAlgorithm.personal_params`) or None.

@@ -7,7 +7,7 @@ in host memory, and each round moves only the sampled clients' rows to the
 device and their new states back (`build_round(..., client_rows=True)` with
 `data_rows`), so device memory does not grow with the population. The round
 computes the same values either way (bit for bit). `disk`: as `host`, but
-the client states are memory-mapped files (`fedjax_sim.client_state_store`),
+the client states are memory-mapped files (`fedjax_sim.run.disk_states`),
 for populations whose states exceed host memory; `auto` never picks it.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from fedjax_sim import refusals
+from fedjax_sim.core import refusals
 from fedjax_sim.errors import ConfigError
 
 PLACEMENTS = ('auto', 'device', 'host', 'disk')

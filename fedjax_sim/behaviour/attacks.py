@@ -29,7 +29,7 @@ from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.settings import check, is_number
+from fedjax_sim.core.rules import check, is_number
 
 ATTACKS = ('sign_flip', 'scale', 'label_flip')
 KINDS = ('none',) + ATTACKS

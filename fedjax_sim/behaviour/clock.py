@@ -1,11 +1,11 @@
 """Synchronous rounds on a virtual clock.
 
 Each round starts at the virtual time the previous one ended. The server
-selects clients among those available then (`fedjax_sim.availability`),
+selects clients among those available then (`fedjax_sim.behaviour.availability`),
 `ceil((1 + over_selection) * clients_per_round)` of them. A selected client
 trains its local steps at its speed and uploads its update
-(`fedjax_sim.system_profiles`); stragglers and dropouts
-(`fedjax_sim.stragglers`, `fedjax_sim.dropouts`) shorten or end its work
+(`fedjax_sim.behaviour.system_profiles`); stragglers and dropouts
+(`fedjax_sim.behaviour.stragglers`, `fedjax_sim.behaviour.dropouts`) shorten or end its work
 first. The round closes at the first of:
   - the `clients_per_round`-th report, under over-selection (later reports
     are discarded, as in Bonawitz et al. 2019);
@@ -31,14 +31,14 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fedjax_sim import availability as availability_lib
-from fedjax_sim import settings as settings_lib
-from fedjax_sim import virtual_time as vt
+from fedjax_sim.behaviour import availability as availability_lib
+from fedjax_sim.core import rules as settings_lib
+from fedjax_sim.behaviour import virtual_time as vt
 from fedjax_sim.data.batching import BatchPlan, real_steps
 from fedjax_sim.data.sampling import sample_clients
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.settings import is_number
-from fedjax_sim.system_profiles import Profiles
+from fedjax_sim.core.rules import is_number
+from fedjax_sim.behaviour.system_profiles import Profiles
 
 LATE = ('auto', 'partial', 'drop')
 MAX_SECONDS = 1e8  # the longest round (about 3 years): time is int32 seconds

@@ -5,7 +5,7 @@ Ditto's models for a population too large for host memory (SCAFFOLD with
 the CNN at 10,000 clients: about 48 GB) live in memory-mapped `.npy` files,
 one per leaf of the client state, `[num_clients, ...]`. A round reads only
 the sampled clients' rows and writes their new rows back
-(`fedjax_sim.core.population` for the in-memory placements), so host and
+(`fedjax_sim.core.placement` for the in-memory placements), so host and
 device memory hold one round's rows, whatever the population.
 
 The files are not copied into checkpoints (that would write the whole
@@ -39,8 +39,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from fedjax_sim import runlog
-from fedjax_sim.core.population import gather_rows, scatter_rows
+from fedjax_sim.rundir import runlog
+from fedjax_sim.core.placement import gather_rows, scatter_rows
 from fedjax_sim.errors import ConfigError, DataError
 
 PyTree = Any

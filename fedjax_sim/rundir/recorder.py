@@ -10,8 +10,8 @@ import numpy as np
 from tensorboardX import SummaryWriter
 from tensorboardX.summary import hparams
 
-from fedjax_sim import runlog
-from fedjax_sim.workdir import TENSORBOARD
+from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir.workdir import TENSORBOARD
 
 
 EVAL_METRICS = ('test_accuracy', 'test_loss', 'train_loss', 'client_train_accuracy')

@@ -119,7 +119,7 @@ def table(rows: tuple[Refusal, ...] = REFUSALS) -> str:
   lines = ['# Refused combinations', '',
            'Every pair of settings the simulator refuses, each with one error line '
            '(`setting=value is not supported with <condition>: <reason>; expected '
-           '<accepted>`). Generated from `fedjax_sim/refusals.py` by '
+           '<accepted>`). Generated from `fedjax_sim/core/refusals.py` by '
            '`python scripts/refusal_table.py > docs/refusals.md`; '
            '`tests/test_pairwise.py` checks that every other pair of features trains.', '',
            '| setting | refused with | accepted there | reason |',

@@ -18,10 +18,10 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from fedjax_sim import refusals
+from fedjax_sim.core import refusals
 from fedjax_sim.data.client_split import ClientSplit
 from fedjax_sim.data.federated_data import FederatedData
-from fedjax_sim.evaluation import client_sums
+from fedjax_sim.evaluation.metrics import client_sums
 from fedjax_sim.models.model import Model
 
 Evaluator = Callable[[Any, int], dict[str, float]]

@@ -1,7 +1,7 @@
 """The FedBuff program: `wrap` an algorithm so that the engine's round trains
 the K clients that start now, buffers their reports and, once the pipeline
 is full, takes the next K reports in time order for one server update (see
-`fedjax_sim.fedbuff`)."""
+`fedjax_sim.behaviour.fedbuff`)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fedjax_sim import availability as availability_lib
-from fedjax_sim import virtual_time as vt
+from fedjax_sim.behaviour import availability as availability_lib
+from fedjax_sim.behaviour import virtual_time as vt
 from fedjax_sim.core.aggregator import Aggregator, Reduced, as_aggregate, keep, no_state
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm
 from fedjax_sim.data.batching import BatchPlan, real_steps
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.fedbuff import reports
-from fedjax_sim.fedbuff.settings import Settings, staleness_factor
-from fedjax_sim.system_profiles import Profiles
+from fedjax_sim.behaviour.fedbuff import reports
+from fedjax_sim.behaviour.fedbuff.settings import Settings, staleness_factor
+from fedjax_sim.behaviour.system_profiles import Profiles
 
 PyTree = Any
 # The engine's weight of a client that reports nothing: > 0, so that the
@@ -99,7 +99,7 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
          plan: BatchPlan, seed: int, idle_wait: float) -> FederatedAlgorithm:
   """`algorithm` (any update structure, `zero_update`; any aggregator; no
   `receive_side`) run asynchronously: the engine's round is one FedBuff
-  program (see `fedjax_sim.fedbuff`); its `client_ids` are the server state's
+  program (see `fedjax_sim.behaviour.fedbuff`); its `client_ids` are the server state's
   `next_clients` (pass a copy: the round donates the state), with
   `program_inputs` of their behaviour draws if clients straggle or drop out
   (never `reported`: a round of weight 0 would stop the schedule). A client

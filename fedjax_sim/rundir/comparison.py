@@ -3,7 +3,7 @@ per metric, runs that differ only in seed grouped as mean ± std, a table of
 the config fields that differ and the final metrics of each group.
 
 `write_comparison(run_dirs, out_dir)` writes `<out_dir>/comparison.html` and
-its plots under `<out_dir>/comparison/` (atomically, like `fedjax_sim.report`).
+its plots under `<out_dir>/comparison/` (atomically, like `fedjax_sim.rundir.report`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from fedjax_sim import runlog
-from fedjax_sim.report import (NOT_METRICS, VIRTUAL_TIME, X_LABELS, axes, has_virtual_time,
+from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir.report import (NOT_METRICS, VIRTUAL_TIME, X_LABELS, axes, has_virtual_time,
                                is_number, png, series)
 
 COMPARISON_DIR = 'comparison'

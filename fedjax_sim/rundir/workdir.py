@@ -14,7 +14,7 @@ import os
 import tempfile
 from typing import Any
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.errors import ConfigError, DataError
 
 CHECKPOINTS = 'checkpoints'

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import jax
 import orbax.checkpoint as ocp
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.distributed import any_process, barrier, from_primary, is_primary
 
 PyTree = Any

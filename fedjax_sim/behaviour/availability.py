@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fedjax_sim import settings as settings_lib
-from fedjax_sim import table_files
-from fedjax_sim import virtual_time as vt
-from fedjax_sim.settings import is_int, is_number
+from fedjax_sim.core import rules as settings_lib
+from fedjax_sim.rundir import table_files
+from fedjax_sim.behaviour import virtual_time as vt
+from fedjax_sim.core.rules import is_int, is_number
 
 KINDS = ('always', 'iid', 'diurnal', 'trace')
 SEED_TAG = 0xA7A1  # the diurnal phases' numpy stream

@@ -7,8 +7,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fedjax_sim import settings as settings_lib
-from fedjax_sim.settings import is_int, is_number
+from fedjax_sim.core import rules as settings_lib
+from fedjax_sim.core.rules import is_int, is_number
 
 STALENESS = ('constant', 'polynomial', 'hinge')
 

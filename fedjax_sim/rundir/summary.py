@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from fedjax_sim import report, runlog
-from fedjax_sim.workdir import CHECKPOINTS
+from fedjax_sim.rundir import report
+from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir.workdir import CHECKPOINTS
 
 COLUMNS = ('test_accuracy', 'test_loss', 'train_loss', 'sampled_clients_test_accuracy')
 

@@ -8,9 +8,9 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from fedjax_sim import runlog
+from fedjax_sim.rundir import runlog
 from fedjax_sim.errors import DivergedError
-from fedjax_sim.workdir import CHECKPOINTS
+from fedjax_sim.rundir.workdir import CHECKPOINTS
 
 
 class Saved(NamedTuple):

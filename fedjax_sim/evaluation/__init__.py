@@ -1,0 +1,2 @@
+"""Evaluation: test metrics, client-level metrics, held-out client data and
+personalization."""
