@@ -28,7 +28,7 @@ from absl import app, flags  # noqa: E402
 
 import jax_worker  # noqa: E402
 import workloads as wl  # noqa: E402
-from fedjax_sim.core.round import client_key  # noqa: E402
+from fedjax_sim.core.state import client_key  # noqa: E402
 from fedjax_sim.data.batching import client_batches, plan_batches  # noqa: E402
 
 _WORKLOAD = flags.DEFINE_enum('workload', 'logistic', list(wl.WORKLOADS), 'Workload.')

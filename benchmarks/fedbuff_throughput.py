@@ -27,7 +27,7 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from configs import default  # noqa: E402
-from fedjax_sim.core.round import init_state  # noqa: E402
+from fedjax_sim.core.state import init_state  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.data.batching import plan_batches, real_steps  # noqa: E402
 from fedjax_sim.data.packed import for_round  # noqa: E402

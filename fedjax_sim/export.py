@@ -33,7 +33,7 @@ from flax import serialization
 from fedjax_sim.rundir import checkpoint
 from fedjax_sim.rundir import runlog
 from fedjax_sim.config.sections import from_json
-from fedjax_sim.core.round import init_state
+from fedjax_sim.core.state import init_state
 from fedjax_sim.data.csv_data import Columns, Table, features_of
 from fedjax_sim.errors import DataError
 from fedjax_sim.models.model import Model

@@ -19,7 +19,8 @@ import numpy as np
 import optax
 
 from fedjax_sim.core.algorithm import FederatedAlgorithm
-from fedjax_sim.core.round import init_state, make_round, run_rounds
+from fedjax_sim.core.round import make_round, run_rounds
+from fedjax_sim.core.state import init_state
 from fedjax_sim.data.batching import BatchPlan
 from fedjax_sim.data.federated_data import FederatedData, pooled
 from fedjax_sim.data.sampling import sample_clients

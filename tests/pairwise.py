@@ -16,8 +16,8 @@ Pair = tuple[tuple[str, str], tuple[str, str]]
 
 FEATURES: dict[str, tuple[str, ...]] = {
     'algorithm': tuple(algorithm_names()),
-    'aggregator': ('mean', 'median', 'trimmed_mean', 'krum', 'clip', 'dp_noise', 'dp',
-                   'clip+median'),
+    # clip, median and dp_noise in one chain: each meets every other value
+    'aggregator': ('mean', 'trimmed_mean', 'krum', 'dp', 'clip+median+dp_noise'),
     'layout': ('vmap', 'chunked', 'sequential', 'lanes', 'auto'),
     'population': ('device', 'host', 'disk'),
     'compression': ('none', 'topk', 'quantize'),

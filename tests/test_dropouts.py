@@ -11,7 +11,7 @@ from fedjax_sim.behaviour import dropouts
 from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.core import build_round
 from fedjax_sim.config.checks import check_config
-from fedjax_sim.core.round import init_state
+from fedjax_sim.core.state import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.config.behaviour import client_behaviour

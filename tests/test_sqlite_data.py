@@ -15,7 +15,8 @@ import pytest
 
 from configs import default
 from fedjax_sim.config.algorithms import build_algorithm
-from fedjax_sim.core.round import build_round, init_state
+from fedjax_sim.core.round import build_round
+from fedjax_sim.core.state import init_state
 from fedjax_sim.data import benchmark_data
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS

@@ -5,8 +5,8 @@ from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, no_clien
 from fedjax_sim.core.client_batches import ClientBatches
 from fedjax_sim.core.local_training import LocalResult, run_local_steps, step_key, train_locally
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
-from fedjax_sim.core.round import (RoundState, build_round, client_key, init_state, make_round,
-                                   round_keys, run_rounds)
+from fedjax_sim.core.round import build_round, make_round, run_rounds
+from fedjax_sim.core.state import RoundState, client_key, init_state, round_keys
 from fedjax_sim.core.sharding import auto_mesh, client_mesh, use_cpu_cores
 
 __all__ = ['Aggregator', 'Reduced', 'weighted_mean', 'ClientResult',

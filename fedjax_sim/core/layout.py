@@ -19,7 +19,17 @@ each chunk's longest), or in chunks for algorithms that cannot run in lanes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+
+from fedjax_sim.core import lanes
+
+PyTree = Any
 
 CPU_CHUNK = 8
 # Models whose update has fewer elements than this step several clients
@@ -66,3 +76,39 @@ def choose_layout(platform: str, update_size: int, clients_per_device: int,
   if lanes_ok and fit < clients_per_device:
     return Layout('lanes', fit)
   return Layout('chunked', min(fit, clients_per_device))
+
+
+def first_device(mesh: Mesh | None) -> jax.Device:
+  """The first device of `mesh`, or the default device."""
+  return mesh.devices.flat[0] if mesh else jax.devices()[0]
+
+
+def platform(mesh: Mesh | None) -> str:
+  """The platform (cpu, gpu, tpu) of `mesh`'s devices."""
+  return first_device(mesh).platform
+
+
+def auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: bool,
+                clients_per_device: int, mesh: Mesh | None) -> Layout:
+  """`choose_layout` for a round of `one_client(shared, *example)`, from
+  abstract shapes only (and, off the CPU, the client's compiled memory)."""
+  abstract = lambda tree: jax.tree.map(  # noqa: E731
+      lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
+  summed, stacked_out = jax.eval_shape(one_client, abstract(shared), *example)
+  update = stacked_out[1][0] if stacked else summed[2]
+  update_size = sum(math.prod(a.shape) for a in jax.tree.leaves(update))
+  backend = platform(mesh)
+  lanes_ok = lanes.supported(functools.partial(one_client, shared), example)
+  if backend == 'cpu':
+    return choose_layout(backend, update_size, clients_per_device, lanes_ok=lanes_ok)
+  memory = jax.jit(one_client).lower(abstract(shared), *abstract(example)).compile()
+  memory = memory.memory_analysis()
+  client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
+  free = _free_bytes(first_device(mesh))
+  return choose_layout(backend, update_size, clients_per_device, client_bytes, free, lanes_ok)
+
+
+def _free_bytes(device: jax.Device) -> int:
+  """Device memory not in use (0 where the device does not say)."""
+  stats = device.memory_stats() or {}
+  return stats.get('bytes_limit', 0) - stats.get('bytes_in_use', 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -14,10 +14,9 @@ from jax.sharding import Mesh
 from fedjax_sim.core.aggregator import Reduced, finish, safe_divide
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.client_batches import ClientBatches
-from fedjax_sim.core import lanes
-from fedjax_sim.core.layout import Layout, choose_layout
+from fedjax_sim.core.layout import Layout, auto_layout, platform
 from fedjax_sim.core.mapping import STRATEGIES, map_and_sum
-from fedjax_sim.core.placement import host_client_states
+from fedjax_sim.core.state import RoundFn, RoundState, client_key, round_keys
 from fedjax_sim.core.sharding import auto_mesh, replicator, sharded_map_and_sum
 from fedjax_sim.core.schedule import balanced_order, inverse
 from fedjax_sim.core.tree_util import all_finite, safe_norm
@@ -29,50 +28,6 @@ from fedjax_sim.errors import ConfigError
 PyTree = Any
 ENGINE_STRATEGIES = ('auto',) + STRATEGIES
 REMAT = ('client', 'step', 'none')  # what differentiable rounds recompute (make_round)
-
-
-class RoundState(NamedTuple):
-  """Everything that persists between rounds.
-
-  Attributes:
-    server: the algorithm's server state.
-    clients: every client's persistent state, leaves `[num_clients, ...]`
-      (with `build_round(client_rows=True)`: only the sampled clients' rows).
-    aggregator: the aggregator's state.
-  """
-
-  server: PyTree
-  clients: PyTree
-  aggregator: PyTree
-
-
-RoundFn = Callable[[RoundState, FederatedData, jax.Array, jax.Array],
-                   tuple[RoundState, dict[str, Any]]]
-
-
-def init_state(algorithm: FederatedAlgorithm, params: PyTree,
-               num_clients: int, on_host: bool = False) -> RoundState:
-  """The state before round 0: server, `num_clients` client states (device
-  arrays, or with `on_host` NumPy arrays: `fedjax_sim.core.placement`),
-  aggregator."""
-  one = algorithm.client_init(params)
-  if on_host:
-    clients = host_client_states(one, num_clients)
-  else:
-    clients = jax.tree.map(
-        lambda a: jnp.broadcast_to(a, (num_clients,) + jnp.shape(a)).copy(), one)
-  return RoundState(algorithm.init(params), clients, algorithm.aggregator.init())
-
-
-def round_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """`(clients_key, server_key)` of a round key."""
-  return tuple(jax.random.split(key))
-
-
-def client_key(clients_key: jax.Array, client_id: jax.Array) -> tuple[jax.Array, ...]:
-  """`(batch_key, train_key, aggregator_key)` of a client: depends on its id,
-  not its position among the sampled clients."""
-  return tuple(jax.random.split(jax.random.fold_in(clients_key, client_id), 3))
 
 
 def build_round(algorithm: FederatedAlgorithm, plan: BatchPlan,
@@ -233,10 +188,10 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
         (jnp.int32(0),) if capped or partial else ()) + ((jnp.bool_(True),) if partial else ())
     layout = Layout(strategy, chunk_size)
     if strategy == 'auto':
-      layout = _auto_layout(one_client, shared, example, aggregator.stacked,
+      layout = auto_layout(one_client, shared, example, aggregator.stacked,
                             math.ceil(num_sampled / num_devices), mesh)
       log(f'engine: auto layout {layout.describe()} on {num_devices} '
-          f'{_platform(mesh)} device(s), {num_sampled} clients per round')
+          f'{platform(mesh)} device(s), {num_sampled} clients per round')
     group = layout.group_size * num_devices
     padded = math.ceil(num_sampled / group) * group
     ids = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(client_ids)
@@ -317,36 +272,3 @@ def run_rounds(round_fn: RoundFn, state: RoundState, data: FederatedData | Packe
   def one(state, inputs):
     return round_fn(state, data, *inputs)
   return jax.lax.scan(one, state, (client_ids, keys))
-
-
-def _first_device(mesh: Mesh | None) -> jax.Device:
-  return mesh.devices.flat[0] if mesh else jax.devices()[0]
-
-
-def _platform(mesh: Mesh | None) -> str:
-  return _first_device(mesh).platform
-
-
-def _auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: bool,
-                 clients_per_device: int, mesh: Mesh | None) -> Layout:
-  """`choose_layout` for this round, from abstract shapes only."""
-  abstract = lambda tree: jax.tree.map(  # noqa: E731
-      lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
-  summed, stacked_out = jax.eval_shape(one_client, abstract(shared), *example)
-  update = stacked_out[1][0] if stacked else summed[2]
-  update_size = sum(math.prod(a.shape) for a in jax.tree.leaves(update))
-  platform = _platform(mesh)
-  lanes_ok = lanes.supported(functools.partial(one_client, shared), example)
-  if platform == 'cpu':
-    return choose_layout(platform, update_size, clients_per_device, lanes_ok=lanes_ok)
-  memory = jax.jit(one_client).lower(abstract(shared), *abstract(example)).compile()
-  memory = memory.memory_analysis()
-  client_bytes = memory.temp_size_in_bytes + memory.output_size_in_bytes
-  free = _free_bytes(_first_device(mesh))
-  return choose_layout(platform, update_size, clients_per_device, client_bytes, free, lanes_ok)
-
-
-def _free_bytes(device: jax.Device) -> int:
-  """Device memory not in use (0 where the device does not say)."""
-  stats = device.memory_stats() or {}
-  return stats.get('bytes_limit', 0) - stats.get('bytes_in_use', 0)
