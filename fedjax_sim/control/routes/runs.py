@@ -1,0 +1,138 @@
+"""Routes of runs: the configs a run can start from, the runs list and its
+live event stream, start, stop, resume and extend, and a run's metrics,
+clients and console."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from fedjax_sim.config.data import data_settings
+from fedjax_sim.control import jobs, launch, runs_view, uploads
+from fedjax_sim.control.replies import finite, read_body, reply, typed_field
+from fedjax_sim.control.room import Room
+from fedjax_sim.control.safety import Refused, inside
+
+CSV_CONFIG = 'hospitals.py'  # the config uploaded tables train with
+# The data fields a run on an uploaded table may set.
+CSV_FIELDS = ('data.label', 'data.features', 'data.client_column', 'data.partition',
+              'data.num_clients', 'data.alpha')
+
+
+def router(room: Room) -> APIRouter:
+  """The routes of runs over `room`."""
+  settings, runner = room.settings, room.runner
+  runs_dir = settings.runs_dir
+  api = APIRouter()
+
+  @api.get('/api/configs')
+  def configs():
+    return reply({'configs': launch.config_catalog(settings.configs_dir),
+                  'csv_config': CSV_CONFIG})
+
+  @api.get('/api/configs/{name}')
+  def config_fields(name: str):
+    return reply({'name': name, 'fields': launch.form_fields(
+        launch.load_config(settings.configs_dir, name))})
+
+  @api.get('/api/runs')
+  def runs():
+    return reply({'runs': room.snapshot()})
+
+  @api.post('/api/runs')
+  async def start(request: Request):
+    """Body: {name, config, fields: {dotted field: value}, dataset?}."""
+    body = await read_body(request, settings.max_upload_bytes)
+    name = body.get('name')
+    config_file = typed_field(body, 'config', str, '')
+    fields = typed_field(body, 'fields', dict, {})
+    dataset = typed_field(body, 'dataset', str, '')
+    if dataset:  # an uploaded table trains with the CSV config
+      config_file = CSV_CONFIG
+      fixed = [f for f in fields if f.startswith('data.') and f not in CSV_FIELDS]
+      if fixed:
+        raise Refused(f'{fixed[0]}: an uploaded data set sets only {", ".join(CSV_FIELDS)}')
+    path = inside(runs_dir, name, 'name')
+    if os.path.exists(path):
+      raise Refused(f'name={name!r}: a run of that name exists; choose another', 409)
+
+    def resolve():
+      config, typed = launch.resolve(settings.configs_dir, config_file, fields)
+      if dataset:
+        typed['data.path'] = uploads.dataset_path(runs_dir, dataset)
+        config.data.path = typed['data.path']
+        uploads.check_choice(data_settings(config), config.seed, config.clients_per_round)
+      return typed
+
+    typed = await asyncio.to_thread(resolve)  # loading a table takes a while
+    job = runner.submit(jobs.Job(name, config_file, typed))
+    return reply(job.as_json(), 201)
+
+  @api.post('/api/runs/{name}/stop')
+  async def stop(name: str, request: Request):
+    await read_body(request, settings.max_upload_bytes)
+    room.run_dir(name)
+    return reply(runner.stop(name).as_json())
+
+  @api.post('/api/runs/{name}/resume')
+  async def resume(name: str, request: Request):
+    """Continues a stopped run; with body {rounds: N}, extends a run to N rounds."""
+    path = room.run_dir(name)
+    previous = runner.job(name)
+    if previous is None:
+      raise Refused(f'run={name!r} was not started here; resume it with scripts/train.py '
+                    '--resume', 409)
+    overrides = dict(previous.overrides)
+    body = await read_body(request, settings.max_upload_bytes)
+    current = runs_view.summary(path, name, previous)['rounds']
+    if body.get('rounds') is not None:
+      rounds = body['rounds']
+      if not (isinstance(rounds, int) and not isinstance(rounds, bool)):
+        raise Refused(f'rounds={rounds!r}: expected an integer')
+      if current is None or previous.status == jobs.FAILED and not runs_view.rounds_done(path):
+        raise Refused(f'run={name!r} has no rounds to extend; start a new run', 409)
+      if rounds <= current:
+        raise Refused(f'rounds={rounds}: expected more than the run\'s {current} rounds')
+      overrides['rounds'] = rounds
+    elif previous.status == jobs.FINISHED:
+      raise Refused(f'run={name!r} is finished; extend it with more rounds', 409)
+    job = jobs.Job(name, previous.config_file, overrides, resume=True,
+                   start_round=runs_view.rounds_done(path), created=previous.created)
+    return reply(runner.submit(job).as_json(), 201)
+
+  @api.get('/api/runs/{name}/metrics')
+  def metrics(name: str):
+    return reply({'run': name, 'metrics': runs_view.metrics_rows(room.run_dir(name))})
+
+  @api.get('/api/runs/{name}/clients')
+  def clients(name: str):
+    return reply({'run': name, **runs_view.client_table(room.run_dir(name))})
+
+  @api.get('/api/runs/{name}/console')
+  def console(name: str):
+    path = os.path.join(room.run_dir(name), jobs.CONSOLE)
+    text = open(path, errors='replace').read()[-20000:] if os.path.exists(path) else ''
+    return reply({'run': name, 'console': text})
+
+  @api.get('/api/events')
+  async def events(request: Request):
+    """Server-sent events: the runs list whenever it changes."""
+
+    async def stream():
+      last = None
+      while not await request.is_disconnected():
+        data = json.dumps(finite({'runs': await asyncio.to_thread(room.snapshot)}),
+                          allow_nan=False)
+        if data != last:
+          yield f'event: runs\ndata: {data}\n\n'
+          last = data
+        await asyncio.sleep(settings.poll_seconds)
+
+    return StreamingResponse(stream(), media_type='text/event-stream',
+                             headers={'Cache-Control': 'no-store'})
+
+  return api
