@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny ragged federated data set and a tiny MLP."""
+"""Shared fixtures: a tiny ragged federated data set, a tiny MLP, and a client
+of the control room's app."""
 
 import atexit
 import os
@@ -53,3 +54,16 @@ def ragged_data() -> FederatedData:
 @pytest.fixture
 def tiny_mlp():
   return get_model('mlp', 4, {'hidden': (8,)})
+
+
+@pytest.fixture
+def client(tmp_path):
+  """A TestClient of the control room over `tmp_path`, with the fake training
+  script (`control_room_helpers.settings`); imported here lazily, so that
+  only the control room's tests load FastAPI."""
+  from fastapi.testclient import TestClient
+
+  from control_room_helpers import settings
+  from fedjax_sim.control import create_app
+  with TestClient(create_app(settings(tmp_path))) as c:
+    yield c
