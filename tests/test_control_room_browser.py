@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -23,40 +22,13 @@ import numpy as np
 import pytest
 from sklearn import datasets
 
+from control_room_page import (browser_or_reason, js, points, select, shoot, start_run, status,
+                               tab, text, wait)
 from fedjax_sim.export import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REQUIRE_BROWSER = 'FEDJAX_SIM_REQUIRE_BROWSER'  # .ci/run sets it after .ci/setup succeeded.
 HOSPITALS = ('north', 'south', 'east', 'west')
 RUN, OTHER = 'cancer-a', 'cancer-b'
-
-
-def browser_or_reason(env, which):
-  """`(chromium, chromedriver, None, False)` when both are on PATH, else
-  `(None, None, reason, required)`: `required` when REQUIRE_BROWSER is set (to
-  anything but '' or '0'), and then a missing browser fails the tests."""
-  chromium, driver = which('chromium'), which('chromedriver')
-  if chromium and driver:
-    return chromium, driver, None, False
-  required = env.get(REQUIRE_BROWSER, '') not in ('', '0')
-  missing = ' and '.join(n for n, p in [('chromium', chromium), ('chromedriver', driver)]
-                         if not p)
-  reason = f"{missing} not on PATH; install with 'bash .ci/setup' (Debian, as root)"
-  if required:
-    reason += f', {REQUIRE_BROWSER} is set, so the browser tests must run'
-  return None, None, reason, required
-
-
-def test_missing_browser_skips_unless_required():
-  found = lambda name: f'/usr/bin/{name}'
-  no_driver = lambda name: None if name == 'chromedriver' else f'/usr/bin/{name}'
-  assert browser_or_reason({}, found) == ('/usr/bin/chromium', '/usr/bin/chromedriver',
-                                          None, False)
-  for env in [{}, {REQUIRE_BROWSER: ''}, {REQUIRE_BROWSER: '0'}]:
-    *_, reason, required = browser_or_reason(env, no_driver)
-    assert not required and reason.startswith('chromedriver not on PATH')
-  *_, reason, required = browser_or_reason({REQUIRE_BROWSER: '1'}, lambda name: None)
-  assert required and 'chromium and chromedriver' in reason and REQUIRE_BROWSER in reason
 
 
 @pytest.fixture(scope='module')
@@ -108,74 +80,6 @@ def cancer_csv(tmp_path_factory):
     for x, t in zip(bunch.data, bunch.target):
       writer.writerow([HOSPITALS[rng.integers(4)], *x, bunch.target_names[t]])
   return path
-
-
-def wait(driver, condition, timeout=90, what=''):
-  deadline = time.monotonic() + timeout
-  while True:
-    value = condition()
-    if value:
-      return value
-    assert time.monotonic() < deadline, f'timed out waiting for {what() if callable(what) else what}'
-    time.sleep(0.1)
-
-
-def js(driver, script):
-  return driver.execute_script(script)
-
-
-def text(driver, element_id):
-  return driver.find_element('id', element_id).text
-
-
-def tab(driver, name):
-  driver.find_element('css selector', f'button.tab[data-tab="{name}"]').click()
-
-
-def shoot(driver, name):
-  out = os.environ.get('FEDJAX_SIM_SCREENSHOTS')
-  if out:
-    driver.execute_script('window.scrollTo(0, 0);')
-    time.sleep(0.5)  # let plotly finish drawing
-    driver.save_screenshot(os.path.join(out, f'control_room_{name}.png'))
-
-
-def select(driver, element_id, value):
-  from selenium.webdriver.support.ui import Select
-  Select(driver.find_element('id', element_id)).select_by_value(value)
-
-
-def set_field(driver, field, value):
-  box = driver.find_element('id', 'field-' + field.replace('.', '-'))
-  box.clear()
-  box.send_keys(str(value))
-
-
-def start_run(driver, name, **fields):
-  tab(driver, 'runs')
-  select(driver, 'dataset-select', 'cancer')
-  wait(driver, lambda: driver.find_elements('id', 'field-rounds'), what='the form')
-  select(driver, 'label-select', 'diagnosis')
-  select(driver, 'client-source', 'column')
-  select(driver, 'client-column', 'hospital')
-  for field, value in fields.items():
-    set_field(driver, field, value)
-  name_box = driver.find_element('id', 'run-name')
-  name_box.clear()
-  name_box.send_keys(name)
-  driver.find_element('id', 'start-button').click()
-  wait(driver, lambda: f'run {name} is queued' in text(driver, 'start-message'),
-       what=lambda: text(driver, 'start-message'))
-
-
-def status(driver, name):
-  cells = driver.find_elements('id', 'status-' + name)
-  return cells[0].text if cells else None
-
-
-def points(driver):
-  return js(driver, "const c = document.getElementById('live-chart');"
-                    "return c.data ? c.data[0].x.length : 0;")
 
 
 def test_without_the_printed_token_the_api_refuses(server):
