@@ -58,12 +58,12 @@ class TimedRound:
   def __init__(self, round_fn):
     self.round_fn, self.times, self.memory = round_fn, [], None
 
-  def __call__(self, *args):
+  def __call__(self, *args, **kwargs):
     import jax
     if self.memory is None:
-      self.memory = self.round_fn.lower(*args).compile().memory_analysis()
+      self.memory = self.round_fn.lower(*args, **kwargs).compile().memory_analysis()
     start = time.perf_counter()
-    out = jax.block_until_ready(self.round_fn(*args))
+    out = jax.block_until_ready(self.round_fn(*args, **kwargs))
     self.times.append(time.perf_counter() - start)
     return out
 

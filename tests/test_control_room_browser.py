@@ -185,7 +185,11 @@ def test_compare_against_virtual_time(server, browser, runs_dir):
 def test_clients_page_shows_each_hospital(server, browser, runs_dir):
   tab(browser, 'clients')
   select(browser, 'clients-run', RUN)
-  wait(browser, lambda: len(browser.find_elements('css selector', '#clients-table tbody tr')) == 4)
+  # The table drawn for the finished run (the page drew it in the background
+  # too, when the run first had a round and no evaluation yet).
+  wait(browser, lambda: 'at round 1500;' in text(browser, 'clients-note')
+       and len(browser.find_elements('css selector', '#clients-table tbody tr')) == 4,
+       what=lambda: text(browser, 'clients-note'))
   # One snapshot in the page: live updates may redraw the table meanwhile.
   rows = js(browser, "return [...document.querySelectorAll('#clients-table tbody tr')]"
                      ".map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()));")

@@ -96,7 +96,8 @@ def test_personalized_accuracy_evaluates_personal_models(compression):
 @pytest.mark.parametrize('field,value,message', [
     ('ditto.lam', -0.5, 'ditto.lam must be a number >= 0, got -0.5'),
     ('personalization.client_test_fraction', 0.,
-     'personalization.client_test_fraction must be > 0, got 0'),
+     "personalization.client_test_fraction=0.0 is not supported with algorithm='ditto': "
+     'ditto evaluates personal models on held-out local data; expected > 0'),
 ])
 def test_bad_config_names_the_field(field, value, message):
   config = small_ditto_config()

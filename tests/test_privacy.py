@@ -2,6 +2,8 @@
 
 import math
 
+import types
+
 import dp_accounting
 import pytest
 from dp_accounting.pld import pld_privacy_accountant
@@ -48,9 +50,24 @@ def test_experiment_reports_epsilon_after_each_round(accountant):
   config.aggregator.noise_multiplier = 1.3
   (reporter,) = build_experiment(config).reporters
   q = config.clients_per_round / config.data.num_clients
-  assert reporter(9)['epsilon'] == pytest.approx(
+  assert reporter(9, None)['epsilon'] == pytest.approx(
       direct_epsilon(accountant, 1.3, q, 10, 1e-5), rel=1e-6)
   assert build_experiment(default.get_config()).reporters == ()
+
+
+@pytest.mark.parametrize('accountant', ['rdp', 'pld'])
+def test_fedbuff_reports_epsilon_after_each_release(accountant):
+  """Under FedBuff a DP release is a server update of K reports: epsilon
+  counts the server state's updates, sampling rate K / N."""
+  config = dp_fedavg.get_config()
+  config.privacy.accountant = accountant
+  config.aggregator.noise_multiplier = 1.3
+  config.fedbuff.buffer_size = 2
+  (reporter,) = build_experiment(config).reporters
+  q = 2 / config.data.num_clients
+  assert reporter(30, types.SimpleNamespace(version=7))['epsilon'] == pytest.approx(
+      direct_epsilon(accountant, 1.3, q, 7, 1e-5), rel=1e-6)
+  assert reporter(30, types.SimpleNamespace(version=0)) == {'epsilon': 0.}
 
 
 @pytest.mark.parametrize('field,value,message', [
