@@ -91,25 +91,19 @@ def train(*flags):
                         capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
-def test_dp_aggregator_from_the_command_line():
-  result = train('--config.aggregator.name=dp', '--config.aggregator.clip=0.5')
-  assert result.returncode == 0, result.stderr
-  assert 'clip_norm 0.5 ' in result.stdout and 'epsilon' in result.stdout
-
-
-def test_topk_compression_from_the_command_line():
-  result = train('--config.compression.name=topk', '--config.compression.fraction=0.2')
-  assert result.returncode == 0, result.stderr
-  # 10 clients upload a fifth of the MLP's 15010 parameters as (index, value) pairs.
-  params = 64 * 200 + 200 + 200 * 10 + 10
-  uploaded = float(re.search(r'upload_bytes (\S+)', result.stdout).group(1))
-  assert uploaded == pytest.approx(10 * int(0.2 * params) * 8, rel=1e-3)
-
-
-def test_fedprox_from_the_command_line():
-  flags = ('--config.algorithm=fedprox', '--config.fedprox.mu=0.1')
+def test_choices_and_their_options_from_the_command_line():
+  """An algorithm, an aggregator and a compressor switched on from the
+  default config, each with an option of its own section, in one run."""
+  flags = ('--config.algorithm=fedprox', '--config.fedprox.mu=0.1',
+           '--config.aggregator.name=dp', '--config.aggregator.clip=0.5',
+           '--config.compression.name=topk', '--config.compression.fraction=0.2')
   printed = json.loads(train(*flags, '--print_config').stdout)
   assert printed['algorithm'] == 'fedprox' and printed['fedprox'] == {'mu': 0.1}
   result = train(*flags)
   assert result.returncode == 0, result.stderr
   assert re.search(r'round +2 +test_accuracy', result.stdout)
+  assert 'clip_norm 0.5 ' in result.stdout and 'epsilon' in result.stdout
+  # 10 clients upload a fifth of the MLP's 15010 parameters as (index, value) pairs.
+  params = 64 * 200 + 200 + 200 * 10 + 10
+  uploaded = float(re.search(r'upload_bytes (\S+)', result.stdout).group(1))
+  assert uploaded == pytest.approx(10 * int(0.2 * params) * 8, rel=1e-3)
