@@ -123,10 +123,10 @@ def test_accelerator_auto_sizes_chunks_from_xla_memory_analysis(ragged_data, tin
   memory stubbed: the chunk is half the free memory over what XLA's memory
   analysis says one compiled client needs; when not all clients fit, lanes
   of that width."""
-  from fedjax_sim.core import round as round_lib
-  monkeypatch.setattr(round_lib, '_platform', lambda mesh: 'gpu')
+  from fedjax_sim.core import layout as layout_lib
+  monkeypatch.setattr(layout_lib, 'platform', lambda mesh: 'gpu')
   free = []
-  monkeypatch.setattr(round_lib, '_free_bytes', lambda device: free[0])
+  monkeypatch.setattr(layout_lib, '_free_bytes', lambda device: free[0])
   algorithm = fedavg(tiny_mlp, optax.sgd(0.1), optax.sgd(1.))
   plan = plan_batches(ragged_data.max_examples, 4)
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
@@ -147,9 +147,9 @@ def test_accelerator_auto_sizes_chunks_from_xla_memory_analysis(ragged_data, tin
 def test_accelerator_auto_falls_back_to_chunks_without_lanes(ragged_data, tiny_mlp, monkeypatch):
   """MimeLite's clients also make a full pass over their data: no lanes."""
   from fedjax_sim.algorithms.mimelite import mimelite
-  from fedjax_sim.core import round as round_lib
-  monkeypatch.setattr(round_lib, '_platform', lambda mesh: 'gpu')
-  monkeypatch.setattr(round_lib, '_free_bytes', lambda device: 0)
+  from fedjax_sim.core import layout as layout_lib
+  monkeypatch.setattr(layout_lib, 'platform', lambda mesh: 'gpu')
+  monkeypatch.setattr(layout_lib, '_free_bytes', lambda device: 0)
   algorithm = mimelite(tiny_mlp, 0.1, 0.9, optax.sgd(1.))
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
   logged = []
