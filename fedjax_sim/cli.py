@@ -12,6 +12,11 @@ from fedjax_sim.errors import ConfigError
 Main = Callable[[list[str]], None]
 
 
+def to_stderr(line: str) -> None:
+  """Prints a warning line to standard error (the library's default `warn`)."""
+  print(line, file=sys.stderr)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """Parses flags; a bad flag is one line `error: ...` and exit 2."""
   try:

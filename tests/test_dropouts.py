@@ -14,7 +14,7 @@ from fedjax_sim.config.checks import check_config
 from fedjax_sim.core.state import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.errors import ConfigError
-from fedjax_sim.config.behaviour import client_behaviour
+from fedjax_sim.behaviour.stragglers import client_behaviour
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.run.evaluation import evaluate_state
 from fedjax_sim.config.train import train

@@ -16,7 +16,8 @@ bit-identical and the host never waits for it.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import functools
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -56,3 +57,14 @@ def draw_fn(settings: Settings, plan: BatchPlan, clients_per_round: int) -> Draw
     return jnp.where(straggles, 0, full), ~straggles
 
   return draw
+
+
+def client_behaviour(draws: Sequence[Draw], sample_key: jax.Array,
+                     ids: jax.Array, counts: jax.Array) -> dict[str, jax.Array]:
+  """The round's `step_budgets` and `reported` from every behaviour draw (the
+  smallest budget; reported if no draw says otherwise), or {} without draws."""
+  if not draws:
+    return {}
+  budgets, reported = zip(*(draw(sample_key, ids, counts) for draw in draws))
+  return {'step_budgets': functools.reduce(jnp.minimum, budgets),
+          'reported': functools.reduce(jnp.logical_and, reported)}

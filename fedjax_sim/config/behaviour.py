@@ -4,7 +4,6 @@ virtual clock of synchronous rounds, and asynchronous FedBuff
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -35,17 +34,6 @@ def draws_from_config(config: ml_collections.ConfigDict, plan: BatchPlan
                              config.clients_per_round),
       dropouts.draw_fn(float(from_section(config, 'dropout', dropouts.Settings).probability),
                        plan)) if d is not None)
-
-
-def client_behaviour(draws: Sequence[stragglers_lib.Draw], sample_key: jax.Array,
-                     ids: jax.Array, counts: jax.Array) -> dict[str, jax.Array]:
-  """The round's `step_budgets` and `reported` from every behaviour draw (the
-  smallest budget; reported if no draw says otherwise), or {} without draws."""
-  if not draws:
-    return {}
-  budgets, reported = zip(*(draw(sample_key, ids, counts) for draw in draws))
-  return {'step_budgets': functools.reduce(jnp.minimum, budgets),
-          'reported': functools.reduce(jnp.logical_and, reported)}
 
 
 class ClockInputs(NamedTuple):
@@ -85,7 +73,7 @@ def clock_from_config(config: ml_collections.ConfigDict, inputs: ClockInputs | N
   check_private(config)
 
   def behaviour(key: jax.Array, ids: jax.Array, counts: jax.Array):
-    combined = client_behaviour(draws, key, ids, counts)
+    combined = stragglers_lib.client_behaviour(draws, key, ids, counts)
     return combined['step_budgets'], combined['reported']
 
   return virtual_clock.build(

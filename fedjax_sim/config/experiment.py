@@ -5,7 +5,6 @@ evaluation around it. The runner (`fedjax_sim.run`) reads no config."""
 
 from __future__ import annotations
 
-import sys
 from typing import Callable
 
 import jax
@@ -14,6 +13,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from fedjax_sim.cli import to_stderr
 from fedjax_sim import compression, privacy
 from fedjax_sim.behaviour import attacks
 from fedjax_sim.behaviour import fedbuff
@@ -49,10 +49,6 @@ from fedjax_sim.run import schedule as schedule_lib
 from fedjax_sim.run.experiment import Experiment, Reporter, RunSettings
 
 Log = Callable[[str], None]
-
-
-def _to_stderr(line: str) -> None:
-  print(line, file=sys.stderr)
 
 
 def _check_tag_vocab(config: ml_collections.ConfigDict) -> None:
@@ -154,7 +150,7 @@ def _population(placement: str, train, place) -> Callable[[str | None], populati
 
 
 def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
-                     warn: Log = _to_stderr) -> Experiment:
+                     warn: Log = to_stderr) -> Experiment:
   """Validates `config` and builds the run's parts; `log` receives the
   engine's choice of layout under `engine.strategy='auto'`, `warn` what
   looks wrong but runs (clients with no data)."""

@@ -3,22 +3,18 @@ into the runner, `fedjax_sim.run.loop`)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Callable
 
 import ml_collections
 import tqdm
 
+from fedjax_sim.cli import to_stderr
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.distributed import is_primary
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.run.loop import run
 
 PROGRESS = ('bar', 'lines', 'none')
-
-
-def _to_stderr(line: str) -> None:
-  print(line, file=sys.stderr)
 
 
 def _quiet(line: str) -> None:
@@ -55,7 +51,7 @@ def train(config: ml_collections.ConfigDict, log: Callable[[str], None] = print,
     raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
   primary = is_primary()
   say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': _quiet}[progress] if primary else _quiet
-  exp = build_experiment(config, say, _to_stderr if primary else _quiet)
+  exp = build_experiment(config, say, to_stderr if primary else _quiet)
   bar = tqdm.tqdm(total=exp.settings.rounds, unit='round', dynamic_ncols=True,
                   disable=progress != 'bar' or not primary)
   return run(exp, say, workdir, resume, bar)

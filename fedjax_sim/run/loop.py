@@ -4,7 +4,6 @@ program (`fedjax_sim.train(config)` builds them from a config: `fedjax_sim.confi
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Callable
 
@@ -12,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import tqdm
 
+from fedjax_sim.cli import to_stderr
 from fedjax_sim.distributed import any_process
 from fedjax_sim.run.divergence import LaggedCheck
 from fedjax_sim.errors import Interrupted
@@ -23,10 +23,6 @@ from fedjax_sim.run.schedule import sample_and_round_keys
 from fedjax_sim.run.stop_signals import StopSignals
 
 Say = Callable[[str], None]
-
-
-def _to_stderr(line: str) -> None:
-  print(line, file=sys.stderr)
 
 
 class Pace:
@@ -48,7 +44,7 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
   eval lines, `bar` counts rounds."""
   s, algorithm = exp.settings, exp.algorithm
   record = (RunDirectory(workdir, exp.config_json, resume, s.checkpoint_keep,
-                         exp.dataset.client_names, _to_stderr) if workdir else NoRecord())
+                         exp.dataset.client_names, to_stderr) if workdir else NoRecord())
   population = exp.population(record.population_dir)
   params = exp.model.init(jax.random.PRNGKey(s.seed), jnp.asarray(exp.dataset.test['x'][:1]))
   fresh = population.init(algorithm.init(params), algorithm.client_init(params),

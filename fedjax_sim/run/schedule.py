@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from fedjax_sim.behaviour import virtual_time as vt
-from fedjax_sim.config.behaviour import client_behaviour
+from fedjax_sim.behaviour.stragglers import client_behaviour
 from fedjax_sim.behaviour.fedbuff import program_inputs
 from fedjax_sim.behaviour.stragglers import Draw
 from fedjax_sim.behaviour.clock import Clock

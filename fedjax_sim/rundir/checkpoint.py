@@ -19,12 +19,12 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
 
+from fedjax_sim.cli import to_stderr
 from fedjax_sim.rundir import runlog
 from fedjax_sim.distributed import any_process, barrier, from_primary, is_primary
 
@@ -81,12 +81,8 @@ def verify(step_dir: str) -> str | None:
   return f'checksum mismatch in {", ".join(changed[:3])}' if changed else None
 
 
-def _to_stderr(line: str) -> None:
-  print(line, file=sys.stderr)
-
-
 def restore_latest(mgr: ocp.CheckpointManager, like: PyTree,
-                   warn: Callable[[str], None] = _to_stderr) -> tuple[int, PyTree] | None:
+                   warn: Callable[[str], None] = to_stderr) -> tuple[int, PyTree] | None:
   """`(rounds_done, state)` of the newest intact checkpoint, shaped like
   `like`; None when there is none.
 
