@@ -3,7 +3,13 @@
 Every process runs the same program on the same (seeded, hence identical)
 inputs; the round's `shard_map` gives each process's devices only their share
 of the sampled clients and all-reduces the sums across processes (gloo on
-CPU, NCCL on GPU), so the result equals a single-process run.
+CPU, NCCL on GPU), so the result equals a single-process run on as many
+devices, bit for bit (the all-reduce adds the same partial sums; on another
+number of devices the sums are grouped otherwise, to float rounding).
+
+Host and disk populations hold each process's block of the client states
+(`fedjax_sim.run.population`): a round's sampled rows come from their owners
+(`rows_from_owners`) and a checkpoint saves every block (`process_blocks`).
 
 Process 0 writes the run's logs; the few host decisions that could differ
 between processes (a stop signal, which checkpoint is intact) are taken by
@@ -68,3 +74,56 @@ def any_process(flag: bool) -> bool:
   if jax.process_count() == 1:
     return flag
   return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+
+
+def rows_from_owners(own: PyTree, mine: np.ndarray) -> PyTree:
+  """The rows of a round's sampled clients, each from the process that holds
+  it: every process passes `mine` (which of the `len(mine)` rows it holds)
+  and `own`, those rows (`[mine.sum(), ...]` per leaf)."""
+  if jax.process_count() == 1:
+    return own
+
+  def padded(a):
+    full = np.zeros((len(mine),) + a.shape[1:], a.dtype)
+    full[mine] = a
+    return full
+
+  every, masks = multihost_utils.process_allgather((jax.tree.map(padded, own), mine))
+  owner, row = np.argmax(masks, axis=0), np.arange(len(mine))
+  return jax.tree.map(lambda a: a[owner, row], every)
+
+
+def _block_sharding() -> NamedSharding:
+  """Rows split over every device, each process's devices holding its block."""
+  return NamedSharding(Mesh(np.array(jax.devices()), ('rows',)), P('rows'))
+
+
+def process_blocks(block: PyTree) -> PyTree:
+  """Every process's `[rows, ...]` block as one global array per leaf,
+  process p's block at rows `p * rows` (what orbax saves shard by shard);
+  with one process `block` itself. `rows` must divide by the local devices."""
+  if jax.process_count() == 1:
+    return block
+  sharding = _block_sharding()
+  return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), block)
+
+
+def local_block(tree: PyTree) -> PyTree:
+  """This process's block of `process_blocks`'s global arrays, as writable NumPy."""
+  if jax.process_count() == 1:
+    return jax.tree.map(np.array, tree)
+
+  def block(a):
+    shards = sorted(a.addressable_shards, key=lambda s: s.index[0].start or 0)
+    return np.concatenate([np.asarray(s.data) for s in shards])
+
+  return jax.tree.map(block, tree)
+
+
+def all_blocks(block: PyTree, num_rows: int) -> PyTree:
+  """Every process's `[rows, ...]` block joined in process order, cut to
+  `num_rows` rows (with one process `block` itself)."""
+  if jax.process_count() == 1:
+    return block
+  every = multihost_utils.process_allgather(block)
+  return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:])[:num_rows], every)

@@ -1,7 +1,8 @@
-"""Two CPU processes on loopback (jax.distributed, gloo collectives), each with
-two devices, keep a run directory: killed inside a checkpoint and resumed,
-or extended, they end bit for bit alike (tests/test_multihost_data.py
-compares them with one process)."""
+"""Two CPU processes on loopback (jax.distributed, gloo collectives), one
+device each, keep a run directory and each hold their block of a disk
+population: extended, killed inside a checkpoint and resumed, they end bit
+for bit like one uninterrupted process with two devices
+(tests/test_multihost_data.py: a host population on streamed SQLite)."""
 
 import glob
 import os
@@ -28,10 +29,10 @@ def free_port() -> int:
 def train_processes(workdir: str, rounds: int, resume: bool = False, num: int = 2
                     ) -> list[subprocess.Popen]:
   """`num` processes of scripts/train.py (SCAFFOLD) on a disk population with
-  `workdir`."""
+  `workdir`, two devices in all."""
   port = free_port()
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu',
-         'XLA_FLAGS': xla_flags('--xla_force_host_platform_device_count=2')}
+         'XLA_FLAGS': xla_flags(f'--xla_force_host_platform_device_count={2 // num}')}
   args = [sys.executable, TRAIN, f'--config={SCAFFOLD}', f'--config.rounds={rounds}',
           '--config.eval_every=2', '--config.checkpoint.every=1', '--config.engine.population=disk',
           '--progress=lines', f'--workdir={workdir}'] + (['--resume'] if resume else [])
@@ -70,34 +71,44 @@ def final_leaves(workdir: str, rounds: int) -> list[np.ndarray]:
   return [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
 
 
-def test_two_processes_killed_in_a_checkpoint_resume_bit_identically(tmp_path):
-  """Two processes with --workdir and a disk population (each process its
-  own copy): one run extended from 4 to 6 rounds, one SIGKILLed (both
-  processes) inside a checkpoint write and resumed, end with the same
-  checkpoint, metrics, client rows and client-state files, bit for bit;
-  only process 0 prints."""
-  extended, killed = str(tmp_path / 'extended'), str(tmp_path / 'killed')
-  first, other = finished(train_processes(extended, 4))
-  assert re.search(r'^round +4 ', first, re.M) and not re.search(r'^round ', other, re.M)
-  finished(train_processes(extended, 6, resume=True))
-  procs = train_processes(killed, 6)
-  checkpoints = os.path.join(killed, 'checkpoints')
+def population_rows(workdir: str, processes: int) -> list[np.ndarray]:
+  """The disk population's leaves, each process's block joined in order."""
+  folders = ([os.path.join(workdir, 'population', f'process-{p}') for p in range(processes)]
+             if processes > 1 else [os.path.join(workdir, 'population')])
+  blocks = [[np.load(f) for f in sorted(glob.glob(os.path.join(d, 'leaf-*.npy')))]
+            for d in folders]
+  assert blocks[0]
+  return [np.concatenate(parts) for parts in zip(*blocks, strict=True)]
+
+
+def test_two_processes_killed_in_a_checkpoint_resume_like_one_process(tmp_path):
+  """Two processes with --workdir and a disk population (each process holds
+  half the clients' states) train 2 rounds, are extended to 6 and SIGKILLed
+  (both) inside a checkpoint write, and resume: metrics, client rows, the
+  final checkpoint and every client's state equal an uninterrupted
+  one-process run on as many devices, bit for bit; only process 0 prints."""
+  multi, single = str(tmp_path / 'multi'), str(tmp_path / 'single')
+  finished(train_processes(single, 6, num=1))
+  first, other = finished(train_processes(multi, 2))
+  assert re.search(r'^round +2 ', first, re.M) and not re.search(r'^round ', other, re.M)
+  procs = train_processes(multi, 6, resume=True)
+  checkpoints = os.path.join(multi, 'checkpoints')
   deadline = time.time() + 600
-  while not (os.path.isdir(os.path.join(checkpoints, '2'))
-             and glob.glob(os.path.join(checkpoints, '*tmp*'))):  # a later write under way
+  while not glob.glob(os.path.join(checkpoints, '*tmp*')):  # a write after round 2 under way
     assert all(p.poll() is None for p in procs) and time.time() < deadline, 'ended unkilled'
     time.sleep(0.001)
   for p in procs:
     p.kill()
   for p in procs:
     p.wait()
-  assert len(os.listdir(checkpoints)) < 7
-  finished(train_processes(killed, 6, resume=True))
-  assert run_rows(killed) == run_rows(extended)
-  for a, b in zip(final_leaves(killed, 6), final_leaves(extended, 6), strict=True):
+  assert not os.path.isdir(os.path.join(checkpoints, '6'))
+  finished(train_processes(multi, 6, resume=True))
+  assert run_rows(multi) == run_rows(single)
+  for a, b in zip(final_leaves(multi, 6), final_leaves(single, 6), strict=True):
     assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
-  for process in ('process-0', 'process-1'):
-    files = [sorted(glob.glob(os.path.join(run, 'population', process, 'leaf-*.npy')))
-             for run in (killed, extended)]
-    assert files[0] and [np.load(f).tobytes() for f in files[0]] == [
-        np.load(f).tobytes() for f in files[1]]
+  blocks = np.load(sorted(glob.glob(os.path.join(multi, 'population', 'process-1',
+                                                 'leaf-*.npy')))[0])
+  joined, whole = population_rows(multi, 2), population_rows(single, 1)
+  assert len(blocks) < len(whole[0])  # each process holds its block only
+  for a, b in zip(joined, whole, strict=True):
+    assert a[:len(b)].tobytes() == b.tobytes()

@@ -141,12 +141,13 @@ def _population_bytes(model: Model, algorithm: FederatedAlgorithm, dataset: Data
 
 def _population(placement: str, train, place) -> Callable[[str | None], population_lib.Population]:
   """The population factory of `placement` ('device', 'host' or 'disk')."""
-  num = train.num_clients
   if placement == 'device':
-    return lambda directory: population_lib.device(train, num, place)
+    return lambda directory: population_lib.device(train, train.num_clients, place)
+  block = population_lib.block_of(train.num_clients, jax.process_index(), jax.process_count(),
+                                  jax.local_device_count())
   if placement == 'host':
-    return lambda directory: population_lib.host(train, num, place)
-  return lambda directory: population_lib.disk(train, num, place, directory)
+    return lambda directory: population_lib.host(train, block, place)
+  return lambda directory: population_lib.disk(train, block, place, directory)
 
 
 def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,

@@ -3,7 +3,7 @@ console's eval lines, and what a round adds to them."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +16,8 @@ from fedjax_sim.evaluation.metrics import (binary_metrics, client_sums, evaluate
                                    positive_scores, summarize_clients)
 from fedjax_sim.run.experiment import Experiment
 
+PyTree = Any
+
 
 def evaluate_state(exp: Experiment, state: RoundState, round_index: int) -> dict[str, float]:
   """Centralized test metrics `test_*` (with two classes also precision,
@@ -27,10 +29,13 @@ def evaluate_state(exp: Experiment, state: RoundState, round_index: int) -> dict
   return evaluate_with_clients(exp, state, round_index)[0]
 
 
-def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int
+def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int,
+                          every_client: Callable[[], PyTree] | None = None
                           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """`evaluate_state`'s metrics, and each evaluated client's `client` id,
-  `examples`, `accuracy` and `loss` on its own training data."""
+  `examples`, `accuracy` and `loss` on its own training data. `every_client`
+  gives every client's state for personalization (default `state.clients`;
+  a population split over processes gathers its blocks)."""
   if jax.process_count() > 1:  # evaluate locally on the replicated values
     state = jax.tree.map(np.asarray, state)
   params = state.server.params
@@ -50,19 +55,21 @@ def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int
     evals.update(exp.client_test(params, round_index))
   if exp.personalize is not None:
     evals.update(exp.personalize(state, round_index,
-                                 exp.algorithm.personal_params(state.clients)))
+                                 exp.algorithm.personal_params(
+                                     (every_client or (lambda: state.clients))())))
   return evals, {'client': np.asarray(ids), **per_client(sums, data.counts)}
 
 
 def round_evals(exp: Experiment, state: RoundState, round_index: int, metrics: dict,
-                rounds_per_sec: Callable[[], float], fields: dict[str, float], saved: str
+                rounds_per_sec: Callable[[], float], fields: dict[str, float], saved: str,
+                every_client: Callable[[], PyTree] | None = None
                 ) -> tuple[dict, dict[str, np.ndarray]]:
   """The evaluation after round `round_index` (0-based) with the round's own
   metrics (`round_summary`), the speed `rounds_per_sec()` (read once the
   evaluation is done) and the schedule's `fields`, and the client table; a
   DivergedError (naming the checkpoint `saved`) when the test loss is not
   finite."""
-  evals, clients = evaluate_with_clients(exp, state, round_index)
+  evals, clients = evaluate_with_clients(exp, state, round_index, every_client)
   if not np.isfinite(evals['test_loss']):
     raise DivergedError(f'round {round_index + 1}: the test loss is {evals["test_loss"]}; '
                         f'{saved}')

@@ -78,7 +78,8 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
         record.round(r + 1, metrics, scheduled.ids, fields)
         if due_eval:
           evals, clients = round_evals(exp, state, r, metrics, lambda: pace.lap(r + 1),
-                                       fields(), record.saved.describe())
+                                       fields(), record.saved.describe(),
+                                       lambda: population.every_client(state))
           if s.on_nonfinite == 'drop':
             evals['dropped_clients'] = float(checks.dropped)
           history.append(evals)
