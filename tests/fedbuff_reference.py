@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fedjax_sim.behaviour import fedbuff
+from fedjax_sim.behaviour import virtual_time as vt
 from fedjax_sim.core import build_round, init_state, round_keys
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.federated_data import from_client_arrays
@@ -33,7 +34,8 @@ def run(data, model, algorithm, settings: fedbuff.Settings, programs: int,
   """`programs` FedBuff programs of `algorithm`; `behaviour(program)` gives
   the round's `step_budgets` and `reported` (numpy) for its K clients.
   Returns (initial params, plan, final state, log of (ids, key, behaviour,
-  slot weights after the program))."""
+  slot weights after the program, (mean staleness, version, virtual time)
+  after it))."""
   plan = plan_batches(data.max_examples, 4, epochs=2)
   wrapped = fedbuff.wrap(
       algorithm, settings, profiles=Profiles(np.float32(SPEEDS[:data.num_clients]),
@@ -48,7 +50,9 @@ def run(data, model, algorithm, settings: fedbuff.Settings, programs: int,
     drawn = behaviour(r) if behaviour else {}
     state, _ = round_fn(state, data, jnp.asarray(ids), key, **fedbuff.program_inputs(
         {k: jnp.asarray(v) for k, v in drawn.items()}))
-    log.append((ids, key, drawn, np.asarray(state.server.weights)))
+    server = state.server
+    log.append((ids, key, drawn, np.asarray(server.weights),
+                (float(server.staleness), int(server.version), vt.to_float(server.time))))
   return params, plan, state, log
 
 
@@ -60,12 +64,13 @@ def duration(data, client: int, plan) -> float:
 
 def event_loop(data, plan, settings: fedbuff.Settings, log, server: Any,
                train: Callable[[Any, int, jax.Array, dict], Any],
-               step: Callable[[Any, list, list], Any]) -> list:
+               step: Callable[[Any, list, list], Any], clock: list | None = None) -> list:
   """The server states after each update: clients (taken from `log`) train
   from the version they downloaded (`train(server, client, clients_key,
   behaviour) -> report`), report after `duration`, and every K reports,
   earliest first, `step(server, reports, staleness factors)` makes the next
-  version (None: no update). Polynomial staleness."""
+  version (None: no update). Polynomial staleness. `clock` receives each
+  step's (mean staleness, virtual time)."""
   size, concurrency = settings.buffer_size, settings.concurrency
   versions, started, flying, time = [server], {}, [], 0.
   for k, (ids, key, drawn, *_) in enumerate(log):
@@ -80,7 +85,10 @@ def event_loop(data, plan, settings: fedbuff.Settings, log, server: Any,
     flying.sort(key=lambda f: f[0])
     arrived, flying = flying[:size], flying[size:]
     time = max(f[0] for f in arrived)
-    factors = [(1 + len(versions) - 1 - f[2]) ** -settings.exponent for f in arrived]
+    taus = [len(versions) - 1 - f[2] for f in arrived]
+    factors = [(1 + tau) ** -settings.exponent for tau in taus]
+    if clock is not None:
+      clock.append((float(np.mean(taus)), time))
     new = step(versions[-1], [f[3] for f in arrived], factors)
     if new is not None:
       versions.append(new)

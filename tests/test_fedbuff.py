@@ -11,106 +11,53 @@ import pytest
 
 from client_loop_reference import assert_trees_close, local_sgd, real_steps, to_numpy
 from configs import default
-from fedjax_sim.behaviour import fedbuff
-from fedjax_sim.behaviour import virtual_time as vt
+from fedbuff_reference import event_loop, run
 from fedjax_sim.algorithms.fedavg import fedavg
-from fedjax_sim.core import build_round, init_state, round_keys
-from fedjax_sim.data.batching import plan_batches
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.behaviour import fedbuff
 from fedjax_sim.config.train import train
-from fedjax_sim.behaviour.system_profiles import Profiles
+from fedjax_sim.core import build_round, init_state
+from fedjax_sim.errors import ConfigError
 
-SPEEDS = [1.3, 0.7, 2.9, 0.45, 1.9, 1.1]  # steps per virtual second, clients 0-5
-UPLOADS = [0.3, 0.1, 0.05, 0.2, 0.15, 0.4]
 LR, SERVER_LR = 0.3, 0.8
 
 
-def run(data, model, settings, programs, seed=0):
-  """Runs `programs` FedBuff programs; returns the final state and, per
-  program, (trained ids, round key, mean staleness, version, virtual time)."""
-  plan = plan_batches(data.max_examples, 4, epochs=2)
-  algorithm = fedbuff.wrap(
-      fedavg(model, optax.sgd(LR), optax.sgd(SERVER_LR)), settings,
-      profiles=Profiles(np.float32(SPEEDS), np.float32(UPLOADS)), available=None,
-      counts=jnp.asarray(data.counts), plan=plan, seed=seed, idle_wait=60.)
-  params = model.init(jax.random.PRNGKey(1), jnp.zeros((1, 6)))
-  state = init_state(algorithm, params, data.num_clients)
-  params = jax.tree.map(np.array, params)  # rounds donate the state's buffers
-  round_fn, log = build_round(algorithm, plan), []
-  for r in range(programs):
-    ids = np.asarray(state.server.next_clients)
-    key = jax.random.PRNGKey(100 + r)
-    state, _ = round_fn(state, data, jnp.asarray(ids), key)
-    server = state.server
-    log.append((ids, key, float(server.staleness), int(server.version),
-                vt.to_float(server.time)))
-  return params, plan, state, log
-
-
-def reference(data, model, params, plan, settings, log):
-  """The same schedule as a float64 discrete-event loop: clients train from
-  the version they downloaded, report after steps / speed + upload, and
-  every K reports (earliest first) update the model by the staleness-weighted
-  mean; the clients the run started are taken from `log`."""
-  size, concurrency = settings.buffer_size, settings.concurrency
-  versions = [to_numpy(params)]
-  started = {}  # client -> (start version, report time), while in flight
-  flying = []  # [report time, client, start version, update, weight]
-  time, stale, times = 0., [], []
-  for k, (ids, key, *_) in enumerate(log):
-    clients_key, _ = round_keys(key)
-    for c in ids:
-      version, report = started.setdefault(int(c), (0, time + duration(data, c, plan)))
-      local, _ = local_sgd(model, versions[version], real_steps(data, int(c), clients_key, plan),
-                           LR)
-      flying.append([report, int(c), version, jax.tree.map(np.subtract, local, versions[version]),
-                     float(data.counts[c])])
-    if k < concurrency // size - 1:
-      continue  # still filling the pipeline
-    flying.sort(key=lambda f: f[0])
-    arrived, flying = flying[:size], flying[size:]
-    time = max(f[0] for f in arrived)
-    tau = [len(versions) - 1 - f[2] for f in arrived]
-    factor = [(1 + t) ** -settings.exponent for t in tau]
-    total = sum(f[4] for f in arrived)
-    mean = jax.tree.map(lambda *u: sum(s * f[4] * ui for s, f, ui in zip(factor, arrived, u))
-                        / max(total, 1e-30), *[f[3] for f in arrived])
-    versions.append(jax.tree.map(lambda w, d: w + SERVER_LR * d, versions[-1], mean))
-    stale.append(float(np.mean(tau)))
-    times.append(time)
-    for f in arrived:
-      del started[f[1]]
-    if k + 1 < len(log):
-      for c in log[k + 1][0]:
-        assert int(c) not in started, f'client {c} started twice'
-        started[int(c)] = (len(versions) - 1, time + duration(data, c, plan))
-  return versions[-1], stale, times
-
-
-def duration(data, client, plan):
-  steps = -(-plan.epochs * int(data.counts[client]) // plan.batch_size)
-  return np.float32(steps) / np.float32(SPEEDS[client]) + np.float32(UPLOADS[client])
-
-
 def test_fedbuff_matches_an_event_driven_python_loop(ragged_data, tiny_mlp):
+  """FedAvg under FedBuff on ragged clients (one empty) against the float64
+  event loop: the model, and each update's mean staleness and virtual time."""
   settings = fedbuff.Settings(buffer_size=2, concurrency=4, staleness='polynomial',
                               exponent=0.5)
-  params, plan, state, log = run(ragged_data, tiny_mlp, settings, programs=9)
-  expected, stale, times = reference(ragged_data, tiny_mlp, params, plan, settings, log)
-  assert [entry[3] for entry in log] == [0] + list(range(1, 9))  # one program fills
-  assert_trees_close(state.server.params, expected)
-  np.testing.assert_allclose([entry[2] for entry in log[1:]], stale, rtol=1e-6)
-  np.testing.assert_allclose([entry[4] for entry in log[1:]], times, rtol=1e-5)
+  algorithm = fedavg(tiny_mlp, optax.sgd(LR), optax.sgd(SERVER_LR))
+  params, plan, state, log = run(ragged_data, tiny_mlp, algorithm, settings, programs=9)
+
+  def train_client(server, client, clients_key, drawn):
+    local, _ = local_sgd(tiny_mlp, server, real_steps(ragged_data, client, clients_key, plan),
+                         LR)
+    return jax.tree.map(np.subtract, local, server), float(ragged_data.counts[client])
+
+  def step(server, reports, factors):
+    total = sum(w for _, w in reports)
+    mean = jax.tree.map(lambda *u: sum(f * w * ui for f, (_, w), ui in zip(factors, reports, u))
+                        / max(total, 1e-30), *[u for u, _ in reports])
+    return jax.tree.map(lambda w, d: w + SERVER_LR * d, server, mean)
+
+  clock = []
+  versions = event_loop(ragged_data, plan, settings, log, to_numpy(params), train_client, step,
+                        clock)
+  assert [entry[4][1] for entry in log] == [0] + list(range(1, 9))  # one program fills
+  assert_trees_close(state.server.params, versions[-1])
+  stale, times = zip(*clock)
+  np.testing.assert_allclose([entry[4][0] for entry in log[1:]], stale, rtol=1e-6)
+  np.testing.assert_allclose([entry[4][2] for entry in log[1:]], times, rtol=1e-5)
   assert max(stale) > 0  # reports did arrive stale, so the weighting was exercised
 
 
 def test_with_k_equal_to_the_clients_in_flight_it_is_synchronous_fedavg(ragged_data,
                                                                          tiny_mlp):
   settings = fedbuff.Settings(buffer_size=3, concurrency=3, staleness='constant')
-  params, plan, state, log = run(ragged_data, tiny_mlp, settings, programs=5)
   algorithm = fedavg(tiny_mlp, optax.sgd(LR), optax.sgd(SERVER_LR))
+  params, plan, state, log = run(ragged_data, tiny_mlp, algorithm, settings, programs=5)
   sync, round_fn = init_state(algorithm, params, 6), build_round(algorithm, plan)
-  for ids, key, staleness, *_ in log:
+  for ids, key, _, _, (staleness, _, _) in log:
     assert staleness == 0
     sync, _ = round_fn(sync, ragged_data, jnp.asarray(ids), key)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=0, atol=2e-6),

@@ -151,5 +151,5 @@ def test_dropouts_report_nothing_and_stragglers_their_steps(tiny_mlp):
                         fedavg_train(tiny_mlp, data, plan), step)
   assert int(state.server.version) == len(versions) - 1
   assert_trees_close(state.server.params, versions[-1])
-  ids, _, _, weights = log[0]  # a program that only fills: slots 0, 1 trained
+  ids, _, _, weights, _ = log[0]  # a program that only fills: slots 0, 1 trained
   np.testing.assert_array_equal(weights, [data.counts[ids[0]], 0, 0, 0])

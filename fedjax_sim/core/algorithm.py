@@ -87,6 +87,10 @@ class FederatedAlgorithm(NamedTuple):
       model deltas have). Wrappers that keep updates between rounds
       (compression's error-feedback residuals, FedBuff's buffer) size them
       with it.
+    skips_empty_rounds: whether a round in which no client reported (total
+      weight 0) leaves the server state as it was (no optimizer step, no
+      momentum), as it does by default; False runs `server_update` every
+      round (FedBuff, whose buffer and clock move on without reports).
   """
 
   init: Callable[[PyTree], PyTree]
@@ -97,3 +101,4 @@ class FederatedAlgorithm(NamedTuple):
   personal_params: Callable[[PyTree], PyTree | None] = no_personal_params
   receive_side: Callable[[PyTree, PyTree], PyTree] | None = None
   zero_update: Callable[[PyTree], PyTree] = zeros_like_params
+  skips_empty_rounds: bool = True

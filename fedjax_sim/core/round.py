@@ -239,8 +239,10 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
         lambda all_, new: all_.at[client_ids].set(new), state.clients, new_client_states)
     # A round in which no client reported (all dropped, offline or late)
     # leaves the server as it was: no optimizer step, no momentum.
-    server = jax.tree.map(lambda new, old: jnp.where(total > 0, new, old),
-                          algorithm.server_update(server, aggregate), state.server)
+    server = algorithm.server_update(server, aggregate)
+    if algorithm.skips_empty_rounds:
+      server = jax.tree.map(lambda new, old: jnp.where(total > 0, new, old), server,
+                            state.server)
     new_state = RoundState(server, clients, aggregator_state)
     metrics = safe_divide(metric_sum, total)
     metrics.update(aggregator_metrics, total_weight=total,

@@ -21,11 +21,6 @@ from fedjax_sim.behaviour.fedbuff.settings import Settings, staleness_factor
 from fedjax_sim.behaviour.system_profiles import Profiles
 
 PyTree = Any
-# The engine's weight of a client that reports nothing: > 0, so that the
-# engine, which skips the server update of a round of weight 0, still runs
-# the schedule; the client's real weight (0) travels with its update.
-SILENT_WEIGHT = 1e-30
-
 
 class BufferState(NamedTuple):
   """The server state of a FedBuff-wrapped algorithm (slots: the clients in
@@ -150,8 +145,7 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
   def client_update(server: BufferState, client_state, batches, key) -> ClientResult:
     result = algorithm.client_update(server.inner, client_state, batches, key)
     weight = jnp.where(batches.num_steps > 0, result.weight, 0.).astype(jnp.float32)
-    return result._replace(update=(result.update, weight),
-                           weight=jnp.maximum(weight, SILENT_WEIGHT))
+    return result._replace(update=(result.update, weight), weight=weight)
 
   def fill(s: BufferState) -> BufferState:
     slots = s.filled + jnp.arange(size, dtype=jnp.int32)
@@ -198,4 +192,5 @@ def wrap(algorithm: FederatedAlgorithm, settings: Settings, *, profiles: Profile
     return jax.lax.cond(s.filled < concurrency, fill, step, s)
 
   return algorithm._replace(init=init, client_update=client_update,
-                            server_update=server_update, aggregator=collect())
+                            server_update=server_update, aggregator=collect(),
+                            skips_empty_rounds=False)
