@@ -30,7 +30,7 @@ def eight_clients():
 
 
 def run(data, model, algorithm, settings: fedbuff.Settings, programs: int,
-        behaviour: Callable[[int], dict] | None = None):
+        behaviour: Callable[[int], dict] | None = None, drop_nonfinite: bool = False):
   """`programs` FedBuff programs of `algorithm`; `behaviour(program)` gives
   the round's `step_budgets` and `reported` (numpy) for its K clients.
   Returns (initial params, plan, final state, log of (ids, key, behaviour,
@@ -44,7 +44,7 @@ def run(data, model, algorithm, settings: fedbuff.Settings, programs: int,
   params = model.init(jax.random.PRNGKey(1), jnp.zeros((1, 6)))
   state = init_state(wrapped, params, data.num_clients)
   params = jax.tree.map(np.array, params)  # rounds donate the state's buffers
-  round_fn, log = build_round(wrapped, plan), []
+  round_fn, log = build_round(wrapped, plan, drop_nonfinite=drop_nonfinite), []
   for r in range(programs):
     ids, key = np.asarray(state.server.next_clients), jax.random.PRNGKey(100 + r)
     drawn = behaviour(r) if behaviour else {}

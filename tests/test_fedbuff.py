@@ -11,7 +11,7 @@ import pytest
 
 from client_loop_reference import assert_trees_close, local_sgd, real_steps, to_numpy
 from configs import default
-from fedbuff_reference import event_loop, run
+from fedbuff_reference import eight_clients, event_loop, run
 from fedjax_sim.algorithms.fedavg import fedavg
 from fedjax_sim.behaviour import fedbuff
 from fedjax_sim.config.train import train
@@ -49,6 +49,20 @@ def test_fedbuff_matches_an_event_driven_python_loop(ragged_data, tiny_mlp):
   np.testing.assert_allclose([entry[4][0] for entry in log[1:]], stale, rtol=1e-6)
   np.testing.assert_allclose([entry[4][2] for entry in log[1:]], times, rtol=1e-5)
   assert max(stale) > 0  # reports did arrive stale, so the weighting was exercised
+
+
+def test_reports_all_dropped_as_nonfinite_move_the_clock_not_the_model(tiny_mlp):
+  """Every client's update is NaN and dropped (`on_nonfinite='drop'`): each
+  server step takes K reports of weight 0, so the virtual clock runs and new
+  clients start while the model stays exactly as it was."""
+  settings = fedbuff.Settings(buffer_size=2, concurrency=4)
+  algorithm = fedavg(tiny_mlp, optax.sgd(float('nan')), optax.sgd(SERVER_LR))
+  params, _, state, log = run(eight_clients(), tiny_mlp, algorithm, settings, programs=5,
+                              drop_nonfinite=True)
+  times = [entry[4][2] for entry in log]
+  assert times[-1] > times[1] > 0 and [entry[4][1] for entry in log] == [0] * 5
+  assert len({tuple(entry[0]) for entry in log}) == 5  # each program trained new clients
+  jax.tree.map(np.testing.assert_array_equal, state.server.params, params)
 
 
 def test_with_k_equal_to_the_clients_in_flight_it_is_synchronous_fedavg(ragged_data,
