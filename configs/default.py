@@ -113,21 +113,18 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # Each algorithm's own options, `config.<algorithm>` (fedjax_sim/algorithms/).
   config.update(algorithm_sections())
 
-  config.engine = ml_collections.ConfigDict()
-  # 'auto' (the engine picks the layout and, with several devices, splits the
-  # clients over all of them) | 'vmap' | 'chunked' | 'sequential' | 'lanes'
-  config.engine.strategy = 'auto'
-  # Clients per chunk ('chunked'), or lanes ('lanes').
-  config.engine.chunk_size = 8
-  # Split the sampled clients over all devices (of all processes) with a
-  # 'clients' mesh; always on in multi-process runs.
-  config.engine.shard_clients = False
-  # Where the client population (data and per-client state) lives: 'device',
-  # 'host' (host memory; each round moves only the sampled clients' rows),
-  # 'disk' (as 'host', the client states in files under the workdir; for
-  # states larger than host memory) or 'auto' (host once it takes more than
-  # 1 GiB, or when streamed from disk; never disk).
-  config.engine.population = 'auto'
+  # engine.strategy: 'auto' (the engine picks the layout and, with several
+  # devices, splits the clients over all of them) | 'vmap' | 'chunked' |
+  # 'sequential' | 'lanes'; engine.chunk_size: clients per chunk ('chunked'),
+  # or lanes ('lanes'); engine.shard_clients: split the sampled clients over
+  # all devices (of all processes) with a 'clients' mesh, always on in
+  # multi-process runs; engine.population: where the client population (data
+  # and per-client state) lives: 'device', 'host' (host memory; each round
+  # moves only the sampled clients' rows), 'disk' (as 'host', the client
+  # states in files under the workdir; for states larger than host memory) or
+  # 'auto' (host once it takes more than 1 GiB, or when streamed from disk;
+  # never disk).
+  config.engine = defaults('engine')
   if data == 'synthetic':
     use_synthetic(config, alpha=1., beta=1.)
   return config

@@ -27,6 +27,7 @@ from fedjax_sim.config.algorithms import (aggregator_settings, build_aggregator,
                                           build_algorithm, clients_per_update)
 from fedjax_sim.config.checks import check_config
 from fedjax_sim.config.data import load_data
+from fedjax_sim.config.schema import EngineSettings
 from fedjax_sim.config.sections import as_json, from_section
 from fedjax_sim.core.algorithm import FederatedAlgorithm
 from fedjax_sim.core.placement import choose_placement, tree_bytes
@@ -172,10 +173,11 @@ def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
   algorithm, dataset = _algorithm(config, model, dataset._replace(train=train_part))
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
-  placement = choose_placement(config.engine.get('population', 'auto'),
+  engine = from_section(config, 'engine', EngineSettings)
+  placement = choose_placement(engine.population,
                                _population_bytes(model, algorithm, dataset), streamed)
-  shard = config.engine.get('shard_clients', False) or jax.process_count() > 1
-  mesh = auto_mesh() if config.engine.strategy == 'auto' else client_mesh() if shard else None
+  shard = engine.shard_clients or jax.process_count() > 1
+  mesh = auto_mesh() if engine.strategy == 'auto' else client_mesh() if shard else None
   counts = jnp.asarray(dataset.train.counts)  # for the behaviour draws
   draws = behaviour_lib.draws_from_config(config, plan)
   inputs = behaviour_lib.clock_inputs(config, model, dataset)
@@ -190,7 +192,7 @@ def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
   else:
     schedule = schedule_lib.synchronous(sample_fn, draws, counts)
   algorithm = buffered or algorithm
-  round_fn = build_round(algorithm, plan, config.engine.strategy, config.engine.chunk_size,
+  round_fn = build_round(algorithm, plan, engine.strategy, engine.chunk_size,
                          mesh, log, client_rows=placement != 'device',
                          drop_nonfinite=config.get('on_nonfinite', 'stop') == 'drop')
   place = (lambda tree: replicate(tree, mesh)) if mesh else jax.device_put

@@ -32,6 +32,19 @@ class CheckpointSettings(NamedTuple):
   keep: int = 3
 
 
+class EngineSettings(NamedTuple):
+  """`config.engine`: the round's layout `strategy` ('auto', 'vmap',
+  'chunked', 'sequential', 'lanes') with `chunk_size` clients per chunk or
+  lanes; `shard_clients` splits the sampled clients over every device (always
+  on with several processes); `population` is where client data and states
+  live ('auto', 'device', 'host', 'disk'; `fedjax_sim.core.placement`)."""
+
+  strategy: str = 'auto'
+  chunk_size: int = 8
+  shard_clients: bool = False
+  population: str = 'auto'
+
+
 # Section (dotted) -> its settings; algorithms' own sections: `algorithm_sections`.
 SECTIONS: dict[str, type] = {
     'data': DataSettings,
@@ -49,6 +62,7 @@ SECTIONS: dict[str, type] = {
     'clock': virtual_clock.Settings,
     'fedbuff': FedBuffSettings,
     'checkpoint': CheckpointSettings,
+    'engine': EngineSettings,
 }
 
 
