@@ -16,9 +16,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # workers and the scripts they run in subprocesses compile many of the same
 # round programs (the default experiment's above all). Set before JAX is
 # imported; the process that made it removes it at exit.
+# Every program is cached, not only those compiling for over a second: most
+# compile faster than that here (below), and the scripts' subprocesses
+# compile the same ones again (17% off the script tests, measured).
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='fedjax_sim_tests_xla_')
   atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], True)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 # The suite is bound by XLA compile time (hundreds of small round programs,
 # each compiled once): LLVM's backend optimizations are switched off for the

@@ -181,9 +181,9 @@ def test_rounds_read_padded_data_unless_padding_is_large(ragged_data, monkeypatc
   assert isinstance(packed.for_round(ragged_data), packed.PackedData)
 
 
-@pytest.mark.parametrize('strategy,chunk_size', [('vmap', 1), ('chunked', 2),
-                                                 ('sequential', 1), ('auto', 1)])
-@pytest.mark.parametrize('epochs,steps', [(2, 0), (1, 3)])
+# Every layout, each with one of two step plans (epochs, or fixed steps).
+@pytest.mark.parametrize('strategy,chunk_size,epochs,steps', [
+    ('vmap', 1, 2, 0), ('chunked', 2, 1, 3), ('sequential', 1, 1, 3), ('auto', 1, 2, 0)])
 def test_step_budgets_stop_each_client_as_a_loop_would(ragged_data, tiny_mlp, strategy,
                                                        chunk_size, epochs, steps):
   # Partial work: budgets of 0, 1, fewer than and more than a client's real
