@@ -28,6 +28,10 @@ def get_config(data: str = 'digits') -> ml_collections.ConfigDict:
   # A client update or server state that is not finite: 'stop' the run with
   # one line naming the round and clients, or 'drop' those clients (counted).
   config.on_nonfinite = 'stop'
+  # A finite test loss that blew up (fedjax_sim/run/divergence.py: above
+  # `factor` x ln(classes), the loss of a uniform guess, or `factor`-fold
+  # its first evaluation's): action 'warn' (one line) or 'stop' (exit 1).
+  config.divergence = defaults('divergence')
   # > 0: each evaluation also tests the global model on this fraction of the
   # clients (seeded by seed and round), on the part of their data they hold
   # out (personalization.client_test_fraction): sampled_clients_test_*.

@@ -22,3 +22,13 @@ class Interrupted(Exception):
     self.rounds_done, self.workdir = rounds_done, workdir
     resume = '; continue with --resume' if workdir else ''
     super().__init__(f'interrupted after round {rounds_done}{resume}')
+
+
+class NothingTrainedError(DivergedError):
+  """No client reported in any round of the run, so the model is as it
+  started: a failed run (exit 1), not a success. `history` holds its
+  evaluations, as `fedjax_sim.train` would have returned them."""
+
+  def __init__(self, message: str, history: list):
+    super().__init__(message)
+    self.history = history

@@ -13,7 +13,7 @@ from fedjax_sim.core import build_round
 from fedjax_sim.config.checks import check_config
 from fedjax_sim.core.state import init_state
 from fedjax_sim.data.batching import plan_batches
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.errors import ConfigError, NothingTrainedError
 from fedjax_sim.behaviour.stragglers import client_behaviour
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.run.evaluation import evaluate_state
@@ -70,8 +70,10 @@ def test_when_every_client_drops_out_the_model_stays_where_it_started():
   params = exp.model.init(jax.random.PRNGKey(config.seed),
                           jnp.asarray(exp.dataset.test['x'][:1]))
   start = evaluate_state(exp, init_state(exp.algorithm, params, 30), 0)
-  history = train(config, log=lambda line: None, progress='none')
-  for evals in history:
+  with pytest.raises(NothingTrainedError, match='no client reported in any of the 3') as e:
+    train(config, log=lambda line: None, progress='none')
+  assert len(e.value.history) == 3
+  for evals in e.value.history:
     assert evals['test_accuracy'] == start['test_accuracy']
     assert evals['test_loss'] == pytest.approx(start['test_loss'], rel=1e-6)
     assert evals['train_loss'] == 0.  # nobody reported

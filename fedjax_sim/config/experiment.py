@@ -47,6 +47,7 @@ from fedjax_sim.models.registry import get_model
 from fedjax_sim.models.tag_logreg import TagLogisticRegression
 from fedjax_sim.run import population as population_lib
 from fedjax_sim.run import schedule as schedule_lib
+from fedjax_sim.run.divergence import DivergenceSettings, checked_settings
 from fedjax_sim.run.experiment import Experiment, Reporter, RunSettings
 
 Log = Callable[[str], None]
@@ -157,6 +158,7 @@ def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
   engine's choice of layout under `engine.strategy='auto'`, `warn` what
   looks wrong but runs (clients with no data)."""
   check_config(config)
+  divergence = checked_settings(from_section(config, 'divergence', DivergenceSettings))
   _check_tag_vocab(config)
   config_json = as_json(config)
   config, dataset = _data(config, log, warn)
@@ -198,7 +200,8 @@ def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
   place = (lambda tree: replicate(tree, mesh)) if mesh else jax.device_put
   settings = RunSettings(config.seed, config.rounds, config.eval_every,
                          config.checkpoint.every, config.checkpoint.keep,
-                         config.get('on_nonfinite', 'stop'))
+                         config.get('on_nonfinite', 'stop'),
+                         divergence)
   return Experiment(
       dataset, model, algorithm, round_fn, sample_fn, schedule,
       _population(placement, dataset.train, place), placement, place, settings, config_json,

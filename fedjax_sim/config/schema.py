@@ -22,6 +22,7 @@ from fedjax_sim.config.sections import section
 from fedjax_sim.data.settings import DataSettings
 from fedjax_sim.behaviour.fedbuff.settings import Settings as FedBuffSettings
 from fedjax_sim.optimizers import OptimizerSettings
+from fedjax_sim.run.divergence import DivergenceSettings
 
 
 class CheckpointSettings(NamedTuple):
@@ -63,6 +64,7 @@ SECTIONS: dict[str, type] = {
     'fedbuff': FedBuffSettings,
     'checkpoint': CheckpointSettings,
     'engine': EngineSettings,
+    'divergence': DivergenceSettings,
 }
 
 

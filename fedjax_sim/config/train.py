@@ -51,7 +51,8 @@ def train(config: ml_collections.ConfigDict, log: Callable[[str], None] = print,
     raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
   primary = is_primary()
   say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': _quiet}[progress] if primary else _quiet
-  exp = build_experiment(config, say, to_stderr if primary else _quiet)
+  warn = to_stderr if primary else _quiet
+  exp = build_experiment(config, say, warn)
   bar = tqdm.tqdm(total=exp.settings.rounds, unit='round', dynamic_ncols=True,
                   disable=progress != 'bar' or not primary)
-  return run(exp, say, workdir, resume, bar)
+  return run(exp, say, workdir, resume, bar, warn)

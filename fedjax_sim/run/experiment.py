@@ -16,6 +16,7 @@ from fedjax_sim.core.round import RoundFn
 from fedjax_sim.data.federated_data import FederatedData
 from fedjax_sim.data.registry import Dataset
 from fedjax_sim.models.model import Model
+from fedjax_sim.run.divergence import DivergenceSettings
 from fedjax_sim.run.population import Population
 from fedjax_sim.run.schedule import Schedule
 
@@ -33,6 +34,7 @@ class RunSettings(NamedTuple):
   checkpoint_every: int = 0  # 0: only after the last round
   checkpoint_keep: int = 3
   on_nonfinite: str = 'stop'  # or 'drop'
+  divergence: DivergenceSettings = DivergenceSettings()  # a finite loss that blew up
 
 
 class Experiment(NamedTuple):

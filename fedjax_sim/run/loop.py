@@ -13,8 +13,8 @@ import tqdm
 
 from fedjax_sim.cli import to_stderr
 from fedjax_sim.distributed import any_process
-from fedjax_sim.run.divergence import LaggedCheck
-from fedjax_sim.errors import Interrupted
+from fedjax_sim.run.divergence import LaggedCheck, LossWatch, silent_warning
+from fedjax_sim.errors import Interrupted, NothingTrainedError
 from fedjax_sim.run.evaluation import format_evals, round_evals
 from fedjax_sim.run.experiment import Experiment
 from fedjax_sim.run.population import run_round
@@ -39,9 +39,9 @@ class Pace:
 
 
 def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
-        bar: tqdm.tqdm) -> list[dict[str, float]]:
+        bar: tqdm.tqdm, warn: Say = to_stderr) -> list[dict[str, float]]:
   """Runs `exp` (see `fedjax_sim.config.train.train`); `say` receives the
-  eval lines, `bar` counts rounds."""
+  eval lines, `warn` the warnings, `bar` counts rounds."""
   s, algorithm = exp.settings, exp.algorithm
   record = (RunDirectory(workdir, exp.config_json, resume, s.checkpoint_keep,
                          exp.dataset.client_names, to_stderr) if workdir else NoRecord())
@@ -59,6 +59,7 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
   state = population.restore(fresh if restored is None else restored, first_round or None)
   carry, checks, history = exp.schedule.start(first_round), LaggedCheck(
       s.on_nonfinite, record.dropped_before), []
+  watch = LossWatch(s.divergence, exp.dataset.num_classes, warn)
   with StopSignals() as stop:  # from here a stop signal ends the run after a round
     if first_round:
       say(f'resumed {workdir} after round {first_round}')
@@ -77,6 +78,9 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
         fields = lambda: scheduled.fields(state.server)  # noqa: E731
         record.round(r + 1, metrics, scheduled.ids, fields)
         if due_eval:
+          silent = checks.take_silent()
+          if silent:
+            warn(silent_warning(silent))
           evals, clients = round_evals(exp, state, r, metrics, lambda: pace.lap(r + 1),
                                        fields(), record.saved.describe(),
                                        lambda: population.every_client(state))
@@ -86,6 +90,7 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
           say(format_evals(evals))
           bar.set_postfix(test_accuracy=f"{evals['test_accuracy']:.4f}")
           record.evals(evals, clients)
+          watch.see(r + 1, evals['test_loss'], record.saved)
         stopping = any_process(stop.requested)  # read once: a stop checkpoints, then ends
         every = s.checkpoint_every
         if (every and (r + 1) % every == 0) or r + 1 == s.rounds or stopping:
@@ -93,6 +98,9 @@ def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
         if stopping and r + 1 < s.rounds:
           checks.flush()
           raise Interrupted(r + 1, workdir)
+      untrained = checks.finish(warn)
+      if untrained:
+        raise NothingTrainedError(untrained, history)
     finally:
       bar.close()
       population.close()
