@@ -54,7 +54,8 @@ def check_finite(metrics: dict, ids: jax.Array, round_number: int, action: str,
 def recorded_drops(workdir: str) -> int:
   """The clients a run directory's rounds dropped for non-finite updates
   (logged with null norms): where a resumed run's count starts."""
-  rows = runlog.read_jsonl(os.path.join(workdir, runlog.CLIENT_NORMS))
+  rows = runlog.read_rows(os.path.join(workdir, runlog.CLIENT_NORMS),
+                         runlog.ROW_FIELDS[runlog.CLIENT_NORMS])
   return sum(norm is None for row in rows for norm in row['norms'])
 
 

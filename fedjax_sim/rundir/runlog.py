@@ -73,6 +73,54 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
   return records
 
 
+# The fields a resumed run reads from each log's rows, and their types.
+ROW_FIELDS: dict[str, dict[str, type]] = {METRICS: {'round': int},
+                                          CLIENT_NORMS: {'round': int, 'norms': list}}
+_KINDS = {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false',
+          list: 'a list', dict: 'an object'}
+
+
+def kind(value: Any) -> str:
+  """What a JSON value is, in words ('a string', 'an integer', ...)."""
+  return 'null' if value is None else _KINDS.get(type(value), type(value).__name__)
+
+
+def _row_problem(row: Any, fields: dict[str, type]) -> str | None:
+  """What is wrong with a log row, or None."""
+  if not isinstance(row, dict):
+    return f'is {kind(row)}, expected an object'
+  for field, wanted in fields.items():
+    if field not in row:
+      return f'has no {field!r} (expected {_KINDS[wanted]})'
+    value = row[field]
+    if not isinstance(value, wanted) or isinstance(value, bool):
+      return f'has {field}={value!r} ({kind(value)}), expected {_KINDS[wanted]}'
+  return None
+
+
+def read_rows(path: str, fields: dict[str, type]) -> list[dict[str, Any]]:
+  """The complete rows of a run's JSON-lines log ([] if it does not exist),
+  each an object holding `fields` of their types; a DataError names the file,
+  the line and what is wrong (a row edited by hand). As `read_jsonl`, a last
+  line without its newline (cut by a crash) is ignored."""
+  try:
+    with open(path, 'rb') as f:
+      lines = f.read().split(b'\n')[:-1]
+  except FileNotFoundError:
+    return []
+  rows = []
+  for number, line in enumerate(lines, 1):
+    try:
+      row = json.loads(line)
+    except ValueError:
+      raise DataError(f'{path}, line {number}: not valid JSON; fix or remove the line') from None
+    problem = _row_problem(row, fields)
+    if problem:
+      raise DataError(f'{path}, line {number}: the row {problem}; fix or remove the row')
+    rows.append(row)
+  return rows
+
+
 def last_record(path: str, tail: int = 1 << 20) -> dict[str, Any] | None:
   """The last complete record of a JSON-lines file (None if there is none),
   reading at most its last `tail` bytes."""

@@ -54,9 +54,41 @@ def check(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:
                       f'({e.strerror}); use another --workdir') from None
   if saved is None:
     _check_no_run_files(workdir, resume)
+    return False
+  _check_config_file(workdir, saved, wanted)
+  _check_same_experiment(workdir, saved, wanted, resume)
+  try:  # the logs a resume reads and rewrites
+    for name, fields in runlog.ROW_FIELDS.items():
+      runlog.read_rows(os.path.join(workdir, name), fields)
+  except DataError as e:
+    raise ConfigError(f'--workdir {workdir!r}: {e}') from None
+  return True
+
+
+def type_problem(saved: Any, wanted: Any, prefix: str = '') -> str | None:
+  """The first field where a saved config holds another kind of value than
+  this run's (a string for a number, ...), or None. Integers and numbers mix."""
+  if isinstance(saved, dict) and isinstance(wanted, dict):
+    return next((problem for k in sorted(set(saved) & set(wanted))
+                 if (problem := type_problem(saved[k], wanted[k], f'{prefix}{k}.'))), None)
+  numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in (saved, wanted))
+  if saved is None or wanted is None or numbers or type(saved) is type(wanted):
+    return None
+  return (f'{prefix.rstrip(".")} is {saved!r} ({runlog.kind(saved)}), expected '
+          f'{runlog.kind(wanted)} like {wanted!r}')
+
+
+def _check_config_file(workdir: str, saved: Any, wanted: dict[str, Any]) -> None:
+  """A ConfigError naming `config.json` when it is not an object, or a field
+  holds another kind of value than this run's (edited by hand)."""
+  path = os.path.join(workdir, runlog.CONFIG)
+  if not isinstance(saved, dict):
+    problem = f'holds {runlog.kind(saved)}, expected an object (the run\'s config)'
   else:
-    _check_same_experiment(workdir, saved, wanted, resume)
-  return saved is not None
+    problem = type_problem(saved, wanted)
+  if problem:
+    raise ConfigError(f'--workdir {workdir!r}: {path}: {problem}; fix or remove it')
 
 
 def write_config(workdir: str, wanted: dict[str, Any]) -> None:
@@ -110,6 +142,7 @@ def truncate_after(workdir: str, rounds_done: int) -> None:
   """Drops the metrics rows logged after round `rounds_done` (atomically)."""
   for name in (runlog.METRICS, runlog.CLIENT_NORMS):
     path = os.path.join(workdir, name)
-    rows = [r for r in runlog.read_jsonl(path) if r['round'] <= rounds_done]
+    rows = [r for r in runlog.read_rows(path, runlog.ROW_FIELDS[name])
+            if r['round'] <= rounds_done]
     text = ''.join(json.dumps(r) + '\n' for r in rows)
     runlog.write_atomic(path, text)
