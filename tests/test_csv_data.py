@@ -80,7 +80,7 @@ def test_partition_rule_and_chosen_features(tmp_path):
     ([(30, 70, 'north', 'sick')] * 10, {}, DataError,
      r"h\.csv: label column 'outcome' has one value \('sick'\); need at least 2 classes"),
     ([(30, 70, 'north', ['sick', 'well'][i % 2]) for i in range(10)] + [(40, 60, 'tiny', 'well')],
-     {'test_fraction': 0.01}, DataError,
+     {'test_fraction': 0.05}, DataError,  # 1 test row, not the tiny one
      r"h\.csv: client 'tiny' has 1 training rows; each needs at least data\.min_client_rows=2"),
     ([(30, 70, 'north', 'sick')] * 10, {'label': 'diagnosis'}, ConfigError,
      r"data\.label='diagnosis' is not a column of .*h\.csv \(columns: age, weight, hospital, "

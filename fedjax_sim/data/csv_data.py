@@ -84,11 +84,52 @@ def parse_table(text: str, path: str) -> Table:
   if len(lines) < 2:
     raise DataError(f'{path}: expected a header row and data rows, got {len(lines)} rows')
   header = [c.strip() for c in lines[0]]
+  _check_unique(header, path)
   for number, line in enumerate(lines[1:], start=2):
     if len(line) != len(header):
       raise DataError(f'{path}: row {number} has {len(line)} fields, the header has '
                       f'{len(header)}')
   return Table(path, header, [[c.strip() for c in line] for line in lines[1:]])
+
+
+def _check_unique(header: list[str], path: str) -> None:
+  """A DataError naming the first column name the header holds twice."""
+  seen: dict[str, int] = {}
+  for number, name in enumerate(header, start=1):
+    if name in seen:
+      raise DataError(f'{path}: the header names column {name!r} twice (columns '
+                      f'{seen[name]} and {number}); column names must be unique')
+    seen[name] = number
+
+
+def rows_for_a_test_row(fraction: float) -> int:
+  """The fewest rows of which `fraction` rounds to at least one test row."""
+  rows = max(1, int(0.5 / fraction))
+  while int(round(fraction * rows)) < 1:
+    rows += 1
+  return rows
+
+
+def test_rows(fraction: float, rows: int, name: str) -> int:
+  """How many of `rows` rows the test split takes: a DataError when that
+  leaves the test set or the training set empty."""
+  num_test = int(round(fraction * rows))
+  if num_test < 1:
+    raise DataError(f'{name}: data.test_fraction={fraction} of {rows} rows is no test row; '
+                    f'need at least {rows_for_a_test_row(fraction)} rows, or a larger '
+                    'data.test_fraction')
+  if num_test >= rows:
+    raise DataError(f'{name}: data.test_fraction={fraction} of {rows} rows leaves no '
+                    'training row; use a smaller data.test_fraction')
+  return num_test
+
+
+def standard_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Each column's mean and std (1 where constant), computed in float64 so
+  that values near float32's limit (1e38) do not overflow, stored float32."""
+  wide = np.asarray(x, np.float64)
+  mean, std = wide.mean(0), wide.std(0)
+  return mean.astype(np.float32), np.where(std > 0, std, 1.).astype(np.float32)
 
 
 def _column(table: Table, name: str, field: str) -> int:
@@ -150,7 +191,7 @@ def load_csv(settings: DataSettings, seed: int) -> CsvData:
                     f'({str(class_names[0])!r}); need at least 2 classes')
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(y))
-  num_test = int(round(settings.test_fraction * len(y)))
+  num_test = test_rows(settings.test_fraction, len(y), table.name)
   test_idx, train_idx = order[:num_test], order[num_test:]
   minimum = settings.min_client_rows
   if client_col is None:
@@ -163,16 +204,18 @@ def load_csv(settings: DataSettings, seed: int) -> CsvData:
                       settings.alpha, rng)
     client_names = tuple(f'client_{k}' for k in range(len(parts)))
   else:
-    ids = np.array([row[client_col] for row in table.rows])[train_idx]
-    client_names = tuple(str(c) for c in np.unique(ids))
+    every_id = np.array([row[client_col] for row in table.rows])
+    # Named from every row: a client whose rows all fell in the test split
+    # has 0 training rows (the check below), it does not vanish.
+    client_names = tuple(str(c) for c in np.unique(every_id))
+    ids = every_id[train_idx]
     parts = [np.flatnonzero(ids == c) for c in client_names]
   for client, part in zip(client_names, parts):
     if len(part) < minimum:
       raise DataError(f'{table.name}: client {client!r} has {len(part)} training rows; '
                       f'each needs at least data.min_client_rows={minimum}')
-  std = x[train_idx].std(0)
-  columns = Columns(names, tuple(str(c) for c in class_names), x[train_idx].mean(0),
-                    np.where(std > 0, std, 1.).astype(np.float32))
+  columns = Columns(names, tuple(str(c) for c in class_names),
+                    *standard_scale(x[train_idx]))
   x = columns.standardize(x)
   y = y.astype(np.int32)
   clients = [{'x': x[train_idx[p]], 'y': y[train_idx[p]]} for p in parts]
