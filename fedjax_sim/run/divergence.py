@@ -101,8 +101,11 @@ class LaggedCheck:
     if silent:
       warn(silent_warning(silent))
     if self.checked and self.silent_total == self.checked:
+      hint = (f'{self.dropped} client update(s) were dropped as non-finite: lower the '
+              'learning rates' if self.dropped else
+              'check dropout.probability, availability, clock.deadline')
       return (f'no client reported in any of the {self.checked} round(s) run, so the model '
-              'did not train (check dropout.probability, availability, clock.deadline)')
+              f'did not train ({hint})')
     return None
 
 
