@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from fedjax_sim.errors import DivergedError
+from configs import default
+from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.errors import ConfigError, DivergedError
 from fedjax_sim.run.divergence import (DivergenceSettings, LossWatch, Saved, loss_blew_up,
                                        round_ranges)
 
@@ -63,3 +65,11 @@ def test_stop_raises_and_warn_warns_once():
 def test_round_ranges():
   assert round_ranges([4]) == 'round 4'
   assert round_ranges([1, 2, 3, 7, 9, 10]) == 'rounds 1-3, 7, 9-10'
+
+
+def test_a_bad_divergence_setting_is_one_clear_error():
+  config = default.get_config()
+  config.divergence.action = 'halt'
+  with pytest.raises(ConfigError, match=r"^divergence\.action must be one of \['warn', 'stop'\], "
+                     r"got 'halt'$"):
+    build_experiment(config)
