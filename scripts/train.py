@@ -17,13 +17,12 @@ import jax  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
 from fedjax_sim import distributed  # noqa: E402
 from fedjax_sim.aggregators.registry import aggregator_names  # noqa: E402
 from fedjax_sim.algorithms.registry import algorithm_names  # noqa: E402
 from fedjax_sim.config.checks import check_config  # noqa: E402
-from fedjax_sim.config.files import config_docs  # noqa: E402
+from fedjax_sim.config.files import config_docs, define_config_file  # noqa: E402
 from fedjax_sim.data.registry import DATASETS  # noqa: E402
 from fedjax_sim.models.registry import model_names  # noqa: E402
 from fedjax_sim.config.sections import as_json  # noqa: E402
@@ -42,9 +41,7 @@ CATALOG = {
 }
 
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Experiment config file (default: configs/default.py).',
-    lock_config=True)
+_CONFIG = define_config_file('config', 'Experiment config file (default: configs/default.py).')
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for the config, metrics (JSONL, TensorBoard), '
     'checkpoints and report of the run.')

@@ -54,6 +54,26 @@ def _cut_config(workdir: str) -> None:
   _write(path, open(path).read()[:40])
 
 
+# Broken config files (name: text), each the `--config` of one probe.
+CONFIG_FILES = {
+    'raises': 'def get_config():\n  return 1 / 0\n',
+    'syntax': 'def get_config(:\n',
+    'imports': 'import no_such_module\n',
+    'dict': 'def get_config():\n  return {"rounds": 2}\n',
+    'none': 'def get_config():\n  pass\n',
+    'no_get_config': 'CONFIG = 1\n',
+    'no_client': ('from configs.default import get_config as default\n\n\n'
+                  'def get_config():\n  config = default()\n  del config["client"]\n'
+                  '  return config\n'),
+}
+
+
+def _config_file_probe(name: str, out_dir: str) -> Probe:
+  path = os.path.join(out_dir, f'{name}.py')
+  return Probe(f'config file: {name}', (f'--config={path}',) + QUICK,
+               lambda: _write(path, CONFIG_FILES[name]))
+
+
 def probes(out_dir: str) -> list[Probe]:
   """Every probe, in order; later ones reuse the run `finished` writes."""
   run = os.path.join(out_dir, 'run')
@@ -101,6 +121,9 @@ def probes(out_dir: str) -> list[Probe]:
       Probe('--print_config with a bad field', ('--print_config', '--config.seed=-3')),
       Probe('missing --config file', ('--config=configs/nope.py',)),
       Probe('config argument not accepted', (f'--config={ROOT}/configs/fedprox.py:synth',)),
+      *(_config_file_probe(name, out_dir) for name in CONFIG_FILES),
+      Probe('mlp hidden=(0,)', ('--config.model.options.hidden=(0,)',) + QUICK),
+      Probe('mlp hidden=(-5,)', ('--config.model.options.hidden=(-5,)',) + QUICK),
       Probe('extra positional argument', ('extra',)),
       Probe('misspelled field', ('--config.clients_pr_round=3',)),
       Probe('bad flag value', ('--config.rounds=abc',)),

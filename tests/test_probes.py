@@ -53,6 +53,23 @@ EXPECTED = {
     'config argument not accepted': (2, r"error: --config=.*/fedprox\.py:synth: config "
                                      r"argument must be one of \('digits', 'synthetic'\), "
                                      r"got 'synth'", ''),
+    'config file: raises': (2, r'error: --config=.*/raises\.py: get_config\(\) raised '
+                            r'ZeroDivisionError: division by zero', ''),
+    'config file: syntax': (2, r'error: --config=.*/syntax\.py: cannot be loaded: SyntaxError: '
+                            r'.*line 1\)', ''),
+    'config file: imports': (2, r"error: --config=.*/imports\.py: cannot be loaded: "
+                             r"ModuleNotFoundError: No module named 'no_such_module'", ''),
+    'config file: dict': (2, r'error: --config=.*/dict\.py: get_config\(\) must return an '
+                          r'ml_collections\.ConfigDict, got dict', ''),
+    'config file: none': (2, r'error: --config=.*/none\.py: get_config\(\) must return an '
+                          r'ml_collections\.ConfigDict, got NoneType', ''),
+    'config file: no_get_config': (2, r'error: --config=.*/no_get_config\.py: the file has no '
+                                   r'get_config\(\) function', ''),
+    'config file: no_client': (2, r"error: --config=.*/no_client\.py: the config has no "
+                               r"'client', which every experiment needs .*", ''),
+    'mlp hidden=(0,)': (2, r'error: model\.options\.hidden must be a sequence of integers '
+                        r'>= 1 .*, got \(0,\)', ''),
+    'mlp hidden=(-5,)': (2, r'error: model\.options\.hidden must be .*, got \(-5,\)', ''),
     'extra positional argument': (2, r"error: unexpected arguments \['extra'\] .*", ''),
     'misspelled field': (2, r"error: --config override names a field the config does not "
                          r"have: 'clients_pr_round'; Did you mean \"clients_per_round\" "

@@ -6,6 +6,7 @@ import functools
 import importlib
 from typing import Any, Mapping
 
+from fedjax_sim.core.rules import is_int
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.char_lstm import LSTMLanguageModel
 from fedjax_sim.models.cnn import EmnistCNN
@@ -32,6 +33,28 @@ TASKS = {'char_lstm': NextToken, 'nwp_lstm': NextToken, 'transformer': NextToken
          'tag_logreg': MultiLabel}
 
 
+
+
+def _widths(value: Any) -> bool:
+  """Whether `value` is a sequence of integers >= 1 (layer widths)."""
+  return isinstance(value, (tuple, list)) and all(is_int(v) and v >= 1 for v in value)
+
+
+# Model options checked before any model is built: (option, accepted, what is expected).
+OPTION_RULES = (
+    ('hidden', _widths, 'a sequence of integers >= 1 (the hidden layer widths)'),
+)
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+  """A ConfigError `model.options.<option> must be ...` for the first option
+  of `options` its rule does not accept."""
+  for option, accepted, expected in OPTION_RULES:
+    if option in options and not accepted(options[option]):
+      raise ConfigError(f'model.options.{option} must be {expected}, '
+                        f'got {options[option]!r}')
+
+
 def model_names() -> list[str]:
   """Names of the models selectable from a config."""
   return sorted({**MODELS, **NNX_MODELS})
@@ -45,6 +68,7 @@ def get_model(name: str, num_classes: int,
   if name not in model_names():
     raise ConfigError(f'model.name must be one of {model_names()}, got {name!r}')
   options = dict(options or {})
+  check_options(options)
   task_options = dict(options.pop('task', None) or {})
   try:
     module = (MODELS[name] if name in MODELS else importlib.import_module(
