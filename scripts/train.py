@@ -51,8 +51,9 @@ _RESUME = flags.DEFINE_bool('resume', False, 'Continue the run in --workdir '
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', '', 'host:port of process 0 (multi-process runs).')
 _NUM_PROCESSES = flags.DEFINE_integer(
-    'num_processes', 1, 'Processes in a multi-process run (jax.distributed).')
-_PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process, in [0, --num_processes).')
+    'num_processes', 1, 'Processes in a multi-process run (jax.distributed).', lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process, in [0, --num_processes).',
+                                   lower_bound=0)
 _LIST = flags.DEFINE_enum(
     'list', None, list(CATALOG), 'Print the available configs, algorithms, '
     'aggregators, models or data sets, one per line, and exit.')
@@ -63,6 +64,16 @@ _PROGRESS = flags.DEFINE_enum(
     'progress', None, ['bar', 'lines', 'none'],
     'bar: tqdm progress bar; lines: one line per eval (default when stderr is '
     'not a terminal); none: quiet.')
+
+
+
+@flags.validator('workdir')
+def _names_a_directory(value: str | None) -> bool:
+  """--workdir, when given, is a path: not empty (an unset shell variable) nor blank."""
+  if value is not None and not value.strip():
+    raise flags.ValidationError(f'must name a directory, got {value!r} (an unset shell '
+                                'variable?); leave --workdir out to write nothing')
+  return True
 
 
 def main(argv):
@@ -118,7 +129,7 @@ def _last_line(error: BaseException) -> str:
   after the traceback absl quotes), without the exception's class name and
   the flag absl puts in front."""
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-  last = re.sub(r'^flag --\S+: ', '', lines[-1] if lines else type(error).__name__)
+  last = re.sub(r'^flag --\S+\s*: ', '', lines[-1] if lines else type(error).__name__)
   return re.sub(r'^\w+(Error|Exception): ', '', last)
 
 

@@ -70,6 +70,13 @@ EXPECTED = {
     'mlp hidden=(0,)': (2, r'error: model\.options\.hidden must be a sequence of integers '
                         r'>= 1 .*, got \(0,\)', ''),
     'mlp hidden=(-5,)': (2, r'error: model\.options\.hidden must be .*, got \(-5,\)', ''),
+    'empty --workdir': (2, r"error: --workdir=: must name a directory, got '' .*", ''),
+    'blank --workdir': (2, r"error: --workdir=: must name a directory, got ' ' .*", ''),
+    '--num_processes=0': (2, r'error: --num_processes=0: 0 is not a positive integer', ''),
+    'data.min_client_rows=-3': (2, r'error: data\.min_client_rows must be an integer >= 0 '
+                                r'.*, got -3', ''),
+    'rounds=10^12': (2, r'error: rounds must be an integer in \[1, 2147483647\] \(round '
+                     r'numbers are int32 on the device\), got 1000000000000', ''),
     'extra positional argument': (2, r"error: unexpected arguments \['extra'\] .*", ''),
     'misspelled field': (2, r"error: --config override names a field the config does not "
                          r"have: 'clients_pr_round'; Did you mean \"clients_per_round\" "

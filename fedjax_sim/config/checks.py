@@ -21,12 +21,14 @@ from fedjax_sim.core.rules import Rule, is_int, is_number
 NONFINITE_ACTIONS = ('stop', 'drop')
 STRAGGLER_MODES = ('partial', 'drop')  # `fedjax_sim.behaviour.stragglers`
 MAX_SEED = 2**32 - 1
+MAX_ROUNDS = 2**31 - 1  # round numbers reach the device as int32
 
 # (field, accepted, what is expected); a field absent from a config is skipped.
 RULES: tuple[Rule, ...] = (
     ('seed', lambda v: is_int(v) and 0 <= v <= MAX_SEED,
      f'an integer in [0, {MAX_SEED}]'),
-    ('rounds', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('rounds', lambda v: is_int(v) and 1 <= v <= MAX_ROUNDS,
+     f'an integer in [1, {MAX_ROUNDS}] (round numbers are int32 on the device)'),
     ('clients_per_round', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
     ('eval_every', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
     ('eval_clients', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
@@ -42,6 +44,8 @@ RULES: tuple[Rule, ...] = (
      'a number in (0, 1) (the share of examples held out for the test set)'),
     ('data.max_client_size', lambda v: is_int(v) and v >= 0,
      'an integer >= 0 (0: no limit)'),
+    ('data.min_client_rows', lambda v: is_int(v) and v >= 0,
+     'an integer >= 0 (the fewest training rows a csv client may have; 0: no minimum)'),
     ('client.batch_size', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
     ('client.epochs', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
     ('client.steps', lambda v: is_int(v) and v >= 0,
