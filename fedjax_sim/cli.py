@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Callable
 
@@ -10,6 +11,7 @@ from absl import app, flags
 from fedjax_sim.errors import ConfigError
 
 Main = Callable[[list[str]], None]
+HELP = ('-h', '-?', '--help', '--helpshort', '--helpfull')
 
 
 def to_stderr(line: str) -> None:
@@ -18,12 +20,23 @@ def to_stderr(line: str) -> None:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """Parses flags; a bad flag is one line `error: ...` and exit 2."""
+  """Parses flags; `--help` prints the script's usage and exits 0, a bad
+  flag is one line `error: ...` and exit 2."""
+  if any(a in HELP for a in argv[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+
+
+def require_finite(*names: str) -> None:
+  """Refuses NaN and infinity for those float flags (absl's bounds let NaN
+  through), at parse time."""
+  for name in names:
+    flags.register_validator(name, lambda v: v is None or math.isfinite(v),
+                             message='must be a finite number')
 
 
 def one_line_errors(main: Main) -> Main:

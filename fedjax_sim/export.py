@@ -122,7 +122,10 @@ def write_model(exported: ExportedModel, path: str) -> None:
       'mean': columns.mean if columns else np.zeros(0, np.float32),
       'std': columns.std if columns else np.zeros(0, np.float32),
       'params': serialization.to_state_dict(exported.params)}
-  runlog.write_atomic(path, serialization.msgpack_serialize(payload))
+  try:
+    runlog.write_atomic(path, serialization.msgpack_serialize(payload))
+  except OSError as e:
+    raise DataError(f'model file {path!r} cannot be written: {e.strerror or e}') from None
 
 
 def load_model(path: str) -> ExportedModel:

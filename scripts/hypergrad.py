@@ -62,7 +62,9 @@ _EVAL = flags.DEFINE_integer('eval_episodes', 3, 'Unseen episodes each setting i
                              lower_bound=1)
 _MALICIOUS = flags.DEFINE_float('malicious', 0.2, 'Fraction of label-flipping clients.',
                                 lower_bound=0., upper_bound=1.)
-_SEED = flags.DEFINE_integer('seed', 0, 'Data split, initial model and episodes.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Data split, initial model and episodes.',
+                             lower_bound=0, upper_bound=2**32 - 1)
+cli.require_finite('meta_lr', 'malicious')
 
 CLIENT_LRS = (0.01, 0.03, 0.1, 0.3, 1.)
 SERVER_LRS = (0.5, 1., 2.)

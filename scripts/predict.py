@@ -17,10 +17,10 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
 import numpy as np  # noqa: E402
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from fedjax_sim import cli  # noqa: E402
 from fedjax_sim.data.csv_data import read_table  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError  # noqa: E402
 from fedjax_sim.export import export_model, from_run, load_model, table_inputs  # noqa: E402
@@ -38,6 +38,15 @@ def write_predictions(probabilities: np.ndarray, class_names: tuple[str, ...]) -
     writer.writerow([f'{v:.6f}' for v in p] + [class_names[int(np.argmax(p))]])
 
 
+def check_export_path(path: str) -> None:
+  """A ConfigError unless `path` can be a new file: its directory exists."""
+  directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise ConfigError(f'--export {path!r}: directory {directory!r} does not exist')
+  if os.path.isdir(path):
+    raise ConfigError(f'--export {path!r} is a directory; give a file name')
+
+
 def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
@@ -49,6 +58,7 @@ def main(argv):
     if _EXPORT.value:
       if not _WORKDIR.value or _INPUT.value:
         raise ConfigError('--export needs --workdir (and no --input)')
+      check_export_path(_EXPORT.value)
       exported = export_model(_WORKDIR.value, _EXPORT.value)
       print(f'wrote {_EXPORT.value} (round {exported.rounds_done})')
       return
@@ -63,4 +73,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -14,9 +14,9 @@ import sys
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from fedjax_sim import cli  # noqa: E402
 from fedjax_sim.rundir import runlog  # noqa: E402
 from fedjax_sim.rundir.comparison import write_comparison  # noqa: E402
 from fedjax_sim.errors import DataError  # noqa: E402
@@ -72,4 +72,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)
