@@ -69,7 +69,8 @@ class LaggedCheck:
   def __init__(self, action: str, dropped: int = 0):
     self.action, self.dropped = action, dropped
     self._pending: tuple | None = None
-    self.checked, self.silent_total, self.silent = 0, 0, []
+    self.checked, self.silent_total, self.dropped_before = 0, 0, dropped
+    self.silent: list[int] = []
 
   def add(self, metrics: dict, ids: jax.Array, round_number: int, saved: Saved,
           now: bool) -> None:
@@ -101,8 +102,9 @@ class LaggedCheck:
     if silent:
       warn(silent_warning(silent))
     if self.checked and self.silent_total == self.checked:
-      hint = (f'{self.dropped} client update(s) were dropped as non-finite: lower the '
-              'learning rates' if self.dropped else
+      dropped = self.dropped - self.dropped_before
+      hint = (f'{dropped} client update(s) were dropped as non-finite: lower the '
+              'learning rates' if dropped else
               'check dropout.probability, availability, clock.deadline')
       return (f'no client reported in any of the {self.checked} round(s) run, so the model '
               f'did not train ({hint})')
