@@ -16,8 +16,11 @@ DIVERGED = (r"error: round 1: non-finite update from client\(s\) \[[\d, ]+\] \(1
             r"such clients")
 ROUND_2 = r'round +2 +test_accuracy 0\.\d+ .*'
 
-# name: (exit code, the one stderr line (empty: none), the last eval (its lines joined)
-# when the pattern starts with 'round', else the last stdout line)
+NO_REPORT = (r'warning: round {}: no client reported; the model did not change '
+             r'\(train_loss 0 there is no loss\)')
+
+# name: (exit code, the one stderr line (empty: none; a tuple: its lines), the last eval
+# (its lines joined) when the pattern starts with 'round', else the last stdout line)
 EXPECTED = {
     'learning rate inf': (2, r'error: client\.optimizer\.learning_rate must be a finite '
                           r'number, got inf', ''),
@@ -25,7 +28,12 @@ EXPECTED = {
                            'engine: .*'),
     'learning rate 1e30 with a workdir': (
         1, DIVERGED.format(r'no checkpoint in .*/diverged yet'), 'engine: .*'),
-    'learning rate 1e30, on_nonfinite=drop': (0, '', ROUND_2 + r'dropped_clients 20( .*)?'),
+    # Every client of both rounds dropped: a warning per round, then exit 1.
+    'learning rate 1e30, on_nonfinite=drop': (1, (
+        NO_REPORT.format(1), NO_REPORT.format(2),
+        r'error: no client reported in any of the 2 round\(s\) run, so the model did not '
+        r'train \(20 client update\(s\) were dropped as non-finite: lower the learning '
+        r'rates\)'), ROUND_2 + r'dropped_clients 20( .*)?'),
     'data.test_fraction=-0.1': (2, r'error: data\.test_fraction must be a number in \(0, 1\) '
                                 r'.*, got -0\.1', ''),
     'data.test_fraction=0': (2, r'error: data\.test_fraction must be .*, got 0\.0', ''),
@@ -35,8 +43,11 @@ EXPECTED = {
     'seed=-1': (2, r'error: seed must be an integer in \[0, 4294967295\], got -1', ''),
     'synthetic max_client_size=-5': (2, r'error: data\.max_client_size must be an integer >= 0 '
                                      r'\(0: no limit\), got -5', ''),
-    'data.num_clients=5000 on digits': (0, r'warning: \d+ of 5000 clients have no training '
-                                        r'data .*', ''),
+    # The one round sampled only empty clients.
+    'data.num_clients=5000 on digits': (1, (
+        r'warning: \d+ of 5000 clients have no training data .*', NO_REPORT.format(1),
+        r'error: no client reported in any of the 1 round\(s\) run, so the model did not '
+        r'train .*'), ''),
     'clients_per_round above the clients': (
         2, r'error: clients_per_round=50 exceeds data\.num_clients=20', ''),
     'unknown model name': (2, r"error: model\.name must be one of \[.*'mlp'.*\], got 'vgg'", ''),
@@ -122,9 +133,10 @@ def test_probe_gets_one_clear_line(results, name):
   code, stderr, stdout = EXPECTED[name]
   assert got['exit'] == code, got
   lines = got['stderr'].strip().splitlines()
-  assert len(lines) == (1 if stderr else 0), got
-  if stderr:
-    assert re.fullmatch(stderr, lines[0]), got
+  patterns = stderr if isinstance(stderr, tuple) else (stderr,) if stderr else ()
+  assert len(lines) == len(patterns), got  # one line, or the warnings a probe expects
+  for pattern, line in zip(patterns, lines):
+    assert re.fullmatch(pattern, line), got
   assert re.fullmatch(stdout, got['last_eval' if stdout.startswith('round') else
                                  'last_stdout']), got
 
