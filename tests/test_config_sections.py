@@ -51,7 +51,8 @@ def test_a_field_defaulting_to_none_is_settable():
 @pytest.mark.parametrize('overrides, message', [
     ({'aggregator.nope': '1'}, 'aggregator.nope: the config has no such field'),
     ({'rounds': 'ten'}, "rounds='ten': expected int"),
-    ({'rounds': '0'}, 'rounds must be an integer >= 1, got 0'),
+    ({'rounds': '0'}, 'rounds must be an integer in [1, 2147483647] (round numbers are '
+     'int32 on the device), got 0'),
 ])
 def test_bad_overrides_are_one_line_naming_the_field(overrides, message):
   with pytest.raises(ConfigError, match=re.escape(message)):

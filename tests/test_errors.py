@@ -17,7 +17,8 @@ from fedjax_sim.config.experiment import build_experiment
     ('data.name', 'imagenet', "data.name must be one of ['digits', 'synthetic'"),
     ('clients_per_round', 21, 'clients_per_round=21 exceeds data.num_clients=20'),
     ('client.batch_size', 0, 'client.batch_size must be an integer >= 1, got 0'),
-    ('rounds', -1, 'rounds must be an integer >= 1'),
+    ('rounds', -1, 'rounds must be an integer in [1, 2147483647] (round numbers are int32 on '
+     'the device), got -1'),
     ('engine.strategy', 'pmap', "engine.strategy must be one of ('auto', 'vmap', 'chunked', 'sequential', 'lanes')"),
     ('engine.chunk_size', 0, 'engine.chunk_size must be an integer >= 1'),
     ('client.optimizer.name', 'lion', "client.optimizer.name must be one of"),
