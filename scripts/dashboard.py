@@ -3,13 +3,14 @@
 `python scripts/dashboard.py --workdir=/tmp/runs` then open the printed URL.
 Runs started from the page are child processes writing `/tmp/runs/<name>`;
 runs written there by `scripts/train.py` are shown too. Binds 127.0.0.1;
-any other --host needs --token (or FEDJAX_SIM_TOKEN). Without one, a random
-token is made: the printed URL carries it, and requests without it are
-refused, so other local users and web pages cannot drive the server.
+any other --host needs --token (or FEDJAX_SIM_TOKEN) of at least 16
+characters. Without one, the runs directory's own token is used (made once,
+kept in `<workdir>/.control.token`, mode 0600, so pages and bookmarks survive
+a restart): the printed URL carries it, and requests without it are refused,
+so other local users and web pages cannot drive the server.
 """
 
 import os
-import secrets
 import socket
 import sys
 import urllib.parse
@@ -23,7 +24,7 @@ from absl import flags  # noqa: E402
 
 from fedjax_sim import cli  # noqa: E402
 from fedjax_sim.control import Settings, create_app  # noqa: E402
-from fedjax_sim.control.safety import Refused, check_bind  # noqa: E402
+from fedjax_sim.control.safety import Refused, check_bind, stored_token  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory of the runs (one subdirectory per run); created if missing.')
@@ -32,7 +33,8 @@ _PORT = flags.DEFINE_integer('port', 8765, 'Port to listen on (0: any free port)
                              lower_bound=0, upper_bound=65535)
 _TOKEN = flags.DEFINE_string('token', os.environ.get('FEDJAX_SIM_TOKEN'),
                              'Token the page and API need (?token= in the URL); '
-                             'required with a --host other than 127.0.0.1.')
+                             'required (16 characters or more) with a --host other than 127.0.0.1; '
+                             'default: the one kept in <workdir>/.control.token.')
 _MAX_UPLOAD_MB = flags.DEFINE_integer('max_upload_mb', 20, 'Largest CSV upload, in MiB.',
                                       lower_bound=1)
 
@@ -62,7 +64,10 @@ def main(argv):
     sock = socket.create_server((_HOST.value, _PORT.value), family=family)
   except OSError as e:
     fail(f'--host={_HOST.value} --port={_PORT.value}: {e.strerror or e}')
-  token = _TOKEN.value or secrets.token_urlsafe(16)
+  try:
+    token = _TOKEN.value or stored_token(_WORKDIR.value)
+  except OSError as e:
+    workdir_error(e)
   settings = Settings(os.path.abspath(_WORKDIR.value), os.path.join(_ROOT, 'configs'),
                       os.path.join(_ROOT, 'scripts', 'train.py'), token,
                       _MAX_UPLOAD_MB.value << 20)

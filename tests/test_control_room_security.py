@@ -132,3 +132,39 @@ def test_json_bodies_are_capped(tmp_path):
 def test_malformed_bodies_are_one_clear_error(client, body, message):
   response = client.post('/api/runs', json=body)
   assert response.status_code == 400 and response.json()['error'] == message
+
+
+def test_short_tokens_are_refused_off_this_machine(tmp_path):
+  result = run_dashboard(f'--workdir={tmp_path}', '--host=0.0.0.0', '--port=0', '--token=x')
+  assert (result.returncode, result.stdout) == (2, '')
+  assert result.stderr.startswith('error: --token has 1 characters; --host=0.0.0.0 listens '
+                                  'beyond this machine, so it needs at least 16')
+  assert len(result.stderr.strip().split('\n')) == 1
+  assert not os.path.exists(tmp_path / '.control.token')
+
+
+def printed_token(workdir):
+  """The token in the URL scripts/dashboard.py prints; the server is then stopped."""
+  process = subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'scripts', 'dashboard.py'), f'--workdir={workdir}',
+       '--port=0'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  try:
+    line = process.stdout.readline()
+  finally:
+    process.terminate()
+    process.wait(60)
+  assert '?token=' in line, line
+  return line.split('?token=')[1].split()[0]
+
+
+def test_the_token_is_kept_across_restarts(tmp_path):
+  first = printed_token(tmp_path)
+  assert len(first) >= 16
+  path = tmp_path / '.control.token'
+  assert path.read_text().strip() == first and (path.stat().st_mode & 0o777) == 0o600
+  path.chmod(0o644)
+  assert printed_token(tmp_path) == first  # open pages and bookmarks keep working
+  assert (path.stat().st_mode & 0o777) == 0o600
+  path.write_text('short\n')  # too short to keep: a new one is made
+  renewed = printed_token(tmp_path)
+  assert renewed != first and len(renewed) >= 16

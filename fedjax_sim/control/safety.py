@@ -6,9 +6,12 @@ from __future__ import annotations
 import hmac
 import os
 import re
+import secrets
 
 NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,63}')
 LOCAL_HOSTS = ('127.0.0.1', 'localhost', '::1')
+MIN_TOKEN = 16  # characters of a --token that serves beyond this machine
+TOKEN_FILE = '.control.token'  # in the runs directory, mode 0600
 
 
 class Refused(ValueError):
@@ -40,11 +43,45 @@ def inside(root: str, name: str, field: str) -> str:
 
 
 def check_bind(host: str, token: str | None) -> None:
-  """Listening beyond this machine needs a token: anyone who can reach the
-  port can start processes and read the runs."""
-  if host not in LOCAL_HOSTS and not token:
+  """Listening beyond this machine needs a token of at least MIN_TOKEN
+  characters: anyone who can reach the port can start processes and read
+  the runs, and a short token is guessed."""
+  if host in LOCAL_HOSTS:
+    return
+  if not token:
     raise Refused(f'--host={host} listens beyond this machine; set --token (or '
                   'FEDJAX_SIM_TOKEN) so that only holders of the token can use it')
+  if len(token) < MIN_TOKEN:
+    raise Refused(f'--token has {len(token)} characters; --host={host} listens beyond '
+                  f'this machine, so it needs at least {MIN_TOKEN} (e.g. python -c '
+                  '"import secrets; print(secrets.token_urlsafe(16))")')
+
+
+def stored_token(runs_dir: str) -> str:
+  """The runs directory's own token, kept in TOKEN_FILE (mode 0600) so that
+  open pages and bookmarks keep working after a restart; made on first use,
+  and made anew if the file holds fewer than MIN_TOKEN characters."""
+  path = os.path.join(runs_dir, TOKEN_FILE)
+  try:
+    with open(path) as f:
+      token = f.read().strip()
+    if len(token) >= MIN_TOKEN:
+      os.chmod(path, 0o600)  # others could read a file copied in by hand
+      return token
+  except FileNotFoundError:
+    pass
+  token = secrets.token_urlsafe(16)
+  fd, incoming = _private_temp(runs_dir)
+  with os.fdopen(fd, 'w') as f:
+    f.write(token + '\n')
+  os.replace(incoming, path)
+  return token
+
+
+def _private_temp(directory: str) -> tuple[int, str]:
+  """A new file in `directory` only its owner can read: (descriptor, path)."""
+  path = os.path.join(directory, f'{TOKEN_FILE}.{secrets.token_hex(4)}.tmp')
+  return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
 
 
 def token_ok(expected: str | None, given: str | None) -> bool:
