@@ -52,6 +52,10 @@ def test_form_overrides_become_the_scripts_flags(tmp_path):
     ({'data.path': '/etc/passwd'}, 'data.path: the form sets only'),
     ({'engine.strategy': 'vmap'}, 'engine.strategy: the form sets only'),
     ({'data.label': ['x']}, "data.label=['x']: expected str"),
+    # What scripts/train.py refuses before its first round, refused before queueing.
+    ({'algorithm': 'fedfoo'}, "algorithm must be one of ['ditto', 'fedavg',"),
+    ({'clients_per_round': '30'}, 'clients_per_round=30 exceeds data.num_clients=20'),
+    ({'model.name': 'nope'}, 'nope'),
 ])
 def test_form_fields_are_validated_like_the_cli(client, fields, message):
   response = start(client, 'bad', **fields)

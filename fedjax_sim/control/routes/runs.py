@@ -66,6 +66,7 @@ def router(room: Room) -> APIRouter:
         typed['data.path'] = uploads.dataset_path(runs_dir, dataset)
         config.data.path = typed['data.path']
         uploads.check_choice(data_settings(config), config.seed, config.clients_per_round)
+      launch.preflight(config)  # what scripts/train.py refuses before its first round
       return typed
 
     typed = await asyncio.to_thread(resolve)  # loading a table takes a while
