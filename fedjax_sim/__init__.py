@@ -15,7 +15,8 @@ __version__ = '0.1.0'
 # Imported on first use: the experiment runner and the exporter bring
 # matplotlib, orbax, tensorboardX and dp-accounting, which the engine alone
 # does not need.
-_LAZY = {'train': 'fedjax_sim.config.train', 'load_model': 'fedjax_sim.export'}
+_LAZY = {'train': 'fedjax_sim.config.train', 'sweep': 'fedjax_sim.config.sweep_train',
+         'load_model': 'fedjax_sim.export'}
 
 
 def __getattr__(name: str):
@@ -31,4 +32,5 @@ __all__ = [
     'load_digits', 'load_synthetic', 'plan_batches', 'sample_clients',
     'ConfigError', 'DataError', 'DivergedError', 'Interrupted', 'evaluate',
     'evaluate_clients', 'Model', 'get_model', 'load_model', 'use_cpu_cores', 'train',
+    'sweep',
 ]

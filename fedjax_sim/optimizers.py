@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import optax
 
+from fedjax_sim.core.rules import check, is_traced
 from fedjax_sim.errors import ConfigError
 
 
@@ -27,9 +28,9 @@ class OptimizerSettings(NamedTuple):
 
 def make_optimizer(s: OptimizerSettings, field: str) -> optax.GradientTransformation:
   """The optax optimizer `s` (the settings at `field`, for errors) describes."""
-  if not s.learning_rate > 0:
-    raise ConfigError(f'{field}.learning_rate must be > 0, got {s.learning_rate}')
-  lr, momentum, initial = s.learning_rate, s.momentum or None, s.initial_accumulator
+  check(field, s, [('learning_rate', lambda v: v > 0, '> 0')])
+  lr, initial = s.learning_rate, s.initial_accumulator
+  momentum = s.momentum if is_traced(s.momentum) else s.momentum or None
   builders = {
       'sgd': lambda: optax.sgd(lr, momentum=momentum),
       'adam': lambda: optax.adam(lr, b1=s.b1, b2=s.b2, eps=s.eps),

@@ -28,6 +28,8 @@ from fedjax_sim.models.registry import model_names  # noqa: E402
 from fedjax_sim.config.sections import as_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
+from fedjax_sim.config import sweep as sweep_lib  # noqa: E402
+from fedjax_sim.config.sweep_train import describe_groups, sweep  # noqa: E402
 from fedjax_sim.config.train import train  # noqa: E402
 from fedjax_sim.rundir.summary import summary  # noqa: E402
 
@@ -60,6 +62,12 @@ _LIST = flags.DEFINE_enum(
 _PRINT_CONFIG = flags.DEFINE_bool(
     'print_config', False, 'Print the resolved config (after overrides) as JSON, '
     'check it, and exit without training.')
+_SWEEP = flags.DEFINE_multi_string(
+    'sweep', [], 'A swept config field and its values, FIELD=V1,V2,...; repeat it for a '
+    'grid (docs/sweeps.md). Members that differ only in traced values train as one program.')
+_SWEEP_MODE = flags.DEFINE_enum(
+    'sweep_mode', None, ['product', 'zip'], "The sweep's members: every combination of the "
+    "axes' values (product, the default) or their i-th values together (zip).")
 _PROGRESS = flags.DEFINE_enum(
     'progress', None, ['bar', 'lines', 'none'],
     'bar: tqdm progress bar; lines: one line per eval (default when stderr is '
@@ -84,9 +92,13 @@ def main(argv):
     print('\n'.join(CATALOG[_LIST.value]()))
     return
   try:
+    config = sweep_lib.with_flags(_CONFIG.value, _SWEEP.value, _SWEEP_MODE.value)
+    swept = bool(sweep_lib.axes(config))
     if _PRINT_CONFIG.value:
-      print(json.dumps(as_json(_CONFIG.value), indent=2))
-      check_config(_CONFIG.value)
+      print(json.dumps(as_json(config), indent=2))
+      check_config(config)
+      if swept:
+        print(describe_groups(sweep_lib.groups(config, sweep_lib.members(config))))
       return
     if _RESUME.value and not _WORKDIR.value:
       raise ConfigError('--resume needs --workdir')
@@ -96,7 +108,11 @@ def main(argv):
       use_cpu_cores()  # one CPU device per core, for engine.strategy 'auto'
     progress = _PROGRESS.value or ('bar' if sys.stderr.isatty() else 'lines')
     start = time.perf_counter()
-    history = train(_CONFIG.value, workdir=_WORKDIR.value, resume=_RESUME.value,
+    if swept:
+      sweep(config, workdir=_WORKDIR.value, resume=_RESUME.value,
+            progress='none' if progress == 'none' else 'lines')
+      return
+    history = train(config, workdir=_WORKDIR.value, resume=_RESUME.value,
                     progress=progress)
     if history and progress != 'none' and jax.process_index() == 0:
       print(summary(history, _WORKDIR.value, time.perf_counter() - start))

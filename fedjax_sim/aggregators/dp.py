@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced
 from fedjax_sim.core.tree_util import safe_norm
+from fedjax_sim.core.rules import check, is_traced
 from fedjax_sim.errors import ConfigError
 
 PyTree = Any
@@ -60,7 +61,7 @@ class DPState(NamedTuple):
 def update_noise_multiplier(options: DPOptions) -> float:
   """The multiplier of the noise added to the update sum: z, or z_delta."""
   z = options.noise_multiplier
-  if not options.adaptive or z == 0:
+  if not options.adaptive or (not is_traced(z) and z == 0):
     return z
   return (z ** -2 - (2 * options.count_noise_multiplier) ** -2) ** -0.5
 
@@ -89,7 +90,7 @@ def dp_mean(options: DPOptions) -> Aggregator:
   m = float(options.expected_clients)
 
   def init() -> DPState:
-    return DPState(jnp.float32(options.clip))
+    return DPState(jnp.asarray(options.clip, jnp.float32))
 
   def prepare(update, weight, state: DPState, key):
     del key
@@ -124,20 +125,17 @@ def dp_options(settings: Settings, clients_per_round: int) -> DPOptions:
       adaptive=settings.adaptive, target_quantile=settings.target_quantile,
       clip_learning_rate=settings.clip_learning_rate,
       count_noise_multiplier=m / 20 if sigma_b is None else sigma_b)
-  checks = [
-      ('clip', options.clip > 0, '> 0'),
-      ('noise_multiplier', options.noise_multiplier >= 0, '>= 0'),
-      ('adaptive', isinstance(options.adaptive, bool), 'True or False'),
-      ('target_quantile', 0 <= options.target_quantile <= 1, 'in [0, 1]'),
-      ('clip_learning_rate', options.clip_learning_rate >= 0, '>= 0'),
-      ('count_noise_multiplier', options.count_noise_multiplier >= 0, '>= 0'),
-  ]
-  for field, ok, requirement in checks:
-    if not ok or not math.isfinite(getattr(options, field)):
-      raise ConfigError(f'aggregator.{field} must be {requirement}, '
-                        f'got {getattr(options, field)!r}')
+  finite = lambda test: lambda v: math.isfinite(v) and test(v)  # noqa: E731
+  check('aggregator', options, [
+      ('clip', finite(lambda v: v > 0), '> 0'),
+      ('noise_multiplier', finite(lambda v: v >= 0), '>= 0'),
+      ('adaptive', lambda v: isinstance(v, bool), 'True or False'),
+      ('target_quantile', finite(lambda v: 0 <= v <= 1), 'in [0, 1]'),
+      ('clip_learning_rate', finite(lambda v: v >= 0), '>= 0'),
+      ('count_noise_multiplier', finite(lambda v: v >= 0), '>= 0'),
+  ])
   z, sigma_b = options.noise_multiplier, options.count_noise_multiplier
-  if options.adaptive and z > 0 and not 2 * sigma_b > z:
+  if options.adaptive and not is_traced(z) and z > 0 and not 2 * sigma_b > z:
     raise ConfigError(
         f'aggregator.count_noise_multiplier must be > noise_multiplier / 2 = '
         f'{z / 2} for adaptive clipping (Andrew et al. 2021), got {sigma_b}')

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from fedjax_sim.aggregators.dp import add_gaussian_noise
 from fedjax_sim.aggregators.settings import Settings
 from fedjax_sim.core.aggregator import Aggregator, Reduced, finish, keep, no_state
+from fedjax_sim.core.rules import is_traced
 from fedjax_sim.errors import ConfigError
 
 
@@ -26,10 +27,10 @@ def dp_noise(noise_multiplier: float, clip: float, expected_clients: int) -> Agg
   """The aggregate plus N(0, (noise_multiplier clip / expected_clients)^2);
   metric `noise_std`."""
   for field, value in [('noise_multiplier', noise_multiplier), ('clip', clip)]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        0 <= value < math.inf):
+    if not is_traced(value) and (isinstance(value, bool) or not isinstance(
+        value, (int, float)) or not 0 <= value < math.inf):
       raise ConfigError(f'aggregator.{field} must be a finite number >= 0, got {value!r}')
-  std = jnp.float32(noise_multiplier * clip / expected_clients)
+  std = jnp.asarray(noise_multiplier * clip / expected_clients, jnp.float32)
 
   def combine(reduced: Reduced, state, key):
     noisy = add_gaussian_noise(finish(reduced), std, key)

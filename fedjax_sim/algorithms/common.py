@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from fedjax_sim.core.rules import check, is_traced
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.model import Model
 from fedjax_sim.optimizers import OptimizerSettings
@@ -48,7 +49,6 @@ def plain_sgd_learning_rate(optimizer: OptimizerSettings, algorithm: str) -> flo
   if optimizer.name != 'sgd' or momentum != 0:
     raise ConfigError(f'{algorithm} needs client.optimizer sgd without momentum, '
                       f'got name={optimizer.name!r}, momentum={momentum}')
-  if not optimizer.learning_rate > 0:
-    raise ConfigError(f'client.optimizer.learning_rate must be > 0, '
-                      f'got {optimizer.learning_rate}')
-  return float(optimizer.learning_rate)
+  check('client.optimizer', optimizer, [('learning_rate', lambda v: v > 0, '> 0')])
+  lr = optimizer.learning_rate
+  return lr if is_traced(lr) else float(lr)

@@ -45,4 +45,4 @@ def from_settings(settings: Settings, common: Common) -> FederatedAlgorithm:
   check('fedprox', settings, [('mu', lambda v: is_number(v) and v >= 0, 'a number >= 0')])
   return fedprox(common.model, make_optimizer(common.client_optimizer, 'client.optimizer'),
                  make_optimizer(common.server_optimizer, 'server.optimizer'),
-                 float(settings.mu), common.checked_weighting())
+                 settings.mu, common.checked_weighting())

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.core.rules import is_traced
 from fedjax_sim.data.batching import BatchPlan, real_steps
 from fedjax_sim.behaviour.stragglers import Draw
 
@@ -26,8 +27,9 @@ class Settings(NamedTuple):
 
 
 def draw_fn(probability: float, plan: BatchPlan) -> Draw | None:
-  """The jitted per-round draw, or None when nobody drops out."""
-  if not probability:
+  """The jitted per-round draw, or None when nobody drops out (a traced
+  `probability`, a sweep's, always draws)."""
+  if not is_traced(probability) and not probability:
     return None
 
   @jax.jit

@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
+from fedjax_sim.core.rules import is_traced
 from fedjax_sim.data.batching import BatchPlan, real_steps
 
 # `(sample_key, sampled ids, every client's example count) -> (step budgets,
@@ -37,17 +38,20 @@ class Settings(NamedTuple):
 
 
 def draw_fn(settings: Settings, plan: BatchPlan, clients_per_round: int) -> Draw | None:
-  """The jitted per-round draw of `settings`, or None without stragglers."""
-  if not round(settings.fraction * clients_per_round):
+  """The jitted per-round draw of `settings`, or None without stragglers (a
+  traced `fraction`, a sweep's, always draws)."""
+  if not is_traced(settings.fraction) and not round(settings.fraction * clients_per_round):
     return None
 
   @jax.jit
   def draw(sample_key: jax.Array, ids: jax.Array, counts: jax.Array
            ) -> tuple[jax.Array, jax.Array]:
     who_key, how_far_key = jax.random.split(jax.random.fold_in(sample_key, 1))
-    num = round(settings.fraction * ids.shape[0])  # of the selected (over-selection too)
-    straggles = jnp.zeros(ids.shape[0], bool).at[
-        jax.random.permutation(who_key, ids.shape[0])[:num]].set(True)
+    # The first `num` of a random order straggle (of the selected, over-selection too).
+    num = (jnp.round(settings.fraction * ids.shape[0]) if is_traced(settings.fraction)
+           else round(settings.fraction * ids.shape[0]))
+    order = jax.random.permutation(who_key, ids.shape[0])
+    straggles = jnp.zeros(ids.shape[0], bool).at[order].set(jnp.arange(ids.shape[0]) < num)
     full = real_steps(jnp.asarray(counts)[ids], plan)
     managed = jnp.minimum(
         1 + jnp.floor(jax.random.uniform(how_far_key, full.shape) * full).astype(jnp.int32),

@@ -32,7 +32,7 @@ def draws_from_config(config: ml_collections.ConfigDict, plan: BatchPlan
   return tuple(d for d in (
       stragglers_lib.draw_fn(from_section(config, 'stragglers', stragglers_lib.Settings), plan,
                              config.clients_per_round),
-      dropouts.draw_fn(float(from_section(config, 'dropout', dropouts.Settings).probability),
+      dropouts.draw_fn(from_section(config, 'dropout', dropouts.Settings).probability,
                        plan)) if d is not None)
 
 

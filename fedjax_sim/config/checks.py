@@ -40,6 +40,8 @@ RULES: tuple[Rule, ...] = (
     ('on_nonfinite', lambda v: v in NONFINITE_ACTIONS,
      f'one of {list(NONFINITE_ACTIONS)}'),
     ('data.num_clients', lambda v: is_int(v) and v >= 1, 'an integer >= 1'),
+    ('data.seed', lambda v: v is None or (is_int(v) and 0 <= v <= MAX_SEED),
+     f'None (the run\'s seed) or an integer in [0, {MAX_SEED}]'),
     ('data.test_fraction', lambda v: is_number(v) and 0 < v < 1,
      'a number in (0, 1) (the share of examples held out for the test set)'),
     ('data.max_client_size', lambda v: is_int(v) and v >= 0,

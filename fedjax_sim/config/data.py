@@ -16,5 +16,7 @@ def data_settings(config: ml_collections.ConfigDict) -> DataSettings:
 
 
 def load_data(config: ml_collections.ConfigDict) -> Dataset:
-  """The data set of `config`'s `data` section, split with `config.seed`."""
-  return load_dataset(data_settings(config), config.seed)
+  """The data set of `config`'s `data` section, split with `data.seed` (or,
+  when it is None, `config.seed`)."""
+  settings = data_settings(config)
+  return load_dataset(settings, config.seed if settings.seed is None else settings.seed)

@@ -101,7 +101,7 @@ def _data(config: ml_collections.ConfigDict, log: Log, warn: Log
   return config, dataset
 
 
-def _algorithm(config: ml_collections.ConfigDict, model: Model, dataset: Dataset
+def algorithm_parts(config: ml_collections.ConfigDict, model: Model, dataset: Dataset
                ) -> tuple[FederatedAlgorithm, Dataset]:
   """The algorithm with its aggregator, compression and attack (which may
   poison the data)."""
@@ -113,7 +113,7 @@ def _algorithm(config: ml_collections.ConfigDict, model: Model, dataset: Dataset
                               algorithm, dataset)
 
 
-def _reporters(config: ml_collections.ConfigDict, num_clients: int, asynchronous: bool,
+def reporters(config: ml_collections.ConfigDict, num_clients: int, asynchronous: bool,
                warn: Log) -> tuple[Reporter, ...]:
   """Privacy spent (`epsilon`) under DP-FedAvg: after every round, or under
   FedBuff after every release (server update)."""
@@ -172,7 +172,7 @@ def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
                                                   model, split)
   train_part, personalize = personalization.personalize(
       personal, config.seed, config.client.batch_size, model, dataset.train, split)
-  algorithm, dataset = _algorithm(config, model, dataset._replace(train=train_part))
+  algorithm, dataset = algorithm_parts(config, model, dataset._replace(train=train_part))
   plan = plan_batches(dataset.train.max_examples, config.client.batch_size,
                       config.client.epochs, config.client.steps)
   engine = from_section(config, 'engine', EngineSettings)
@@ -205,6 +205,6 @@ def build_experiment(config: ml_collections.ConfigDict, log: Log = logging.info,
   return Experiment(
       dataset, model, algorithm, round_fn, sample_fn, schedule,
       _population(placement, dataset.train, place), placement, place, settings, config_json,
-      _reporters(config, num_clients, buffered is not None, warn), personalize,
+      reporters(config, num_clients, buffered is not None, warn), personalize,
       eval_subset(dataset.train, config.eval_clients, config.seed) if streamed else None,
       client_test, mesh)

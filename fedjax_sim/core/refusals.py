@@ -100,11 +100,25 @@ LANES_DIFFERENTIABLE = Refusal(
     'engine.strategy', 'differentiable rounds (make_round(differentiable=True))',
     "'chunked' or 'sequential'", 'differentiable rounds run fixed-length loops')
 
+SWEEP = 'a sweep (config.sweep)'
+SWEEP_POPULATION = Refusal(
+    'engine.population', SWEEP, ('device',), "a sweep keeps every member's client states "
+    "on the devices, vmapped; host and disk populations (chosen by 'auto' when they do not "
+    'fit) would gather each member\'s sampled rows on the host, which is not built: sweep '
+    'fewer members per run, or run the members one after another')
+SWEEP_CLOCK = Refusal(
+    'the virtual clock (clock, system, availability) or fedbuff', SWEEP, (False,),
+    "its schedule runs on the host between rounds, one run at a time; sweep without it, or "
+    'run the members one after another')
+SWEEP_PROCESSES = Refusal(
+    '--num_processes', SWEEP, (1,), 'a sweep runs in one process (on every local device); '
+    'run one sweep per process, each over part of the grid')
+
 REFUSALS = FEDBUFF_REFUSALS + (
     DP_AVAILABILITY, DP_OVER_SELECTION, DP_CHAIN, KRUM_CLIENTS, STREAMED_PERSONALIZATION,
     STREAMED_ATTACK, STREAMED_CENTRALIZED, STREAMED_DEVICE, DITTO_HELD_OUT,
     CLIENT_EVAL_HELD_OUT, FINETUNE_HELD_OUT, LANES_FULL_PASS, LANES_LOOPS,
-    LANES_DIFFERENTIABLE)
+    LANES_DIFFERENTIABLE, SWEEP_POPULATION, SWEEP_CLOCK, SWEEP_PROCESSES)
 
 
 def refuse(row: Refusal, value: Any) -> None:

@@ -47,6 +47,9 @@ class DataSettings(NamedTuple):
     num_tags: stackoverflow's tags.
     vocab_file, tags_file: stackoverflow's vocabularies as files (empty:
       counted from the train split).
+    seed: the seed of the partition, the test split and synthetic's draws
+      (None: the run's `seed`); set it to keep the data fixed while a sweep
+      varies `seed` (`fedjax_sim.config.sweep`).
   """
 
   name: str = 'digits'
@@ -83,3 +86,4 @@ class DataSettings(NamedTuple):
   num_tags: int = 500
   vocab_file: str = ''
   tags_file: str = ''
+  seed: int | None = None

@@ -32,8 +32,13 @@ PyTree = Any
 
 def sample_and_round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
   """`(sample_key, round_key)` of a round; a function of seed and index only."""
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), round_index + 1)
-  return tuple(jax.random.split(key))
+  return keys_of_round(jax.random.PRNGKey(seed), round_index)
+
+
+def keys_of_round(run_key: jax.Array, round_index: int | jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+  """`sample_and_round_keys` from the run's key `PRNGKey(seed)` (traceable)."""
+  return tuple(jax.random.split(jax.random.fold_in(run_key, round_index + 1)))
 
 
 class Scheduled(NamedTuple):

@@ -1,0 +1,120 @@
+"""A sweep group's program from its members' configs: one round program for
+all of them, vmapped over a leading member axis (`fedjax_sim.run.sweep_loop`
+runs it). The traced fields' values enter it as arrays and every part that
+reads them (algorithm, aggregator, behaviour draws) is built inside it from
+the config; the data set is built once and shared."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from fedjax_sim.config import behaviour as behaviour_lib
+from fedjax_sim.config.experiment import algorithm_parts, build_experiment, reporters
+from fedjax_sim.config.overrides import get_field
+from fedjax_sim.config.schema import EngineSettings
+from fedjax_sim.config.sections import from_section
+from fedjax_sim.config.sweep import Group, Member, describe
+from fedjax_sim.core import refusals
+from fedjax_sim.core.round import make_round
+from fedjax_sim.core.state import init_state
+from fedjax_sim.data.batching import plan_batches
+from fedjax_sim.data.packed import for_round
+from fedjax_sim.errors import ConfigError
+from fedjax_sim.run import schedule as schedule_lib
+from fedjax_sim.run.divergence import DivergenceSettings, checked_settings
+from fedjax_sim.run.experiment import Experiment
+from fedjax_sim.run.sweep_loop import SweepGroup
+
+Log = Callable[[str], None]
+
+
+def with_values(config: ml_collections.ConfigDict, values: dict[str, Any]
+                ) -> ml_collections.ConfigDict:
+  """A copy of `config` holding `values` (traced arrays) at their fields."""
+  traced = config.copy_and_resolve_references()
+  with traced.ignore_type():
+    for field, value in values.items():
+      parent, _, leaf = field.rpartition('.')
+      (get_field(traced, parent) if parent else traced)[leaf] = value
+  return traced
+
+
+def _member_parts(member: Member, exp: Experiment, warn: Log) -> Experiment:
+  """`exp` with the member's own reporters and run settings, its config's
+  parts built concretely first, so a bad value is one line naming the member."""
+  config = member.config
+  try:
+    algorithm_parts(config, exp.model, exp.dataset)
+    behaviour_lib.draws_from_config(config, _plan(config, exp))
+    settings = exp.settings._replace(seed=config.seed, divergence=checked_settings(
+        from_section(config, 'divergence', DivergenceSettings)))
+    return exp._replace(settings=settings, config_json=None, reporters=reporters(
+        config, exp.dataset.train.num_clients, False, warn))
+  except ConfigError as e:
+    raise ConfigError(f'sweep member {member.index} ({describe(member)}): {e}') from None
+
+
+def _plan(config: ml_collections.ConfigDict, exp: Experiment):
+  return plan_batches(exp.dataset.train.max_examples, config.client.batch_size,
+                      config.client.epochs, config.client.steps)
+
+
+def _refuse(config: ml_collections.ConfigDict, exp: Experiment) -> None:
+  """The sweep's refusals (`fedjax_sim.core.refusals`)."""
+  refusals.refuse(refusals.SWEEP_POPULATION, exp.placement)
+  refusals.refuse(refusals.SWEEP_CLOCK, behaviour_lib.clock_inputs(
+      config, exp.model, exp.dataset) is not None)
+  refusals.refuse(refusals.SWEEP_PROCESSES, jax.process_count())
+
+
+def build_group(group: Group, log: Log, warn: Log) -> SweepGroup:
+  """The group's shared parts (data, model, evaluation: its first member's)
+  and its vmapped init and round programs."""
+  first = group.members[0]
+  config = first.config
+  exp = build_experiment(config, log, warn)
+  _refuse(config, exp)
+  experiments = tuple(_member_parts(m, exp, warn) for m in group.members)
+  plan = _plan(config, exp)
+  engine = from_section(config, 'engine', EngineSettings)
+  drop = config.get('on_nonfinite', 'stop') == 'drop'
+  counts = jnp.asarray(exp.dataset.train.counts)
+  num_clients = exp.dataset.train.num_clients
+  example = jnp.asarray(exp.dataset.test['x'][:1])
+
+  def algorithm(values):
+    return algorithm_parts(with_values(config, values), exp.model, exp.dataset)[0]
+
+  def init(values, run_key):
+    params = exp.model.init(run_key, example)
+    return init_state(algorithm(values), params, num_clients)
+
+  def step(values, run_key, state, active, round_index, data):
+    traced = with_values(config, values)
+    draws = behaviour_lib.draws_from_config(traced, plan)
+    sample_key, round_key = schedule_lib.keys_of_round(run_key, round_index)
+    scheduled, _ = schedule_lib.synchronous(exp.sample_fn, draws, counts).next(
+        None, None, sample_key)
+    round_fn = make_round(algorithm(values), plan, engine.strategy, engine.chunk_size,
+                          exp.mesh, log, drop_nonfinite=drop)
+    new, metrics = round_fn(state, data, scheduled.ids, round_key, **scheduled.behaviour)
+    ok = metrics['server_finite'] & (drop | (metrics['nonfinite_clients'] == 0))
+    keep = active & ok  # a frozen or diverging member keeps its last good state
+    new = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, state)
+    return new, metrics, scheduled.ids, ok
+
+  values = {f: jnp.asarray([m.values[f] for m in group.members], jnp.float32)
+            for f in group.traced if f != 'seed'}
+  run_keys = jnp.stack([jax.random.PRNGKey(m.config.seed) for m in group.members])
+  data = exp.place(for_round(exp.dataset.train))
+  stepped = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, None, None)), donate_argnums=2)
+  return SweepGroup(
+      exp, experiments, tuple(m.index for m in group.members),
+      lambda: exp.place(jax.jit(jax.vmap(init))(values, run_keys)),
+      lambda state, active, r: stepped(values, run_keys, state, exp.place(np.asarray(active)),
+                                       np.int32(r), data))

@@ -1,0 +1,98 @@
+"""`fedjax_sim.sweep(config)`: every member of `config.sweep`, one program
+per group of members (`fedjax_sim.config.sweep`), the groups one after another."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import ml_collections
+from absl import logging
+
+from fedjax_sim.cli import to_stderr
+from fedjax_sim.config import sweep as sweep_lib
+from fedjax_sim.config.sections import as_json
+from fedjax_sim.config.sweep_program import build_group
+from fedjax_sim.config.train import PROGRESS
+from fedjax_sim.distributed import is_primary
+from fedjax_sim.errors import ConfigError, DivergedError
+from fedjax_sim.rundir import runlog, sweep_record
+from fedjax_sim.rundir.sweep_table import MemberResult, cells, format_cells
+from fedjax_sim.run.sweep_loop import run_group
+
+Log = Callable[[str], None]
+
+
+def describe_groups(groups: list[sweep_lib.Group]) -> str:
+  """The members and how they are grouped, one line per group."""
+  total = sum(len(g.members) for g in groups)
+  lines = [f'sweep: {total} members in {len(groups)} group(s), one program per group']
+  for g, group in enumerate(groups):
+    traced = ', '.join(group.traced) or 'nothing'
+    first, last = group.members[0].index, group.members[-1].index
+    shared = {k: v for k, v in group.members[0].values.items() if k not in group.traced}
+    lines.append(f'  group {g}: {len(group.members)} members ({first}..{last}), traced: '
+                 f'{traced}' + (f'; {sweep_lib._describe(shared)}' if shared else ''))
+  return '\n'.join(lines)
+
+
+def member_table(config: ml_collections.ConfigDict, groups: list[sweep_lib.Group]) -> dict:
+  """`sweep.json`: the axes and every member's values, group and directory."""
+  members = [{'index': m.index, 'values': m.values, 'group': g,
+              'dir': os.path.relpath(sweep_record.member_dir('.', m.index))}
+             for g, group in enumerate(groups) for m in group.members]
+  return {'mode': config.sweep.get('mode', 'product'),
+          'axes': {k: list(v) for k, v in sweep_lib.axes(config).items()},
+          'groups': [{'members': [m.index for m in g.members], 'traced': list(g.traced)}
+                     for g in groups],
+          'members': sorted(members, key=lambda m: m['index'])}
+
+
+def sweep(config: ml_collections.ConfigDict, log: Log = print, workdir: str | None = None,
+          resume: bool = False, progress: str = 'lines') -> list[list[dict[str, float]]]:
+  """Trains every member of `config.sweep` (see `fedjax_sim.config.sweep`);
+  returns each member's evaluations (of the rounds run now), by index.
+
+  With `workdir`, the sweep writes its config, member table, one run
+  directory per member, checkpoints and results there, and `resume`
+  continues it bit-identically (or extends it by more `rounds`). `log`
+  receives the grouping, one progress line per evaluation and group, and the
+  results table; `progress='none'` is quiet."""
+  if progress not in PROGRESS:
+    raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
+  say = log if progress != 'none' and is_primary() else (lambda line: None)
+  members = sweep_lib.members(config)
+  groups = sweep_lib.groups(config, members)
+  say(describe_groups(groups))
+  programs = [build_group(group, logging.info, to_stderr) for group in groups]
+  has_run = (sweep_record.open_sweep(workdir, as_json(config), member_table(config, groups),
+                                     resume) if workdir else False)
+  histories: list[list[dict]] = [[] for _ in members]
+  frozen: dict[int, int] = {}
+  for g, (group, program) in enumerate(zip(groups, programs)):
+    record = (sweep_record.GroupRecord(
+        workdir, g, program.indices, [as_json(m.config) for m in group.members], has_run,
+        program.exp.settings.checkpoint_keep, program.exp.dataset.client_names, to_stderr)
+              if workdir else sweep_record.NoGroupRecord())
+    group_histories, frozen_at = run_group(program, record, say, to_stderr)
+    for m, history, at in zip(group.members, group_histories, frozen_at):
+      histories[m.index], frozen[m.index] = history, int(at)
+  results = [MemberResult(m.index, m.values, _last(workdir, m.index, histories[m.index]),
+                          frozen[m.index]) for m in members]
+  say(format_cells(cells(results)))
+  if workdir:
+    sweep_record.write_results(workdir, [r._asdict() for r in results])
+  if all(r.frozen_at for r in results):
+    raise DivergedError(f'every member of the sweep was frozen (diverged); the first at '
+                        f'round {min(r.frozen_at for r in results)}; lower the learning rates')
+  return histories
+
+
+def _last(workdir: str | None, index: int, history: list[dict]) -> dict | None:
+  """A member's last evaluation: from its metrics log with a workdir (a
+  resumed sweep ran only some rounds now), else from this run's history."""
+  if workdir:
+    rows = runlog.read_jsonl(os.path.join(sweep_record.member_dir(workdir, index),
+                                          runlog.METRICS))
+    return rows[-1] if rows else None
+  return history[-1] if history else None
