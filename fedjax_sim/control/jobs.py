@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -76,6 +77,19 @@ def last_error(console_path: str) -> str:
   return (errors or lines or ['no console output'])[-1][:500]
 
 
+def clear_run_files(run_dir: str) -> None:
+  """Removes what a run that trained no round left (its config.json, empty
+  logs, a checkpoints folder), keeping job.json and console.log, so that
+  it can start afresh under its name."""
+  for entry in os.scandir(run_dir):
+    if entry.name in (JOB, CONSOLE):
+      continue
+    if entry.is_dir(follow_symlinks=False):
+      shutil.rmtree(entry.path)
+    else:
+      os.unlink(entry.path)
+
+
 class Runner:
   """Starts queued jobs one at a time in a worker thread.
 
@@ -129,8 +143,9 @@ class Runner:
         return self._jobs[name]
     return read_job(os.path.join(self.runs_dir, name))
 
-  def submit(self, job: Job) -> Job:
-    """Queues `job`; refused while a job of the same run is queued or running."""
+  def submit(self, job: Job, fresh: bool = False) -> Job:
+    """Queues `job`; refused while a job of the same run is queued or
+    running. `fresh`: the run trained no round, and starts over."""
     with self._lock:
       current = self.job(job.name)
       if current is not None and current.status in ACTIVE:
@@ -138,6 +153,8 @@ class Runner:
       if self._closed:
         raise Refused('the control room is shutting down', 503)
       os.makedirs(os.path.join(self.runs_dir, job.name), exist_ok=True)
+      if fresh:
+        clear_run_files(os.path.join(self.runs_dir, job.name))
       self._jobs[job.name] = job
       self._save(job)
       self._queue.append(job)
@@ -159,6 +176,15 @@ class Runner:
         self._stopping = True                                  # would end the round
         self._process.send_signal(signal.SIGTERM)
     return job
+
+  def delete(self, name: str) -> None:
+    """Removes run `name`'s directory; refused while it is queued or running."""
+    with self._lock:
+      current = self.job(name)
+      if current is not None and current.status in ACTIVE:
+        raise Refused(f'run {name!r} is {current.status}; stop it before deleting it', 409)
+      shutil.rmtree(os.path.join(self.runs_dir, name))
+      self._jobs.pop(name, None)
 
   def _work(self) -> None:
     while True:

@@ -16,7 +16,7 @@ from typing import Any
 
 from fedjax_sim.algorithms.registry import algorithm_module
 from fedjax_sim.config.algorithms import build_aggregator
-from fedjax_sim.config.checks import check_config
+from fedjax_sim.config.checks import MAX_ROUNDS, check_config
 from fedjax_sim.config.files import config_docs, load_config_file
 from fedjax_sim.config.overrides import Config, apply_overrides, field_values, flag_value
 from fedjax_sim.config.sections import from_section
@@ -87,6 +87,18 @@ def preflight(config: Config) -> None:
     path = config.data.get('path') or ''
     message = str(e).replace(path, os.path.basename(path)) if path else str(e)
     raise Refused(message) from None
+
+
+def extension_rounds(value: Any, current: int) -> int:
+  """`value` if it is a valid new length for a run of `current` rounds: an
+  integer in [current + 1, MAX_ROUNDS], the command line's rule for
+  `rounds` on resume; else Refused naming the range."""
+  if not isinstance(value, int) or isinstance(value, bool) or not (
+      current < value <= MAX_ROUNDS):
+    raise Refused(f'rounds={value!r}: expected an integer in [{current + 1}, {MAX_ROUNDS}] '
+                  f"(more than the run's {current} rounds; round numbers are int32 on "
+                  'the device)')
+  return value
 
 
 def command(job: Job, python: str, train_script: str, configs_dir: str,

@@ -42,3 +42,8 @@ class Models:
           raise Refused(message.replace(run_dir, name), 409) from None
         self._models[run_dir] = cached
       return cached[1]
+
+  def forget(self, run_dir: str) -> None:
+    """Drops the run's model (its directory was deleted)."""
+    with self._lock:
+      self._models.pop(run_dir, None)

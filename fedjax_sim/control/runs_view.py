@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from fedjax_sim.rundir import runlog
-from fedjax_sim.control.jobs import FINISHED, RUNNING, STOPPED, Job, read_job
+from fedjax_sim.rundir.report import REPORT_HTML
+from fedjax_sim.control.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Job, read_job
 from fedjax_sim.control.safety import NAME
 from fedjax_sim.errors import DataError
 
@@ -28,6 +29,24 @@ def run_names(runs_dir: str) -> list[str]:
     elif os.path.exists(config):
       runs.append((os.path.getmtime(config), entry.name))
   return [name for _, name in sorted(runs)]
+
+
+def data_users(runs_dir: str, path: str, job_of: Callable[[str], Job | None]) -> list[str]:
+  """The runs that train on the file `path`: their job's `data.path`
+  (queued ones have no config.json yet) or their config.json's."""
+  users = []
+  for name in run_names(runs_dir):
+    job = job_of(name)
+    try:
+      config = runlog.read_json(os.path.join(runs_dir, name, runlog.CONFIG)) or {}
+    except DataError:
+      config = {}
+    data = config.get('data') if isinstance(config, dict) else None
+    used = {job.overrides.get('data.path') if job else None,
+            data.get('path') if isinstance(data, dict) else None}
+    if path in used:
+      users.append(name)
+  return users
 
 
 def rounds_done(run_dir: str) -> int:
@@ -58,7 +77,11 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
   return {'name': name, 'status': status, 'round': done, 'rounds': total, 'eta': eta,
           'config_file': job.config_file if job else None,
           'error': (job.error if job else None) or unreadable,
-          'resumable': status in (STOPPED, 'failed') and done > 0,
+          # A run stopped before its first round (queued, starting, or left by
+          # a killed server) starts afresh; a failed one resumes if it trained.
+          'resumable': status == STOPPED or status == FAILED and done > 0,
+          'deletable': status not in (QUEUED, RUNNING, EXTERNAL),
+          'report': os.path.exists(os.path.join(run_dir, REPORT_HTML)),
           'config': config, 'last': last}
 
 

@@ -1,21 +1,24 @@
 """Routes of runs: the configs a run can start from, the runs list and its
-live event stream, start, stop, resume and extend, and a run's metrics,
-clients and console."""
+live event stream, start, stop, resume, extend and delete, and a run's
+metrics, clients, console and report."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
+import urllib.parse
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from fedjax_sim.config.data import data_settings
 from fedjax_sim.control import jobs, launch, runs_view, uploads
 from fedjax_sim.control.replies import finite, read_body, reply, typed_field
 from fedjax_sim.control.room import Room
 from fedjax_sim.control.safety import Refused, inside
+from fedjax_sim.rundir.report import REPORT_DIR, REPORT_HTML
 
 CSV_CONFIG = 'hospitals.py'  # the config uploaded tables train with
 # The data fields a run on an uploaded table may set.
@@ -81,7 +84,8 @@ def router(room: Room) -> APIRouter:
 
   @api.post('/api/runs/{name}/resume')
   async def resume(name: str, request: Request):
-    """Continues a stopped run; with body {rounds: N}, extends a run to N rounds."""
+    """Continues a stopped run (one that trained no round starts afresh);
+    with body {rounds: N}, extends a run to N rounds."""
     path = room.run_dir(name)
     previous = runner.job(name)
     if previous is None:
@@ -90,20 +94,51 @@ def router(room: Room) -> APIRouter:
     overrides = dict(previous.overrides)
     body = await read_body(request, settings.max_upload_bytes)
     current = runs_view.summary(path, name, previous)['rounds']
+    done = runs_view.rounds_done(path)
     if body.get('rounds') is not None:
-      rounds = body['rounds']
-      if not (isinstance(rounds, int) and not isinstance(rounds, bool)):
-        raise Refused(f'rounds={rounds!r}: expected an integer')
-      if current is None or previous.status == jobs.FAILED and not runs_view.rounds_done(path):
-        raise Refused(f'run={name!r} has no rounds to extend; start a new run', 409)
-      if rounds <= current:
-        raise Refused(f'rounds={rounds}: expected more than the run\'s {current} rounds')
-      overrides['rounds'] = rounds
+      if current is None or not done:
+        raise Refused(f'run={name!r} has no rounds to extend; resume or delete it', 409)
+      overrides['rounds'] = launch.extension_rounds(body['rounds'], current)
     elif previous.status == jobs.FINISHED:
       raise Refused(f'run={name!r} is finished; extend it with more rounds', 409)
-    job = jobs.Job(name, previous.config_file, overrides, resume=True,
-                   start_round=runs_view.rounds_done(path), created=previous.created)
-    return reply(runner.submit(job).as_json(), 201)
+    elif previous.status == jobs.FAILED and not done:
+      raise Refused(f'run={name!r} failed before its first round; delete it and start '
+                    'it again', 409)
+    job = jobs.Job(name, previous.config_file, overrides, resume=done > 0,
+                   start_round=done, created=previous.created)
+    return reply(runner.submit(job, fresh=not done).as_json(), 201)
+
+  @api.delete('/api/runs/{name}')
+  def delete(name: str):
+    """Removes a run that is not queued or running (nor unfinished and not
+    started here: scripts/train.py may be writing it)."""
+    path = room.run_dir(name)
+    if runs_view.summary(path, name, runner.job(name))['status'] == runs_view.EXTERNAL:
+      raise Refused(f'run={name!r} is unfinished and was not started here, so it may still '
+                    'be training; remove its directory by hand', 409)
+    runner.delete(name)
+    room.models.forget(path)
+    return reply({'deleted': name})
+
+  @api.get('/api/runs/{name}/report.html')
+  def report(name: str, request: Request):
+    """The run's report (scripts/report.py), its figures' links with the token."""
+    path = os.path.join(room.run_dir(name), REPORT_HTML)
+    if not os.path.isfile(path):
+      raise Refused(f'run={name!r} has no report yet (scripts/report.py writes it)', 404)
+    token = request.query_params.get('token')
+    html = open(path, errors='replace').read()
+    if token:
+      html = re.sub(rf'src="{REPORT_DIR}/([^"?]+)"', lambda m: 'src="{}/{}?{}"'.format(
+          REPORT_DIR, m.group(1), urllib.parse.urlencode({'token': token})), html)
+    return HTMLResponse(html, headers={'Cache-Control': 'no-store'})
+
+  @api.get('/api/runs/{name}/report/{file}')
+  def report_figure(name: str, file: str):
+    path = inside(os.path.join(room.run_dir(name), REPORT_DIR), file, 'file')
+    if not os.path.isfile(path):
+      raise Refused(f'file={file!r}: no such figure in the report of run {name!r}', 404)
+    return FileResponse(path)
 
   @api.get('/api/runs/{name}/metrics')
   def metrics(name: str):
