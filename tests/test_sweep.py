@@ -1,0 +1,129 @@
+"""Sweeps: every member of a vmapped group equals the single run of its own
+config (`fedjax_sim.train`), for FedAvg, FedProx, SCAFFOLD (client state),
+DP with noise, stragglers and dropouts; grouping; frozen members."""
+
+import numpy as np
+import pytest
+
+import fedjax_sim as fs
+from configs import default
+from fedjax_sim.config import sweep as sweep_lib
+from fedjax_sim.errors import ConfigError, DivergedError
+
+COMPARED = ('test_loss', 'test_accuracy', 'train_loss', 'client_train_loss',
+            'client_train_accuracy')
+
+
+def small(data: str = 'synthetic', **changes):
+  c = default.get_config(data)
+  c.rounds, c.eval_every, c.clients_per_round = 3, 1, 6
+  c.data.seed = 0
+  for field, value in changes.items():
+    node = c
+    *parents, leaf = field.split('__')
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+  return c
+
+
+def assert_members_equal_singles(config, axes, mode='product', groups=1):
+  config.sweep = sweep_lib.sweep_section(axes, mode)
+  members = sweep_lib.members(config)
+  assert len(sweep_lib.groups(config, members)) == groups
+  histories = fs.sweep(config, log=lambda line: None)
+  for member, history in zip(members, histories):
+    single = fs.train(member.config, log=lambda line: None, progress='none')
+    assert len(history) == len(single) == config.rounds
+    for got, want in zip(history, single):
+      for key in COMPARED:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-6,
+                                   err_msg=f'member {member.index} {member.values} {key}')
+  return histories
+
+
+def test_fedavg_learning_rates_and_seeds_one_program():
+  histories = assert_members_equal_singles(
+      small('digits'), {'client.optimizer.learning_rate': (0.05, 0.2), 'seed': (0, 1)})
+  losses = [h[-1]['test_loss'] for h in histories]
+  assert len(set(losses)) == 4  # the members really differ
+
+
+def test_fedprox_mu_and_server_rate_zipped():
+  assert_members_equal_singles(
+      small(algorithm='fedprox'),
+      {'fedprox.mu': (0., 0.5), 'server.optimizer.learning_rate': (1., 0.5)}, mode='zip')
+
+
+def test_scaffold_client_state():
+  assert_members_equal_singles(
+      small(algorithm='scaffold'), {'client.optimizer.learning_rate': (0.02, 0.1)})
+
+
+def test_dp_noise_and_clip():
+  assert_members_equal_singles(
+      small(aggregator__name='dp', weighting='uniform'),
+      {'aggregator.noise_multiplier': (0.1, 1.), 'aggregator.clip': (0.5, 2.)}, mode='zip')
+
+
+def test_stragglers_and_dropouts():
+  assert_members_equal_singles(
+      small(), {'stragglers.fraction': (0., 0.5), 'dropout.probability': (0.3, 0.)},
+      mode='zip')
+
+
+def test_structural_fields_form_groups():
+  config = small()
+  config.sweep = sweep_lib.sweep_section(
+      {'client.batch_size': (5, 10), 'client.optimizer.learning_rate': (0.05, 0.1, 0.2)})
+  groups = sweep_lib.groups(config, sweep_lib.members(config))
+  assert [len(g.members) for g in groups] == [3, 3]
+  assert [g.traced for g in groups] == [('client.optimizer.learning_rate',)] * 2
+  assert [{m.values['client.batch_size'] for m in g.members} for g in groups] == [{5}, {10}]
+
+
+def test_seed_is_structural_without_a_data_seed():
+  """Without data.seed each seed partitions the data its own way: a group each."""
+  config = small()
+  config.data.seed = None
+  config.sweep = sweep_lib.sweep_section({'seed': (0, 1, 2)})
+  groups = sweep_lib.groups(config, sweep_lib.members(config))
+  assert [len(g.members) for g in groups] == [1, 1, 1]
+  config.data.seed = 0
+  assert [len(g.members) for g in sweep_lib.groups(config, sweep_lib.members(config))] == [3]
+
+
+def test_a_diverging_member_is_frozen_and_the_others_are_unchanged():
+  config = small()
+  config.sweep = sweep_lib.sweep_section({'client.optimizer.learning_rate': (0.1, 1e30)})
+  lines = []
+  histories = fs.sweep(config, log=lines.append)
+  single = fs.train(sweep_lib.members(config)[0].config, log=lambda line: None)
+  assert [h['test_loss'] for h in histories[0]] == pytest.approx(
+      [h['test_loss'] for h in single], rel=1e-6)
+  assert histories[1] == []  # frozen in round 1, never evaluated
+  table = lines[-1]
+  assert 'member 1 at round 1' in table and table.splitlines()[2].split()[1] == '0.1'
+
+
+def test_every_member_frozen_is_an_error():
+  config = small()
+  config.sweep = sweep_lib.sweep_section({'client.optimizer.learning_rate': (1e30, 1e31)})
+  with pytest.raises(DivergedError, match='every member of the sweep was frozen'):
+    fs.sweep(config, log=lambda line: None)
+
+
+@pytest.mark.parametrize('axes, mode, message', [
+    ({'client.optimizer.learning_rat': (0.1,)}, 'product',
+     'sweep.axes.client.optimizer.learning_rat: the config has no such field'),
+    ({'client.optimizer.learning_rate': (0.1, -1.)}, 'product',
+     r"sweep member 1 \(client.optimizer.learning_rate=-1.0\): client.optimizer"
+     r".learning_rate must be > 0"),
+    ({'seed': (0, 1), 'fedprox.mu': (0.1,)}, 'zip', 'sweep.mode=zip needs axes of one length'),
+    ({'seed': (0,)}, 'grid', "sweep.mode must be one of \\['product', 'zip'\\]"),
+])
+def test_bad_sweeps_are_one_line(axes, mode, message):
+  config = small(algorithm='fedprox')
+  config.sweep = sweep_lib.sweep_section(axes, mode)
+  with pytest.raises(ConfigError, match=message):
+    fs.sweep(config, log=lambda line: None)
