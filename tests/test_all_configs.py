@@ -10,7 +10,9 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
+from fedjax_sim.config import sweep as sweep_lib
 from fedjax_sim.config import train as train_lib
+from fedjax_sim.config.sweep_train import sweep
 from fedjax_sim.data.benchmark_data import BENCHMARKS
 from sqlite_fixtures import shrink, write_benchmarks
 
@@ -30,6 +32,10 @@ def test_config_runs_with_one_round_compilation(name, benchmarks, monkeypatch):
   if config.data.name in BENCHMARKS:
     config = shrink(config, benchmarks)
   config.rounds, config.eval_every = 3, 3
+  if sweep_lib.axes(config):  # a sweep: every member trains, as one program per group
+    histories = sweep(config, log=lambda line: None)
+    assert all(h[-1]['round'] == 3 and math.isfinite(h[-1]['test_loss']) for h in histories)
+    return
   built, build = [], train_lib.build_experiment
 
   def build_and_keep(*args):

@@ -10,6 +10,7 @@ import tqdm
 
 from fedjax_sim.cli import to_stderr
 from fedjax_sim.config.experiment import build_experiment
+from fedjax_sim.config.sweep import axes
 from fedjax_sim.distributed import is_primary
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.run.loop import run
@@ -49,6 +50,9 @@ def train(config: ml_collections.ConfigDict, log: Callable[[str], None] = print,
   """
   if progress not in PROGRESS:
     raise ConfigError(f'--progress must be one of {list(PROGRESS)}, got {progress!r}')
+  if axes(config):
+    raise ConfigError(f'config.sweep sweeps {", ".join(axes(config))}: run it with '
+                      'fedjax_sim.sweep(config) (scripts/train.py does), or drop config.sweep')
   primary = is_primary()
   say = {'bar': tqdm.tqdm.write, 'lines': log, 'none': _quiet}[progress] if primary else _quiet
   warn = to_stderr if primary else _quiet
