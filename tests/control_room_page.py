@@ -78,7 +78,9 @@ def start_run(driver, name, **fields):
   name_box.clear()
   name_box.send_keys(name)
   driver.find_element('id', 'start-button').click()
-  wait(driver, lambda: f'run {name} is queued' in text(driver, 'start-message'),
+  # The message follows the run: it may be running by the time it is read.
+  wait(driver, lambda: any(f'run {name} is {s}' in text(driver, 'start-message')
+                           for s in ('queued', 'running', 'finished')),
        what=lambda: text(driver, 'start-message'))
 
 

@@ -4,6 +4,7 @@ with its scripts served locally."""
 
 import json
 import os
+import re
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -90,7 +91,10 @@ def test_events_stream_the_runs(tmp_path):
 def test_page_and_plotly_are_served_locally(client):
   page = client.get('/').text
   assert 'https://' not in page and 'http://' not in page
-  assert '/static/plotly.min.js' in page and '/static/app.js' in page
+  scripts = re.findall(r'<script src="(/static/[\w.]+\.js)"', page)
+  assert scripts[0] == '/static/plotly.min.js' and '/static/main.js' in scripts
   js = client.get('/static/plotly.min.js')
   assert js.status_code == 200 and len(js.content) > 1_000_000
-  assert 'https://' not in client.get('/static/app.js').text
+  for script in [*scripts[1:], '/static/events_worker.js']:
+    response = client.get(script)
+    assert response.status_code == 200 and 'https://' not in response.text, script
