@@ -3,6 +3,9 @@
 
 import importlib
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.config.train import train
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 part = importlib.import_module('fedjax_sim.data.partition')  # the package
 # re-exports the function `partition` under the module's name.
 NUM_TRAIN, NUM_TEST = 30, 9
@@ -232,3 +236,32 @@ def test_bad_tfds_config_names_the_field(tiny_dir, data, message):
   with pytest.raises(ConfigError) as info:
     build_experiment(tfds_config(tiny_dir, **data))
   assert message in str(info.value)
+
+
+def test_a_missing_tfds_dependency_is_one_line_before_anything_downloads(tmp_path):
+  """Issue 28: `configs/tfds_mnist.py` without `importlib_resources` (which
+  TFDS imports lazily but does not require) gave a traceback mid-download."""
+  shim = tmp_path / 'shim' / 'importlib_resources'
+  shim.mkdir(parents=True)
+  (shim / '__init__.py').write_text(
+      "raise ModuleNotFoundError(\"No module named 'importlib_resources'\", "
+      "name='importlib_resources')\n")
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [str(tmp_path / 'shim'), os.environ.get('PYTHONPATH', '')]))
+  got = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'),
+       f'--config={ROOT}/configs/tfds_mnist.py', f'--config.data.data_dir={tmp_path}/tfds',
+       '--config.rounds=1'], capture_output=True, text=True, timeout=300, env=env)
+  assert got.returncode == 2, got.stderr[-3000:]
+  assert got.stderr.strip() == (
+      "error: data.name='tfds' needs the Python package 'importlib_resources', which is not "
+      "installed (No module named 'importlib_resources'); install it with "
+      "`pip install importlib_resources`")
+  assert not os.path.exists(tmp_path / 'tfds')  # nothing downloaded or prepared
+
+
+def test_tfds_lazy_dependencies_are_installed_with_the_package():
+  with open(os.path.join(ROOT, 'pyproject.toml')) as f:
+    dependencies = f.read().split('dependencies = [', 1)[1].split(']', 1)[0]
+  assert '"importlib_resources>=' in dependencies
+  importlib.import_module('importlib_resources')

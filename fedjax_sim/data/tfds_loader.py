@@ -9,7 +9,9 @@ download does need it for image data sets (TFDS encodes images with
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import importlib
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -19,7 +21,34 @@ from fedjax_sim.data.federated_data import FederatedData, from_client_arrays
 from fedjax_sim.data.partition import partition
 from fedjax_sim.errors import ConfigError, DataError
 
+F = TypeVar('F', bound=Callable[..., Any])
+# What to install for a module TFDS imports only when used (pip's name).
+PACKAGES = {'importlib_resources': 'importlib_resources', 'tensorflow': 'tensorflow-cpu'}
+LAZY_IMPORTS = ('importlib_resources',)  # TFDS needs them for any data set
 
+
+def missing_package(error: ModuleNotFoundError) -> str:
+  """The one line for a module TFDS needs that is not installed."""
+  module = (error.name or 'an unknown module').split('.')[0]
+  package = PACKAGES.get(module, module)
+  return (f"data.name='tfds' needs the Python package {package!r}, which is not installed "
+          f'(No module named {module!r}); install it with `pip install {package}`')
+
+
+def needs_packages(fn: F) -> F:
+  """Turns a module TFDS imports lazily, and finds missing, into a ConfigError."""
+  @functools.wraps(fn)
+  def wrapped(*args, **kwargs):
+    try:
+      return fn(*args, **kwargs)
+    except ModuleNotFoundError as e:
+      if (e.name or '').startswith('fedjax_sim'):
+        raise
+      raise ConfigError(missing_package(e)) from None
+  return wrapped  # type: ignore[return-value]
+
+
+@needs_packages
 def load_tfds(name: str, num_clients: int, method: str = 'iid', seed: int = 0, *,
               split_train: str = 'train', split_test: str = 'test',
               image_key: str | None = None, label_key: str | None = None,
@@ -46,6 +75,8 @@ def load_tfds(name: str, num_clients: int, method: str = 'iid', seed: int = 0, *
     inputs scaled by their dtype's maximum into [0, 1], float inputs unchanged)
     and int32 `y`, the centralized test set `{'x', 'y'}`, and the label count.
   """
+  for module in LAZY_IMPORTS:  # now, not halfway through a download
+    importlib.import_module(module)
   builder = _builder(name, data_dir)
   image_key, label_key = _feature_keys(builder, name, image_key, label_key)
   label = builder.info.features[label_key]
@@ -64,6 +95,7 @@ def load_tfds(name: str, num_clients: int, method: str = 'iid', seed: int = 0, *
   return train, {'x': test_x, 'y': test_y}, num_classes
 
 
+@needs_packages
 def is_prepared(name: str, data_dir: str | None = None) -> bool:
   """Whether TFDS data set `name` is prepared as ArrayRecord files under
   `data_dir` (TFDS's default if None), so it loads without a download."""
