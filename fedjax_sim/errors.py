@@ -32,3 +32,9 @@ class NothingTrainedError(DivergedError):
   def __init__(self, message: str, history: list):
     super().__init__(message)
     self.history = history
+
+
+class RunFileError(ConfigError):
+  """A run file cannot be written (a read-only directory, a full disk): bad
+  ground to run on, exit 2 like other bad input. The message names the path
+  and what to do (`fedjax_sim.rundir.write_errors`)."""

@@ -83,7 +83,8 @@ def table_inputs(table: Table, exported: ExportedModel) -> np.ndarray:
 
 
 def from_run(workdir: str) -> ExportedModel:
-  """The global model of the newest intact checkpoint in `workdir`."""
+  """The global model of the newest intact checkpoint in `workdir` (a corrupt
+  one is named on stderr and left in place: this only reads the run)."""
   from fedjax_sim.config.experiment import build_experiment  # the run's data, model and algorithm
   config_dict = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
   if config_dict is None:
@@ -92,10 +93,12 @@ def from_run(workdir: str) -> ExportedModel:
   sample = jnp.asarray(exp.dataset.test['x'][:1])
   params = exp.model.init(jax.random.PRNGKey(0), sample)
   like = init_state(exp.algorithm, params, exp.dataset.train.num_clients)
-  mgr = checkpoint.manager(os.path.join(workdir, CHECKPOINTS), config_dict['checkpoint']['keep'])
-  restored = checkpoint.restore_latest(mgr, like)
+  mgr = checkpoint.manager(os.path.join(workdir, CHECKPOINTS), config_dict['checkpoint']['keep'],
+                           create=False)
+  restored = checkpoint.restore_latest(mgr, like, set_aside=False)  # reads, moves nothing
   if restored is None:
-    raise DataError(f'--workdir {workdir!r} has no checkpoint yet')
+    raise DataError(f'--workdir {workdir!r} has no intact checkpoint (see the warnings above)'
+                    if mgr.all_steps() else f'--workdir {workdir!r} has no checkpoint yet')
   rounds_done, state = restored
   columns = exp.dataset.columns
   class_names = (columns.class_names if columns is not None

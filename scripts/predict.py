@@ -47,6 +47,12 @@ def check_export_path(path: str) -> None:
     raise ConfigError(f'--export {path!r} is a directory; give a file name')
 
 
+def loaded_from(workdir: str, rounds_done: int) -> str:
+  """The line naming the checkpoint a prediction used."""
+  return (f'predicting with the checkpoint after round {rounds_done}: '
+          f'{os.path.join(workdir, "checkpoints", str(rounds_done))}')
+
+
 def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
@@ -65,6 +71,8 @@ def main(argv):
     if not _INPUT.value:
       raise ConfigError('--input (a CSV file of rows) is required')
     exported = load_model(_MODEL.value) if _MODEL.value else from_run(_WORKDIR.value)
+    if _WORKDIR.value:
+      print(loaded_from(_WORKDIR.value, exported.rounds_done), file=sys.stderr)
     write_predictions(exported.predict(table_inputs(read_table(_INPUT.value), exported)),
                       exported.class_names)
   except (ConfigError, DataError) as e:

@@ -40,6 +40,33 @@ def _flip_newest_checkpoint(workdir: str) -> None:
     f.write(bytes([byte[0] ^ 1]))
 
 
+def _flip_every_checkpoint(workdir: str) -> None:
+  for step in os.listdir(f'{workdir}/checkpoints'):
+    data = max(glob.glob(f'{workdir}/checkpoints/{step}/default/**/d/*', recursive=True),
+               key=os.path.getsize)
+    with open(data, 'r+b') as f:
+      byte = f.read(1)
+      f.seek(0)
+      f.write(bytes([byte[0] ^ 1]))
+
+
+def _drop_checkpoints(workdir: str) -> None:
+  shutil.rmtree(os.path.join(workdir, 'checkpoints'))
+
+
+def _drop_newest_metadata(workdir: str) -> None:
+  os.remove(os.path.join(workdir, 'checkpoints', '2', '_CHECKPOINT_METADATA'))
+
+
+_HELD = []  # locks this process holds for the rest of the probes
+
+
+def _hold_lock(workdir: str) -> None:
+  """Another process (this one, the probes' parent) is running the run."""
+  from fedjax_sim.rundir import lock
+  _HELD.append(lock.hold(workdir))
+
+
 def _write(path: str, text: str) -> None:
   with open(path, 'w') as f:
     f.write(text)
@@ -150,6 +177,18 @@ def probes(out_dir: str) -> list[Probe]:
       Probe('one bit flipped in the newest checkpoint',
             (work('flipped'), '--config.checkpoint.every=1', '--resume') + QUICK,
             copy('flipped', _flip_newest_checkpoint)),
+      Probe('every checkpoint corrupt',
+            (work('all_flipped'), '--config.checkpoint.every=1', '--resume') + QUICK,
+            copy('all_flipped', _flip_every_checkpoint)),
+      Probe('checkpoints deleted',
+            (work('no_checkpoints'), '--config.checkpoint.every=1', '--resume') + QUICK,
+            copy('no_checkpoints', _drop_checkpoints)),
+      Probe('orbax warns about a checkpoint',
+            (work('no_metadata'), '--config.checkpoint.every=1', '--resume') + QUICK,
+            copy('no_metadata', _drop_newest_metadata)),
+      Probe('workdir in use',
+            (work('in_use'), '--config.checkpoint.every=1', '--resume') + QUICK,
+            copy('in_use', _hold_lock)),
       Probe('--resume with more rounds',
             (f'--workdir={run}', '--config.checkpoint.every=1', '--resume') + QUICK[1:]
             + ('--config.rounds=3',)),

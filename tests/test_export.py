@@ -2,6 +2,7 @@
 scripts/predict.py prints the same probabilities."""
 
 import csv
+import glob
 import os
 import subprocess
 import sys
@@ -117,3 +118,31 @@ def test_predict_script_prints_the_probabilities_and_refuses_bad_input(hospital_
 def test_a_run_without_checkpoints_is_one_clear_error(tmp_path):
   with pytest.raises(DataError, match='holds no run'):
     export_model(str(tmp_path), str(tmp_path / 'm.msgpack'))
+
+
+def test_predict_only_reads_the_run_and_names_the_checkpoint_it_used(tmp_path):
+  """Issue 28: predict moved a corrupt checkpoint aside and did not say which
+  round's checkpoint it used."""
+  config = default.get_config()
+  config.rounds, config.eval_every, config.checkpoint.every = 2, 2, 1
+  workdir = str(tmp_path / 'run')
+  train(config, log=lambda line: None, workdir=workdir)
+  newest = max(glob.glob(f'{workdir}/checkpoints/2/default/**/d/*', recursive=True),
+               key=os.path.getsize)
+  with open(newest, 'r+b') as f:
+    byte = f.read(1)
+    f.seek(0)
+    f.write(bytes([byte[0] ^ 1]))
+  before = sorted(glob.glob(f'{workdir}/**', recursive=True))
+  rows = tmp_path / 'rows.csv'
+  rows.write_text(','.join(f'c{i}' for i in range(64)) + '\n' + ','.join(['0'] * 64) + '\n')
+  got = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'predict.py'),
+                        f'--workdir={workdir}', f'--input={rows}'],
+                       capture_output=True, text=True, timeout=300)
+  assert got.returncode == 0, got.stderr
+  warning, used = got.stderr.strip().splitlines()
+  assert warning.startswith(f'warning: checkpoint {workdir}/checkpoints/2 is corrupt: checksum '
+                            'mismatch in default/')
+  assert warning.endswith('; falling back to the previous checkpoint')
+  assert used == f'predicting with the checkpoint after round 1: {workdir}/checkpoints/1'
+  assert sorted(glob.glob(f'{workdir}/**', recursive=True)) == before  # nothing moved

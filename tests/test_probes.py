@@ -101,8 +101,11 @@ EXPECTED = {
     'finished run': (0, '', ROUND_2),
     'same workdir again, no --resume': (2, r"error: --workdir '.*/run' already holds this "
                                         r"run; pass --resume .*", ''),
-    'another experiment in the workdir': (2, r"error: --workdir '.*/run' holds a different "
-                                          r"experiment \(config differs in: seed\); .*", ''),
+    'another experiment in the workdir': (
+        2, r"error: --resume: the run in --workdir '.*/run' has another config \(seed: 0 in "
+        r"the run, 1 now\); --resume needs the same --config and overrides as the run \(see "
+        r".*/run/config\.json; only --config\.rounds may grow\), or use another --workdir "
+        r"for a new experiment", ''),
     '--resume on the finished run': (0, '', r'.*/run is complete: 2 of 2 rounds done; to '
                                      r'extend it, --resume with a larger --config\.rounds'),
     'run files without config.json': (2, r"error: --workdir '.*/no_config' holds run files "
@@ -114,6 +117,24 @@ EXPECTED = {
         0, r'warning: checkpoint .*/flipped/checkpoints/2 is corrupt: checksum mismatch in '
         r'default/.*; moved to .*/flipped/checkpoints_corrupt/2, falling back to the previous '
         r'checkpoint', ROUND_2),
+    'every checkpoint corrupt': (0, (
+        r'warning: checkpoint .*/all_flipped/checkpoints/2 is corrupt: checksum mismatch in '
+        r'default/.*; moved to .*/all_flipped/checkpoints_corrupt/2, falling back to the '
+        r'previous checkpoint',
+        r'warning: checkpoint .*/all_flipped/checkpoints/1 is corrupt: checksum mismatch in '
+        r'default/.*; moved to .*/all_flipped/checkpoints_corrupt/1, no older checkpoint is left',
+        r'warning: no intact checkpoint is left in .*/all_flipped/checkpoints; the run starts '
+        r'again from round 0'), ROUND_2),
+    'checkpoints deleted': (0, r'warning: --resume: no checkpoint in .*/no_checkpoints/'
+                            r'checkpoints \(deleted, or the run stopped before its first one\); '
+                            r'the run starts again from round 0', ROUND_2),
+    # orbax's own `W... Metadata file does not exist` line is not printed
+    'orbax warns about a checkpoint': (
+        0, r'warning: checkpoint .*/no_metadata/checkpoints/2 is corrupt: checksum mismatch in '
+        r'_CHECKPOINT_METADATA; moved to .*, falling back to the previous checkpoint', ROUND_2),
+    'workdir in use': (2, r"error: --workdir '.*/in_use' is in use: another process is running "
+                       r"this run \(a training script or the control room\); wait for it to "
+                       r"end or stop it, then try again", ''),
     '--resume with more rounds': (0, '', r'round +3 +test_accuracy .*'),
 }
 

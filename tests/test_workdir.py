@@ -80,7 +80,8 @@ def test_refuses_other_experiment_and_unrequested_overwrite(tmp_path):
   before = {p: os.path.getmtime(p) for p in glob.glob(f'{workdir}/**', recursive=True)}
   other = small_config()
   other.client.batch_size = 7
-  with pytest.raises(ConfigError, match=r'holds a different experiment.*client\.batch_size'):
+  with pytest.raises(ConfigError, match=r'another config \(client\.batch_size: \d+ in the run, '
+                     r'7 now\); --resume needs the same --config and overrides'):
     train(other, log=lambda line: None, workdir=workdir, resume=True)
   with pytest.raises(ConfigError, match='already holds this run; pass --resume'):
     train(small_config(), log=lambda line: None, workdir=workdir)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import fcntl
 import os
 import shutil
 import signal
@@ -27,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir import lock, runlog
 from fedjax_sim.control.safety import Refused
 
 JOB = 'job.json'
@@ -99,11 +98,9 @@ class Runner:
   def __init__(self, runs_dir: str, command: Callable[[Job], list[str]]):
     self.runs_dir = runs_dir
     self.command = command
-    self._lock_file = open(os.path.join(runs_dir, LOCK), 'w')
     try:
-      fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-      self._lock_file.close()
+      self._lock_file = lock.hold(os.path.join(runs_dir, LOCK))
+    except lock.Busy:
       raise Refused(f'another control room serves {runs_dir}; stop it first', 409) from None
     self._lock = threading.Condition()
     self._queue: collections.deque[Job] = collections.deque()

@@ -41,10 +41,20 @@ class Pace:
 def run(exp: Experiment, say: Say, workdir: str | None, resume: bool,
         bar: tqdm.tqdm, warn: Say = to_stderr) -> list[dict[str, float]]:
   """Runs `exp` (see `fedjax_sim.config.train.train`); `say` receives the
-  eval lines, `warn` the warnings, `bar` counts rounds."""
-  s, algorithm = exp.settings, exp.algorithm
-  record = (RunDirectory(workdir, exp.config_json, resume, s.checkpoint_keep,
+  eval lines, `warn` the warnings, `bar` counts rounds. The run's directory
+  is locked until it returns or raises."""
+  record = (RunDirectory(workdir, exp.config_json, resume, exp.settings.checkpoint_keep,
                          exp.dataset.client_names, to_stderr) if workdir else NoRecord())
+  try:
+    return _rounds(exp, say, workdir, record, bar, warn)
+  finally:
+    record.release()
+
+
+def _rounds(exp: Experiment, say: Say, workdir: str | None, record: NoRecord | RunDirectory,
+            bar: tqdm.tqdm, warn: Say) -> list[dict[str, float]]:
+  """The run's rounds on its opened `record`."""
+  s, algorithm = exp.settings, exp.algorithm
   population = exp.population(record.population_dir)
   params = exp.model.init(jax.random.PRNGKey(s.seed), jnp.asarray(exp.dataset.test['x'][:1]))
   fresh = population.init(algorithm.init(params), algorithm.client_init(params),

@@ -32,9 +32,22 @@ PyTree = Any
 SUMS = 'sha256sums.json'
 
 
-def manager(directory: str, keep: int) -> ocp.CheckpointManager:
-  """An orbax manager over `directory` keeping the last `keep` checkpoints."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+class _NotOrbax(logging.Filter):
+  """Drops orbax's own log lines (`W1206 ... Metadata file does not exist`,
+  its errors after a failed save): this module reports what matters once, in
+  words (a corrupt checkpoint, a file that cannot be written)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return '/orbax/' not in record.pathname.replace(os.sep, '/')
+
+
+logging.getLogger('absl').addFilter(_NotOrbax())  # orbax logs through absl.logging
+
+
+def manager(directory: str, keep: int, create: bool = True) -> ocp.CheckpointManager:
+  """An orbax manager over `directory` keeping the last `keep` checkpoints
+  (`create`: make the directory; a reader does not)."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create,
                                          enable_async_checkpointing=False)
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
@@ -82,18 +95,24 @@ def verify(step_dir: str) -> str | None:
 
 
 def restore_latest(mgr: ocp.CheckpointManager, like: PyTree,
-                   warn: Callable[[str], None] = to_stderr) -> tuple[int, PyTree] | None:
+                   warn: Callable[[str], None] = to_stderr,
+                   set_aside: bool = True) -> tuple[int, PyTree] | None:
   """`(rounds_done, state)` of the newest intact checkpoint, shaped like
   `like`; None when there is none.
 
-  A checkpoint that fails its checksums or cannot be read is moved out of the
-  way to `<checkpoints>_corrupt/<step>` (so its step can be written again),
-  named to `warn`, and the next older one is tried.
+  A checkpoint that fails its checksums or cannot be read is named to `warn`
+  and the next older one is tried. With `set_aside` (a run that will write
+  the directory) it is moved out of the way to `<checkpoints>_corrupt/<step>`,
+  so its step can be written again; without (a reader) it is left in place.
   """
+  bad: set[int] = set()
   while True:
-    step = from_primary(_newest_verified(mgr, warn) if is_primary() else -1)
+    step = from_primary(_newest_verified(mgr, warn, bad, set_aside) if is_primary() else -1)
     mgr.reload()
     if step < 0:
+      if bad and set_aside and is_primary():
+        warn(f'warning: no intact checkpoint is left in {mgr.directory}; the run starts '
+             'again from round 0')
       return None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     try:
@@ -104,33 +123,40 @@ def restore_latest(mgr: ocp.CheckpointManager, like: PyTree,
     if not any_process(problem is not None):
       return step, state
     if is_primary():
-      _set_aside(mgr, step, problem or 'unreadable on another process', warn)
+      _reject(mgr, step, problem or 'unreadable on another process', warn, bad, set_aside)
     barrier(f'set aside {step}')
 
 
-def _newest_verified(mgr: ocp.CheckpointManager, warn: Callable[[str], None]) -> int:
-  """The newest checkpoint whose checksums hold (-1: none); newer ones that
-  fail are set aside."""
-  for step in sorted(mgr.all_steps(), reverse=True):
+def _newest_verified(mgr: ocp.CheckpointManager, warn: Callable[[str], None],
+                     bad: set[int], set_aside: bool) -> int:
+  """The newest checkpoint not in `bad` whose checksums hold (-1: none);
+  newer ones that fail are rejected (`_reject`)."""
+  for step in sorted(set(mgr.all_steps()) - bad, reverse=True):
     problem = verify(os.path.join(str(mgr.directory), str(step)))
     if problem is None:
       return step
-    _set_aside(mgr, step, problem, warn)
+    _reject(mgr, step, problem, warn, bad, set_aside)
   return -1
 
 
-def _set_aside(mgr: ocp.CheckpointManager, step: int, problem: str,
-               warn: Callable[[str], None]) -> None:
-  """Moves checkpoint `step` to `<checkpoints>_corrupt/<step>` and says why."""
+def _reject(mgr: ocp.CheckpointManager, step: int, problem: str,
+            warn: Callable[[str], None], bad: set[int], set_aside: bool) -> None:
+  """Adds `step` to `bad`, says why, and with `set_aside` moves it to
+  `<checkpoints>_corrupt/<step>`."""
+  bad.add(step)
   directory = str(mgr.directory)
   step_dir = os.path.join(directory, str(step))
+  older = any(s < step for s in mgr.all_steps())
+  then = 'falling back to the previous checkpoint' if older else 'no older checkpoint is left'
+  if not set_aside:
+    warn(f'warning: checkpoint {step_dir} is corrupt: {problem}; {then}')
+    return
   moved = os.path.join(f'{directory}_corrupt', str(step))
   os.makedirs(os.path.dirname(moved), exist_ok=True)
   shutil.rmtree(moved, ignore_errors=True)
   os.replace(step_dir, moved)
   mgr.reload()
-  warn(f'warning: checkpoint {step_dir} is corrupt: {problem}; moved to {moved}, '
-       'falling back to the previous checkpoint')
+  warn(f'warning: checkpoint {step_dir} is corrupt: {problem}; moved to {moved}, {then}')
 
 
 def _quietly(fn: Callable[[], Any]) -> Any:

@@ -94,7 +94,7 @@ def _check_config_file(workdir: str, saved: Any, wanted: dict[str, Any]) -> None
 def write_config(workdir: str, wanted: dict[str, Any]) -> None:
   """Creates `workdir` (ConfigError when it cannot be written) and writes
   `config.json`."""
-  _make_writable_dir(workdir)
+  make_writable_dir(workdir)
   runlog.write_json_atomic(os.path.join(workdir, runlog.CONFIG), wanted)
 
 
@@ -106,6 +106,24 @@ def _check_no_run_files(workdir: str, resume: bool) -> None:
   if resume:
     raise ConfigError(f'--resume: --workdir {workdir!r} holds no run to resume '
                       f'(no {runlog.CONFIG}); check the path, or drop --resume')
+
+
+def _field(config: Any, name: str) -> Any:
+  """The value of dotted field `name` in a JSON config (None if absent)."""
+  for key in name.split('.'):
+    config = config.get(key) if isinstance(config, dict) else None
+  return config
+
+
+def _short(value: Any, width: int = 40) -> str:
+  """`repr(value)`, cut to `width` characters."""
+  text = repr(value)
+  return text if len(text) <= width else text[:width - 3] + '...'
+
+
+def describe_difference(saved: dict, wanted: dict, name: str) -> str:
+  """`name: <the run's value> in the run, <this one's> now`."""
+  return f'{name}: {_short(_field(saved, name))} in the run, {_short(_field(wanted, name))} now'
 
 
 def _check_same_experiment(workdir: str, saved: dict, wanted: dict, resume: bool) -> None:
@@ -120,15 +138,20 @@ def _check_same_experiment(workdir: str, saved: dict, wanted: dict, resume: bool
     raise ConfigError(f'--workdir {workdir!r} holds this run with rounds={saved["rounds"]}; '
                       f'pass --resume to extend it to {wanted["rounds"]} rounds')
   if differences:
+    fields = ', '.join(describe_difference(saved, wanted, name) for name in differences[:8])
+    if resume:
+      raise ConfigError(f'--resume: the run in --workdir {workdir!r} has another config '
+                        f'({fields}); --resume needs the same --config and overrides as the '
+                        f'run (see {os.path.join(workdir, runlog.CONFIG)}; only '
+                        '--config.rounds may grow), or use another --workdir for a new experiment')
     raise ConfigError(f'--workdir {workdir!r} holds a different experiment '
-                      f'(config differs in: {", ".join(differences[:8])}); '
-                      'use another --workdir')
+                      f'(config differs in: {fields}); use another --workdir')
   if not resume:
     raise ConfigError(f'--workdir {workdir!r} already holds this run; pass '
                       f'--resume to continue it or choose another --workdir')
 
 
-def _make_writable_dir(workdir: str) -> None:
+def make_writable_dir(workdir: str) -> None:
   """Creates `workdir` and checks a file can be written there."""
   try:
     os.makedirs(workdir, exist_ok=True)
