@@ -2,6 +2,8 @@
 config (`fedjax_sim.train`), for FedAvg, FedProx, SCAFFOLD (client state),
 DP with noise, stragglers and dropouts; grouping; frozen members."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -27,8 +29,9 @@ def small(data: str = 'synthetic', **changes):
   return c
 
 
-def assert_members_equal_singles(config, axes, mode='product', groups=1):
+def assert_members_equal_singles(config, axes, mode='product', groups=1, max_members=0):
   config.sweep = sweep_lib.sweep_section(axes, mode)
+  config.sweep.max_members = max_members
   members = sweep_lib.members(config)
   assert len(sweep_lib.groups(config, members)) == groups
   histories = fs.sweep(config, log=lambda line: None)
@@ -70,6 +73,21 @@ def test_stragglers_and_dropouts():
   assert_members_equal_singles(
       small(), {'stragglers.fraction': (0., 0.5), 'dropout.probability': (0.3, 0.)},
       mode='zip')
+
+
+def test_members_in_chunks_equal_single_runs(tmp_path):
+  """`sweep.max_members=3`: four members as programs of 3 and 1."""
+  config = small()
+  config.sweep = sweep_lib.sweep_section({'client.optimizer.learning_rate': (0.05, 0.2),
+                                          'seed': (0, 1)})
+  config.sweep.max_members = 3
+  histories = fs.sweep(config, log=lambda line: None, workdir=str(tmp_path))
+  with open(tmp_path / 'sweep.json') as f:
+    assert [p['members'] for p in json.load(f)['programs']] == [[0, 1, 2], [3]]
+  for member, history in zip(sweep_lib.members(config), histories):
+    single = fs.train(member.config, log=lambda line: None)
+    for got, want in zip(history, single, strict=True):
+      np.testing.assert_allclose(got['test_loss'], want['test_loss'], rtol=1e-6, atol=1e-6)
 
 
 def test_structural_fields_form_groups():

@@ -24,6 +24,7 @@ from fedjax_sim.errors import ConfigError
 from fedjax_sim.rundir import runlog
 
 MODES = ('product', 'zip')
+SETTINGS = ('mode', 'max_members', 'axes')  # of `config.sweep`
 # Data sets held in memory; the others stream from disk and evaluate a
 # subset of clients drawn with `seed`.
 IN_MEMORY_DATA = ('digits', 'synthetic', 'csv', 'tfds')
@@ -59,7 +60,8 @@ class Group(NamedTuple):
 
 def sweep_section(axes: dict[str, tuple], mode: str = 'product') -> ml_collections.ConfigDict:
   """`config.sweep` of dotted fields -> values, for a config file."""
-  section = ml_collections.ConfigDict({'mode': mode, 'axes': ml_collections.ConfigDict()})
+  section = ml_collections.ConfigDict({'mode': mode, 'max_members': 0,
+                                       'axes': ml_collections.ConfigDict()})
   for field, values in axes.items():
     add_axis(section, field, tuple(values))
   return section
@@ -123,9 +125,10 @@ def axes(config: ml_collections.ConfigDict) -> dict[str, tuple]:
   section = config.get('sweep', None)
   if section is None:
     return {}
-  if set(section.keys()) - {'mode', 'axes'}:
-    unknown = sorted(set(section.keys()) - {'mode', 'axes'})[0]
-    raise ConfigError(f'sweep.{unknown} is not a setting of sweep (its settings: mode, axes)')
+  if set(section.keys()) - set(SETTINGS):
+    unknown = sorted(set(section.keys()) - set(SETTINGS))[0]
+    raise ConfigError(f'sweep.{unknown} is not a setting of sweep (its settings: '
+                      f'{", ".join(SETTINGS)})')
   flat = runlog.flatten(section.get('axes', ml_collections.ConfigDict()).to_dict())
   out = {}
   for field, values in flat.items():
@@ -134,6 +137,15 @@ def axes(config: ml_collections.ConfigDict) -> dict[str, tuple]:
       raise ConfigError(f'sweep.axes.{field} must list at least one value, got ()')
     out[field] = values
   return out
+
+
+def max_members(config: ml_collections.ConfigDict) -> int:
+  """`sweep.max_members`: members per program (0: as many as fit in memory)."""
+  value = config.sweep.get('max_members', 0) if axes(config) else 0
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ConfigError(f'sweep.max_members must be an integer >= 0 (0: as many as fit in '
+                      f'memory), got {value!r}')
+  return value
 
 
 def members(config: ml_collections.ConfigDict) -> list[Member]:

@@ -6,12 +6,14 @@ the config; the data set is built once and shared."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P, SingleDeviceSharding
 
 from fedjax_sim.config import behaviour as behaviour_lib
 from fedjax_sim.config.experiment import algorithm_parts, build_experiment, reporters
@@ -19,7 +21,9 @@ from fedjax_sim.config.overrides import get_field
 from fedjax_sim.config.schema import EngineSettings
 from fedjax_sim.config.sections import from_section
 from fedjax_sim.config.sweep import Group, Member, describe
+from fedjax_sim.core import layout as layout_lib
 from fedjax_sim.core import refusals
+from fedjax_sim.core.layout import MEMORY_FRACTION
 from fedjax_sim.core.round import make_round
 from fedjax_sim.core.state import init_state
 from fedjax_sim.data.batching import plan_batches
@@ -72,19 +76,60 @@ def _refuse(config: ml_collections.ConfigDict, exp: Experiment) -> None:
   refusals.refuse(refusals.SWEEP_PROCESSES, jax.process_count())
 
 
-def build_group(group: Group, log: Log, warn: Log) -> SweepGroup:
-  """The group's shared parts (data, model, evaluation: its first member's)
-  and its vmapped init and round programs."""
-  first = group.members[0]
-  config = first.config
+def build_groups(group: Group, log: Log, warn: Log, max_members: int = 0
+                 ) -> list[SweepGroup]:
+  """The group's programs: its shared parts (data, model, evaluation: its
+  first member's) and a vmapped round program over its members, in chunks of
+  `max_members` (0: as many as fit in `MEMORY_FRACTION` of the free memory,
+  by XLA's memory analysis of the compiled program)."""
+  config = group.members[0].config
   exp = build_experiment(config, log, warn)
   _refuse(config, exp)
-  experiments = tuple(_member_parts(m, exp, warn) for m in group.members)
+  experiments = {m.index: _member_parts(m, exp, warn) for m in group.members}
+  init, step = _functions(config, exp, log)
+  replicated = NamedSharding(exp.mesh, P()) if exp.mesh else SingleDeviceSharding(
+      jax.devices()[0])
+  stepped = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, None, None)), donate_argnums=2,
+                    out_shardings=replicated)
+  initialized = jax.jit(jax.vmap(init), out_shardings=replicated)
+  data = exp.place(for_round(exp.dataset.train))
+
+  def program(members: tuple[Member, ...]) -> SweepGroup:
+    values = {f: jnp.asarray([m.values[f] for m in members], jnp.float32)
+              for f in group.traced if f != 'seed'}
+    run_keys = jnp.stack([jax.random.PRNGKey(m.config.seed) for m in members])
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+                          jax.eval_shape(initialized, values, run_keys))
+    active = exp.place(np.ones(len(members), bool))
+    compiled = stepped.lower(values, run_keys, shapes, active, np.int32(0), data).compile()
+    return SweepGroup(
+        exp, tuple(experiments[m.index] for m in members), tuple(m.index for m in members),
+        lambda: initialized(values, run_keys),
+        lambda state, live, r: compiled(values, run_keys, state, exp.place(live),
+                                        np.int32(r), data),
+        _bytes(compiled))
+
+  size = max_members or len(group.members)
+  programs = [program(group.members[i:i + size]) for i in range(0, len(group.members), size)]
+  budget = MEMORY_FRACTION * _free_bytes(exp.mesh)
+  if not max_members and size > 1 and programs[0].memory > budget:
+    size = max(1, int(size * budget / programs[0].memory))
+    log(f'sweep: {len(group.members)} members need {programs[0].memory / 2**20:.0f} MiB, '
+        f'over {budget / 2**20:.0f} MiB: chunks of {size} members')
+    programs = [program(group.members[i:i + size])
+                for i in range(0, len(group.members), size)]
+  return programs
+
+
+def _functions(config: ml_collections.ConfigDict, exp: Experiment, log: Log
+               ) -> tuple[Callable, Callable]:
+  """`init(values, run_key) -> RoundState` and `step(values, run_key, state,
+  active, round_index, data) -> (state, metrics, ids, ok)` of one member,
+  its traced `values` built into the algorithm and the behaviour draws."""
   plan = _plan(config, exp)
   engine = from_section(config, 'engine', EngineSettings)
   drop = config.get('on_nonfinite', 'stop') == 'drop'
   counts = jnp.asarray(exp.dataset.train.counts)
-  num_clients = exp.dataset.train.num_clients
   example = jnp.asarray(exp.dataset.test['x'][:1])
 
   def algorithm(values):
@@ -92,7 +137,7 @@ def build_group(group: Group, log: Log, warn: Log) -> SweepGroup:
 
   def init(values, run_key):
     params = exp.model.init(run_key, example)
-    return init_state(algorithm(values), params, num_clients)
+    return init_state(algorithm(values), params, exp.dataset.train.num_clients)
 
   def step(values, run_key, state, active, round_index, data):
     traced = with_values(config, values)
@@ -108,13 +153,17 @@ def build_group(group: Group, log: Log, warn: Log) -> SweepGroup:
     new = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, state)
     return new, metrics, scheduled.ids, ok
 
-  values = {f: jnp.asarray([m.values[f] for m in group.members], jnp.float32)
-            for f in group.traced if f != 'seed'}
-  run_keys = jnp.stack([jax.random.PRNGKey(m.config.seed) for m in group.members])
-  data = exp.place(for_round(exp.dataset.train))
-  stepped = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, None, None)), donate_argnums=2)
-  return SweepGroup(
-      exp, experiments, tuple(m.index for m in group.members),
-      lambda: exp.place(jax.jit(jax.vmap(init))(values, run_keys)),
-      lambda state, active, r: stepped(values, run_keys, state, exp.place(np.asarray(active)),
-                                       np.int32(r), data))
+  return init, step
+
+
+def _bytes(compiled) -> int:
+  """XLA's memory for a compiled program: arguments, outputs, temporaries."""
+  memory = compiled.memory_analysis()
+  return (memory.argument_size_in_bytes + memory.output_size_in_bytes
+          + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
+
+
+def _free_bytes(mesh) -> int:
+  """Free memory of the first device (on a CPU, of the host)."""
+  free = layout_lib._free_bytes(layout_lib.first_device(mesh))
+  return free or os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')

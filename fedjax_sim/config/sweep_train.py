@@ -7,18 +7,17 @@ import os
 from typing import Callable
 
 import ml_collections
-from absl import logging
 
 from fedjax_sim.cli import to_stderr
 from fedjax_sim.config import sweep as sweep_lib
 from fedjax_sim.config.sections import as_json
-from fedjax_sim.config.sweep_program import build_group
+from fedjax_sim.config.sweep_program import build_groups
 from fedjax_sim.config.train import PROGRESS
 from fedjax_sim.distributed import is_primary
 from fedjax_sim.errors import ConfigError, DivergedError
 from fedjax_sim.rundir import runlog, sweep_record
 from fedjax_sim.rundir.sweep_table import MemberResult, cells, format_cells
-from fedjax_sim.run.sweep_loop import run_group
+from fedjax_sim.run.sweep_loop import SweepGroup, run_group
 
 Log = Callable[[str], None]
 
@@ -36,16 +35,18 @@ def describe_groups(groups: list[sweep_lib.Group]) -> str:
   return '\n'.join(lines)
 
 
-def member_table(config: ml_collections.ConfigDict, groups: list[sweep_lib.Group]) -> dict:
-  """`sweep.json`: the axes and every member's values, group and directory."""
-  members = [{'index': m.index, 'values': m.values, 'group': g,
-              'dir': os.path.relpath(sweep_record.member_dir('.', m.index))}
-             for g, group in enumerate(groups) for m in group.members]
+def member_table(config: ml_collections.ConfigDict, members: list[sweep_lib.Member],
+                 programs: list[tuple[sweep_lib.Group, SweepGroup]]) -> dict:
+  """`sweep.json`: the axes, each program's members, traced fields and memory,
+  and every member's values, program and directory."""
+  program_of = {i: p for p, (_, program) in enumerate(programs) for i in program.indices}
   return {'mode': config.sweep.get('mode', 'product'),
           'axes': {k: list(v) for k, v in sweep_lib.axes(config).items()},
-          'groups': [{'members': [m.index for m in g.members], 'traced': list(g.traced)}
-                     for g in groups],
-          'members': sorted(members, key=lambda m: m['index'])}
+          'programs': [{'members': list(program.indices), 'traced': list(group.traced),
+                        'memory_bytes': program.memory} for group, program in programs],
+          'members': [{'index': m.index, 'values': m.values, 'program': program_of[m.index],
+                       'dir': os.path.relpath(sweep_record.member_dir('.', m.index))}
+                      for m in members]}
 
 
 def sweep(config: ml_collections.ConfigDict, log: Log = print, workdir: str | None = None,
@@ -64,19 +65,21 @@ def sweep(config: ml_collections.ConfigDict, log: Log = print, workdir: str | No
   members = sweep_lib.members(config)
   groups = sweep_lib.groups(config, members)
   say(describe_groups(groups))
-  programs = [build_group(group, logging.info, to_stderr) for group in groups]
-  has_run = (sweep_record.open_sweep(workdir, as_json(config), member_table(config, groups),
-                                     resume) if workdir else False)
+  programs = [(group, program) for group in groups
+              for program in build_groups(group, say, to_stderr, sweep_lib.max_members(config))]
+  has_run = (sweep_record.open_sweep(workdir, as_json(config),
+                                     member_table(config, members, programs), resume)
+             if workdir else False)
   histories: list[list[dict]] = [[] for _ in members]
   frozen: dict[int, int] = {}
-  for g, (group, program) in enumerate(zip(groups, programs)):
+  for p, (_, program) in enumerate(programs):
     record = (sweep_record.GroupRecord(
-        workdir, g, program.indices, [as_json(m.config) for m in group.members], has_run,
-        program.exp.settings.checkpoint_keep, program.exp.dataset.client_names, to_stderr)
-              if workdir else sweep_record.NoGroupRecord())
+        workdir, p, program.indices, [as_json(members[i].config) for i in program.indices],
+        has_run, program.exp.settings.checkpoint_keep, program.exp.dataset.client_names,
+        to_stderr) if workdir else sweep_record.NoGroupRecord())
     group_histories, frozen_at = run_group(program, record, say, to_stderr)
-    for m, history, at in zip(group.members, group_histories, frozen_at):
-      histories[m.index], frozen[m.index] = history, int(at)
+    for index, history, at in zip(program.indices, group_histories, frozen_at):
+      histories[index], frozen[index] = history, int(at)
   results = [MemberResult(m.index, m.values, _last(workdir, m.index, histories[m.index]),
                           frozen[m.index]) for m in members]
   say(format_cells(cells(results)))

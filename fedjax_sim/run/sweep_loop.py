@@ -39,6 +39,7 @@ class SweepGroup(NamedTuple):
     init: `() -> RoundState` of every member, stacked.
     step: `(state, active [M] bool, round_index) -> (state, metrics, ids, ok)`,
       `ok[m]` False where member m's round was not finite (its state kept).
+    memory: bytes of the compiled round program (XLA's memory analysis).
   """
 
   exp: Experiment
@@ -46,6 +47,7 @@ class SweepGroup(NamedTuple):
   indices: tuple[int, ...]
   init: Callable[[], RoundState]
   step: Callable[[RoundState, np.ndarray, int], tuple]
+  memory: int
 
 
 class Frozen(NamedTuple):
