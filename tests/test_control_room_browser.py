@@ -219,8 +219,9 @@ def test_predict_matches_the_cli_and_the_download(server, browser, cancer_csv, r
   browser.find_element('id', 'predict-button').click()
   wait(browser, lambda: browser.find_elements('css selector', '#predict-table td.probability'),
        what=lambda: text(browser, 'predict-message'))
-  page = [float(td.text) for td in browser.find_elements('css selector', '#predict-table td.probability')]
-  classes = [th.text for th in browser.find_elements('css selector', '#predict-table th')][1:]
+  page = [float(td.get_attribute('data-value'))  # the text is for people: '97.3 %'
+          for td in browser.find_elements('css selector', '#predict-table td.probability')]
+  classes = [th.text for th in browser.find_elements('css selector', '#predict-table th.class-name')]
   shoot(browser, 'predict')
 
   one_row = tmp_path / 'row.csv'
@@ -243,7 +244,8 @@ def test_predict_matches_the_cli_and_the_download(server, browser, cancer_csv, r
   browser.find_element('id', 'predict-file').send_keys(str(rows_file))
   browser.find_element('id', 'predict-button').click()
   wait(browser, lambda: len(browser.find_elements('css selector', '#predict-table tr')) == 4)
-  page3 = [[float(td.text) for td in tr.find_elements('css selector', 'td.probability')]
+  page3 = [[float(td.get_attribute('data-value'))
+            for td in tr.find_elements('css selector', 'td.probability')]
            for tr in browser.find_elements('css selector', '#predict-table tr[data-row]')]
   cli = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'predict.py'),
                         f'--workdir={runs_dir / RUN}', f'--input={rows_file}'],

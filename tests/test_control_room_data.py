@@ -24,6 +24,12 @@ def test_upload_is_stored_and_checked(client, tmp_path):
     (b'a,b\n\xff\xfe,1\n', 'not UTF-8'),
     (b'a,b\n1,\x002\n', 'NUL bytes'),
     (b'a,b\n', 'expected a header row and data rows'),
+    # Refused at upload, not at Start (issue 28, item 7).
+    (b'a;b;c\n1;2;3\n4;5;6\n', "the header is one column, 'a;b;c': the file looks "
+                                 "separated by ';'; save it with commas"),
+    (b'a,b\n1,2\n3,x\n', "bad: row 3, column 'b': 'x' is not a number, but the column's "
+                          'other values are numbers'),
+    (b'a,b\n1,2\n3,\n4,5\n', "bad: row 3, column 'b': missing value, but the column's"),
 ])
 def test_bad_uploads_are_one_clear_error(client, tmp_path, body, message):
   response = client.post('/api/datasets?name=bad', content=body, headers=CSV_TYPE)
@@ -37,6 +43,8 @@ def test_bad_uploads_are_one_clear_error(client, tmp_path, body, message):
     ({'data.label': 'nope'}, "data.label='nope' is not a column"),
     ({'data.label': 'y', 'data.client_column': 'a', 'data.features': ['b']},
      "client '0' has 1 training rows; each needs at least data.min_client_rows=2"),
+    ({'data.label': 'site', 'data.client_column': 'site', 'data.features': ['a', 'b']},
+     "data.client_column='site' is the label column too; choose another column"),
 ])
 def test_bad_column_choices_are_refused_before_the_run(client, fields, message):
   client.post('/api/datasets?name=t1', content=CSV, headers=CSV_TYPE)

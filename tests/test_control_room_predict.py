@@ -54,3 +54,28 @@ def test_predictions_refuse_values_beyond_float32(trained_runs):
   with TestClient(create_app(settings(trained_runs))) as c:
     response = c.post('/api/runs/done/predict', json={'rows': [[1e308] * 30]})
     assert response.status_code == 400 and 'finite float32' in response.json()['error']
+
+
+def test_predictions_name_the_class_and_the_features_behind_it(trained_runs):
+  """The logistic model's attribution is exact: the predicted class's logit
+  is its bias plus every feature's contribution."""
+  from fedjax_sim import export
+  from fedjax_sim.control.explain import contributions
+  with TestClient(create_app(settings(trained_runs))) as c:
+    rows = [[float(v) for v in np.linspace(-1, 2, 30)], [5.] * 30]
+    body = c.post('/api/runs/done/predict', json={'rows': rows}).json()
+  p = np.asarray(body['probabilities'])
+  assert body['predicted'] == [body['class_names'][k] for k in np.argmax(p, 1)]
+  assert body['attribution'].startswith('exact for the logistic model')
+  model = export.from_run(str(trained_runs / 'done'))
+  classes = np.argmax(p, 1)
+  values = contributions(model, np.asarray(rows), classes)
+  kernel = np.asarray(model.params['Dense_0']['kernel'])
+  bias = np.asarray(model.params['Dense_0']['bias'])
+  logits = model.columns.standardize(np.asarray(rows)) @ kernel + bias
+  np.testing.assert_allclose(values.sum(1) + bias[classes], logits[[0, 1], classes], rtol=1e-4)
+  for row, top in zip(values, body['top_features']):
+    assert len(top) == 3
+    largest = np.argsort(-np.abs(row))[:3]
+    assert [t['feature'] for t in top] == [model.columns.feature_names[j] for j in largest]
+    np.testing.assert_allclose([t['contribution'] for t in top], row[largest], rtol=1e-5)

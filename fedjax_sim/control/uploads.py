@@ -10,6 +10,7 @@ chosen when a run starts, and checked then by loading the data.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import tempfile
 from typing import Any, AsyncIterator
@@ -49,11 +50,40 @@ def dataset_path(runs_dir: str, name: str) -> str:
   return path
 
 
-def describe(path: str, name: str) -> dict[str, Any]:
-  """A stored table's name, columns, number of rows and first rows."""
+def describe(path: str, name: str, check: bool = False) -> dict[str, Any]:
+  """A stored table's name, columns, number of rows and first rows; with
+  `check`, an upload's table is first checked (`check_table`)."""
   table = csv_data.read_table(path)
+  if check:
+    check_table(table.columns, table.rows, name)
   return {'name': name, 'columns': table.columns, 'rows': len(table.rows),
           'preview': table.rows[:5]}
+
+
+def _is_number(cell: str) -> bool:
+  try:
+    return math.isfinite(float(cell))
+  except ValueError:
+    return False
+
+
+def check_table(columns: list[str], rows: list[list[str]], name: str) -> None:
+  """Refuses an upload that no run could use as it is: a header of one
+  column holding ';' or a tab (another separator), or a bad cell (missing,
+  or not a finite number) in a column whose other cells are numbers."""
+  if len(columns) == 1 and (';' in columns[0] or '\t' in columns[0]):
+    separator = "';'" if ';' in columns[0] else 'a tab'
+    raise Refused(f'{name}: the header is one column, {columns[0][:60]!r}: the file looks '
+                  f'separated by {separator}; save it with commas (the reader splits on "," only)')
+  for j, column in enumerate(columns):
+    numbers = [_is_number(row[j]) for row in rows]
+    if any(numbers) and not all(numbers):
+      i = numbers.index(False)
+      cell = rows[i][j]
+      what = 'missing value' if cell.strip().lower() in csv_data.MISSING else (
+          f'{cell!r} is not a number')
+      raise Refused(f'{name}: row {i + 2}, column {column!r}: {what}, but the column\'s '
+                    'other values are numbers; fix the cell and upload again')
 
 
 def datasets(runs_dir: str) -> list[dict[str, Any]]:
@@ -98,7 +128,7 @@ async def store(runs_dir: str, name: str, chunks: AsyncIterator[bytes],
     with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
       f.write(text)
     try:
-      described = await asyncio.to_thread(describe, incoming, name)
+      described = await asyncio.to_thread(describe, incoming, name, True)
     except DataError as e:
       raise Refused(str(e).replace(incoming, name)) from None
     try:
@@ -116,6 +146,9 @@ def check_choice(data: DataSettings, seed: int, clients_per_round: int) -> None:
   missing value, a client with too few rows (or too many clients for the
   rows), or fewer clients than `clients_per_round` is refused before the run."""
   name = os.path.basename(data.path)
+  if data.client_column and data.client_column == data.label:
+    raise Refused(f'data.client_column={data.client_column!r} is the label column too; '
+                  'choose another column for the client ids, or a partition')
   try:
     loaded = csv_data.load_csv(data, seed)
   except (ConfigError, DataError) as e:

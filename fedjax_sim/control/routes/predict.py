@@ -1,5 +1,6 @@
 """Routes of a run's global model: what it takes, its download, and class
-probabilities for rows given as JSON or as a CSV file."""
+probabilities for rows given as JSON or as a CSV file, with each row's
+predicted class and the features behind it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import FileResponse
 
 from fedjax_sim import export
 from fedjax_sim.control import uploads
+from fedjax_sim.control.explain import explain
 from fedjax_sim.control.replies import check_type, read_body, reply
 from fedjax_sim.control.room import Room
 from fedjax_sim.control.safety import Refused
@@ -57,10 +59,7 @@ def router(room: Room) -> APIRouter:
     rows = (await read_body(request, settings.max_upload_bytes)).get('rows')
     exported = await asyncio.to_thread(models.get, room.run_dir(name))
     x = _rows(rows, int(np.prod(exported.input_shape)))
-    probabilities = await asyncio.to_thread(exported.predict, x)
-    return reply({'run': name, 'rounds_done': exported.rounds_done,
-                  'class_names': exported.class_names,
-                  'probabilities': probabilities.tolist()})
+    return reply(await asyncio.to_thread(_predictions, name, exported, x))
 
   @api.post('/api/runs/{name}/predict_csv')
   async def predict_csv(name: str, request: Request):
@@ -75,12 +74,18 @@ def router(room: Room) -> APIRouter:
       raise Refused(str(e)) from None
     if len(x) > MAX_ROWS:
       raise Refused(f'the file has {len(x)} rows; expected at most {MAX_ROWS}')
-    probabilities = await asyncio.to_thread(exported.predict, x)
-    return reply({'run': name, 'rounds_done': exported.rounds_done,
-                  'class_names': exported.class_names,
-                  'probabilities': probabilities.tolist()})
+    return reply(await asyncio.to_thread(_predictions, name, exported, x))
 
   return api
+
+
+def _predictions(name: str, exported: export.ExportedModel, x: np.ndarray) -> dict[str, Any]:
+  """Class probabilities of rows `x`, with each row's predicted class and the
+  features behind it (`explain`)."""
+  probabilities = exported.predict(x)
+  return {'run': name, 'rounds_done': exported.rounds_done,
+          'class_names': exported.class_names, 'probabilities': probabilities.tolist(),
+          **explain(exported, x, probabilities)}
 
 
 def _rows(rows: Any, inputs: int) -> np.ndarray:

@@ -29,9 +29,13 @@ async function deleteDataset(name) {
   }
 }
 
+// The name follows the chosen file unless it was typed.
+let suggestedName = '';
 $('upload-file').addEventListener('change', () => {
   const file = $('upload-file').files[0];
-  if (file && !$('upload-name').value) $('upload-name').value = file.name.replace(/\.csv$/i, '').replace(/[^A-Za-z0-9._-]/g, '_');
+  if (!file || ($('upload-name').value && $('upload-name').value !== suggestedName)) return;
+  suggestedName = file.name.replace(/\.csv$/i, '').replace(/[^A-Za-z0-9._-]/g, '_');
+  $('upload-name').value = suggestedName;
 });
 
 $('upload-form').addEventListener('submit', async (event) => {
@@ -68,11 +72,49 @@ async function loadPredict() {
   }
 }
 
+// Rows to predict from the pasted text or else the form: an empty or
+// non-numeric value is an error naming it, never read as 0.
 function predictRows() {
   const text = $('predict-rows').value.trim();
-  if (text) return text.split('\n').map((line) => line.split(',').map(Number));
-  return [[...document.querySelectorAll('#predict-inputs input')].map((i) => (i.value === '' ? NaN : Number(i.value)))];
+  if (text) {
+    return text.split('\n').map((line, i) => line.split(',').map((cell, j) => number(cell, `row ${i + 1}, value ${j + 1}`)));
+  }
+  return [[...document.querySelectorAll('#predict-inputs input')].map((input) => number(input.value, input.dataset.feature))];
 }
+
+function number(cell, where) {
+  const value = cell.trim();
+  if (value === '') throw new Error(`${where} is empty; every input must be a number`);
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed)) throw new Error(`${where}: '${value}' is not a number`);
+  return parsed;
+}
+
+// A probability for people: one decimal of a percent, and the ends as bounds.
+function percent(p) {
+  if (p < 0.001) return '< 0.1 %';
+  if (p > 0.999) return '> 99.9 %';
+  return (100 * p).toFixed(1) + ' %';
+}
+
+function predictionRow(body, p, i) {
+  const best = p.indexOf(Math.max(...p));
+  const top = body.top_features ? body.top_features[i].map(
+    (t) => `${t.feature} ${t.contribution >= 0 ? '+' : '−'}${fmt(Math.abs(t.contribution), 3)}`).join(', ') : '';
+  return el('tr', {'data-row': i}, el('td', {}, String(i + 1)),
+            el('td', {class: 'predicted'}, `${body.predicted[i]} (${percent(p[best])})`),
+            ...p.map((v) => el('td', {class: 'probability', 'data-value': String(v), title: String(v)}, percent(v))),
+            el('td', {class: 'top-features'}, top));
+}
+
+// Editing the form or the pasted rows means them, not a file chosen before.
+for (const id of ['predict-inputs', 'predict-rows']) {
+  $(id).addEventListener('input', () => { $('predict-file').value = ''; });
+}
+$('predict-file').addEventListener('change', () => {
+  const file = $('predict-file').files[0];
+  if (file) say('predict-message', `Predict uses the rows of ${file.name}; edit the form or the rows to use them instead.`, true);
+});
 
 $('predict-run').addEventListener('change', loadPredict);
 $('predict-form').addEventListener('submit', async (event) => {
@@ -85,15 +127,16 @@ $('predict-form').addEventListener('submit', async (event) => {
     if (file) {
       body = await api(`/api/runs/${run}/predict_csv`, {method: 'POST', body: file, headers: {'Content-Type': 'text/csv'}});
     } else {
-      const rows = predictRows();
-      if (rows.some((r) => r.some((v) => !Number.isFinite(v)))) throw new Error('every input must be a number');
-      body = await post(`/api/runs/${run}/predict`, {rows});
+      body = await post(`/api/runs/${run}/predict`, {rows: predictRows()});
     }
     if (!current()) return;
-    $('predict-table').replaceChildren(el('tr', {}, el('th', {}, 'row'), ...body.class_names.map((c) => el('th', {}, c))),
-      ...body.probabilities.map((p, i) => el('tr', {'data-row': i}, el('td', {}, String(i + 1)),
-                                             ...p.map((v) => el('td', {class: 'probability'}, v.toPrecision(8))))));
-    say('predict-message', `probabilities from the model after round ${body.rounds_done}`, true);
+    $('predict-table').replaceChildren(
+      el('tr', {}, el('th', {}, 'row'), el('th', {}, 'predicted'),
+         ...body.class_names.map((c) => el('th', {class: 'class-name'}, c)),
+         el('th', {}, body.top_features ? 'top features (contribution to the predicted class)' : '')),
+      ...body.probabilities.map((p, i) => predictionRow(body, p, i)));
+    say('predict-message', `probabilities from the model after round ${body.rounds_done}` +
+        (body.attribution ? `; feature contributions: ${body.attribution}` : ''), true);
   } catch (error) {
     if (current()) say('predict-message', error.message);
   }

@@ -63,8 +63,17 @@ function showCsvChoice() {
   const columns = dataset.columns;
   $('label-select').replaceChildren(...columns.map((c) => el('option', {value: c}, c)));
   $('label-select').value = columns[columns.length - 1];
-  $('client-column').replaceChildren(...columns.map((c) => el('option', {value: c}, c)));
+  fillClientColumns(columns);
   drawFeatureBoxes(columns);
+}
+
+// The client-id column can be any column but the label.
+function fillClientColumns(columns) {
+  const label = $('label-select').value;
+  const keep = $('client-column').value;
+  const choices = columns.filter((c) => c !== label);
+  $('client-column').replaceChildren(...choices.map((c) => el('option', {value: c}, c)));
+  if (choices.includes(keep)) $('client-column').value = keep;
 }
 
 function drawFeatureBoxes(columns) {
@@ -94,7 +103,11 @@ function followStarted() {
 
 $('config-select').addEventListener('change', loadFields);
 $('dataset-select').addEventListener('change', () => { showCsvChoice(); loadFields(); });
-$('label-select').addEventListener('change', showClientSource);
+$('label-select').addEventListener('change', () => {
+  const dataset = state.datasets.find((d) => d.name === $('dataset-select').value);
+  if (dataset) fillClientColumns(dataset.columns);
+  showClientSource();
+});
 $('client-column').addEventListener('change', showClientSource);
 $('client-source').addEventListener('change', showClientSource);
 
