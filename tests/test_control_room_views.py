@@ -7,6 +7,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from control_room_helpers import settings
@@ -98,3 +99,20 @@ def test_page_and_plotly_are_served_locally(client):
   for script in [*scripts[1:], '/static/events_worker.js']:
     response = client.get(script)
     assert response.status_code == 200 and 'https://' not in response.text, script
+
+
+def test_the_eta_leaves_out_starting_and_compiling(tmp_path):
+  """Issue 28, item 6: a first round that took 100 s (compiling) and rounds
+  of 1 s after it give an ETA of 1 s per round left, not 100."""
+  from fedjax_sim.control.jobs import Job
+  from fedjax_sim.control.runs_view import summary
+  job = Job('r', 'default.py', {'rounds': 50}, status='running', started=1000.)
+
+  def eta_at(done, now):
+    (tmp_path / 'client_norms.jsonl').write_text(''.join(
+        json.dumps({'round': r, 'clients': [], 'norms': []}) + '\n' for r in range(1, done + 1)))
+    return summary(str(tmp_path), 'r', job, now=now)['eta']
+
+  assert eta_at(1, 1100.) is None  # the first round seen: the pace starts here
+  assert eta_at(3, 1102.) == pytest.approx(47.)
+  assert eta_at(10, 1109.) == pytest.approx(40.)

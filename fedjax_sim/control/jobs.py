@@ -54,6 +54,9 @@ class Job:
   returncode: int | None = None
   error: str | None = None
   pid: int | None = None  # of the training script while it runs
+  # (round, time) when this server first saw the job past `start_round`: the
+  # ETA's pace starts there, after starting and compiling.
+  paced_from: tuple[int, float] | None = None
 
   def as_json(self) -> dict[str, Any]:
     return dataclasses.asdict(self)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from fedjax_sim.rundir import runlog
 from fedjax_sim.rundir.report import REPORT_HTML
 from fedjax_sim.control.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Job, read_job
+from fedjax_sim.control.model_cache import newest_checkpoint
 from fedjax_sim.control.safety import NAME
 from fedjax_sim.errors import DataError
 
@@ -55,6 +56,20 @@ def rounds_done(run_dir: str) -> int:
   return int(last['round']) if last else 0
 
 
+def seconds_left(job: Job | None, done: int, total: int | None, now: float) -> float | None:
+  """The ETA of a running job: its pace since the first round this server saw
+  it finish (`job.paced_from`, set here), so starting and compiling, which
+  the first round includes, do not count; None until a second round is seen."""
+  if job is None or job.status != RUNNING or not total or done <= job.start_round:
+    return None
+  if job.paced_from is None or job.paced_from[0] > done:
+    job.paced_from = (done, now)
+  first, since = job.paced_from
+  if done == first:
+    return None
+  return max(0., (total - done) * (now - since) / (done - first))
+
+
 def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
             ) -> dict[str, Any]:
   """A run's status, `round` of `rounds`, ETA (s, while running), job
@@ -70,10 +85,7 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
     status = job.status
   else:
     status = FINISHED if total and done >= total else EXTERNAL
-  eta = None
-  if job is not None and job.status == RUNNING and job.started and done > job.start_round:
-    seconds_per_round = ((now or time.time()) - job.started) / (done - job.start_round)
-    eta = max(0., (total - done) * seconds_per_round) if total else None
+  eta = seconds_left(job, done, total, time.time() if now is None else now)
   return {'name': name, 'status': status, 'round': done, 'rounds': total, 'eta': eta,
           'config_file': job.config_file if job else None,
           'error': (job.error if job else None) or unreadable,
@@ -82,6 +94,7 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
           'resumable': status == STOPPED or status == FAILED and done > 0,
           'deletable': status not in (QUEUED, RUNNING, EXTERNAL),
           'report': os.path.exists(os.path.join(run_dir, REPORT_HTML)),
+          'checkpoint': newest_checkpoint(run_dir) is not None,  # Predict can load it
           'config': config, 'last': last}
 
 

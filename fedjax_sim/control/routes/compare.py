@@ -24,13 +24,15 @@ def router(room: Room) -> APIRouter:
   @api.get('/api/compare')
   def compare(run: list[str] = Query(default=[])):
     """Config fields that differ, and seed groups' mean and std per metric."""
-    loaded = [comparison.Run(n, *_config_and_rows(room.run_dir(n))) for n in run]
+    nested = {n: _config(room.run_dir(n)) for n in run}
+    loaded = [comparison.Run(n, runlog.flatten(nested[n]),
+                             runs_view.metrics_rows(room.run_dir(n))) for n in run]
     groups = comparison.group_by_seed(loaded)
     metric_list = [m for m in comparison.metric_names(loaded) if m != 'wall_time']
     fields = comparison.differing_fields(loaded)
     return reply({
         'fields': fields, 'metrics': metric_list,
-        'runs': [{'name': r.name, 'config': {f: r.config.get(f) for f in fields},
+        'runs': [{'name': r.name, 'config': {f: _value(nested[r.name], f) for f in fields},
                   'rows': r.rows} for r in loaded],
         'groups': [{'label': g.label, 'runs': [r.name for r in g.runs],
                     'curves': {m: _curve(g, m) for m in metric_list}} for g in groups]})
@@ -38,12 +40,23 @@ def router(room: Room) -> APIRouter:
   return api
 
 
-def _config_and_rows(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _config(path: str) -> dict[str, Any]:
+  """The run's config.json (a hand-broken one is one line, 409)."""
   try:
     config = runlog.read_json(os.path.join(path, runlog.CONFIG)) or {}
   except DataError as e:
     raise Refused(str(e).replace(path, os.path.basename(path)), 409) from None
-  return runlog.flatten(config), runs_view.metrics_rows(path)
+  return config if isinstance(config, dict) else {}
+
+
+def _value(config: dict[str, Any], field: str) -> Any:
+  """The value of dotted `field` in a nested config, lists as lists (the
+  page shows a long one, such as data.features, by its length)."""
+  for part in field.split('.'):
+    if not isinstance(config, dict) or part not in config:
+      return None
+    config = config[part]
+  return config
 
 
 def _curve(group: comparison.Group, metric: str) -> dict[str, list[float]]:

@@ -13,7 +13,7 @@ function showTab(name) {
   for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === name);
   for (const p of document.querySelectorAll('.panel')) p.hidden = p.id !== 'tab-' + name;
   if (name === 'compare') drawCompare();
-  if (name === 'clients') drawClients();
+  if (name === 'clients') drawClients();  // drawn while shown, at the panel's width
   if (name === 'predict') loadPredict();
 }
 

@@ -19,15 +19,21 @@ function drawRuns() {
     rows.delete(run.name);
   }
   for (const row of rows.values()) row.remove();
-  for (const id of ['clients-run', 'predict-run']) {
-    const select = $(id);
-    const keep = select.value;
-    const names = state.runs.filter((r) => r.round > 0).map((r) => r.name);
-    if ([...select.options].map((o) => o.value).join() === names.join()) continue;
-    select.replaceChildren(...names.map((n) => el('option', {value: n}, n)));
-    if (names.includes(keep)) select.value = keep;
-    if (select.value !== keep) select.dispatchEvent(new Event('change'));
-  }
+  // Clients lists runs with a round, Predict runs with a checkpoint (its
+  // model); a tab draws only while it is shown (a hidden chart is drawn at
+  // the wrong width, and a model is not loaded for nothing).
+  fillRunSelect('clients-run', (r) => r.round > 0, 'clients', drawClients);
+  fillRunSelect('predict-run', (r) => r.checkpoint, 'predict', loadPredict);
+}
+
+function fillRunSelect(id, wanted, tabName, draw) {
+  const select = $(id);
+  const keep = select.value;
+  const names = state.runs.filter(wanted).map((r) => r.name);
+  if ([...select.options].map((o) => o.value).join() === names.join()) return;
+  select.replaceChildren(...names.map((n) => el('option', {value: n}, n)));
+  if (names.includes(keep)) select.value = keep;
+  if (select.value !== keep && state.tab === tabName) draw();
 }
 
 function newRunRow(run) {

@@ -13,7 +13,6 @@ async function drawCompare() {
   try {
     body = await api('/api/compare?' + query);
     if (!current()) return;
-    say('compare-message', state.selected.size ? '' : 'No runs ticked.');
   } catch (error) {
     if (current()) say('compare-message', error.message);
     return;
@@ -24,31 +23,61 @@ async function drawCompare() {
   if (body.metrics.includes(keep)) select.value = keep;
   const metric = select.value;
   const xKey = $('compare-x').value;
-  let traces;
-  if ($('compare-group').checked && xKey === 'round') {
-    traces = body.groups.flatMap((g) => {
-      const c = g.curves[metric] || {round: [], mean: [], std: []};
-      const label = g.runs.length > 1 ? `${g.label} (${g.runs.length} seeds)` : g.label;
-      const upper = c.mean.map((m, i) => m + c.std[i]);
-      const lower = c.mean.map((m, i) => m - c.std[i]);
-      return [{x: c.round, y: upper, mode: 'lines', line: {width: 0}, showlegend: false, hoverinfo: 'skip'},
-              {x: c.round, y: lower, mode: 'lines', line: {width: 0}, fill: 'tonexty', showlegend: false, hoverinfo: 'skip'},
-              {x: c.round, y: c.mean, mode: 'lines+markers', name: label}];
-    });
-  } else {
-    traces = body.runs.map((r) => {
-      const rows = r.rows.filter((row) => typeof row[metric] === 'number' && typeof row[xKey] === 'number');
-      return {x: rows.map((row) => row[xKey]), y: rows.map((row) => row[metric]), mode: 'lines+markers', name: r.name};
-    });
+  const grouped = $('compare-group').checked && xKey === 'round';
+  const traces = grouped ? groupTraces(body.groups, metric) : runTraces(body.runs, metric, xKey);
+  const notes = [];
+  if (!state.selected.size) notes.push('No runs ticked.');
+  if ($('compare-group').checked && !grouped) {
+    notes.push('Seed groups are drawn against rounds only (the seeds of a group differ in ' +
+               'wall and virtual time); each run is drawn on its own.');
   }
-  say('compare-message', xKey === 'virtual_time' && traces.every((t) => t.x.length === 0)
-    ? 'None of these runs is on the virtual clock (no virtual_time); see docs/client_behaviour.md' : '');
+  if (xKey === 'virtual_time' && state.selected.size && traces.every((t) => t.x.length === 0)) {
+    notes.push('None of these runs is on the virtual clock (no virtual_time); see docs/client_behaviour.md');
+  }
+  say('compare-message', notes.join(' '));
   Plotly.react('compare-chart', traces, {margin: {t: 20}, xaxis: {title: {text: $('compare-x').selectedOptions[0].text}},
                                          yaxis: {title: {text: metric}}, legend: {orientation: 'h'}}, {responsive: true});
   const table = $('compare-config');
   table.replaceChildren(el('tr', {}, el('th', {}, 'run'), ...body.fields.map((f) => el('th', {}, f))),
                         ...body.runs.map((r) => el('tr', {}, el('th', {}, r.name),
-                                                   ...body.fields.map((f) => el('td', {}, String(r.config[f]))))));
+                                                   ...body.fields.map((f) => configCell(r.config[f])))));
+}
+
+// Plotly's default colours, given out explicitly so a band is its line's colour.
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
+                '#7f7f7f', '#bcbd22', '#17becf'];
+const translucent = (hex) => `rgba(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')}, 0.2)`;
+
+function groupTraces(groups, metric) {
+  return groups.flatMap((g, k) => {
+    const color = COLORS[k % COLORS.length];
+    const c = g.curves[metric] || {round: [], mean: [], std: []};
+    const label = g.runs.length > 1 ? `${g.label} (${g.runs.length} seeds)` : g.label;
+    const upper = c.mean.map((m, i) => m + c.std[i]);
+    const lower = c.mean.map((m, i) => m - c.std[i]);
+    const band = {mode: 'lines', line: {width: 0, color}, showlegend: false, hoverinfo: 'skip'};
+    return [{...band, x: c.round, y: upper},
+            {...band, x: c.round, y: lower, fill: 'tonexty', fillcolor: translucent(color)},
+            {x: c.round, y: c.mean, mode: 'lines+markers', name: label, line: {color}, marker: {color}}];
+  });
+}
+
+function runTraces(runs, metric, xKey) {
+  return runs.map((r, k) => {
+    const rows = r.rows.filter((row) => typeof row[metric] === 'number' && typeof row[xKey] === 'number');
+    const color = COLORS[k % COLORS.length];
+    return {x: rows.map((row) => row[xKey]), y: rows.map((row) => row[metric]), mode: 'lines+markers',
+            name: r.name, line: {color}, marker: {color}};
+  });
+}
+
+// A config value in the table of differences: a long list (data.features)
+// as its length, the items in its tooltip.
+function configCell(value) {
+  if (Array.isArray(value) && value.length > 3) {
+    return el('td', {title: value.join(', ')}, `${value.length} items: ${value.slice(0, 2).join(', ')}, …`);
+  }
+  return el('td', {}, Array.isArray(value) ? value.join(', ') : String(value));
 }
 
 for (const id of ['compare-metric', 'compare-x', 'compare-group']) $(id).addEventListener('change', drawCompare);
