@@ -124,6 +124,8 @@ def test_binary_runs_get_metric_cards_and_a_report_link(served, browser):
                      'card-test_precision': ['precision', '0.875'],
                      'card-test_recall': ['recall', '0.75'], 'card-test_f1': ['F1', '0.8077'],
                      'card-test_roc_auc': ['ROC AUC', '0.95']}
+  assert text(browser, 'binary-binary') == '0.808 / 0.95'  # the runs table's F1 / AUC
+  assert text(browser, 'binary-tenclass') == ''
   href = browser.find_element('id', 'report-binary').get_attribute('href')
   with urllib.request.urlopen(href, timeout=30) as response:  # the link carries the token
     assert response.read() == b'<h1>report</h1>'

@@ -47,7 +47,7 @@ function newRunRow(run) {
   return el('tr', {'data-run': run.name}, el('td', {}, box), el('td', {}, link),
             el('td', {id: 'status-' + run.name}), el('td', {id: 'progress-' + run.name}),
             el('td', {id: 'eta-' + run.name}), el('td', {id: 'accuracy-' + run.name}),
-            el('td', {id: 'actions-' + run.name}));
+            el('td', {id: 'binary-' + run.name}), el('td', {id: 'actions-' + run.name}));
 }
 
 function updateRunRow(row, run) {
@@ -58,7 +58,9 @@ function updateRunRow(row, run) {
   row.cells[3].textContent = run.rounds ? `round ${run.round} of ${run.rounds}` : `round ${run.round}`;
   row.cells[4].textContent = run.status === 'running' ? duration(run.eta) : '';
   row.cells[5].textContent = run.last ? fmt(run.last.test_accuracy) : '';
-  const actions = row.cells[6];
+  const binary = run.last && typeof run.last.test_f1 === 'number';
+  row.cells[6].textContent = binary ? `${fmt(run.last.test_f1, 3)} / ${fmt(run.last.test_roc_auc, 3) || '–'}` : '';
+  const actions = row.cells[7];
   const key = [run.status, run.resumable, run.deletable, run.report, run.round > 0, run.rounds].join();
   if (actions.dataset.key === key) return;
   actions.dataset.key = key;
