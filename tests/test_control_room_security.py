@@ -168,3 +168,5 @@ def test_the_token_is_kept_across_restarts(tmp_path):
   path.write_text('short\n')  # too short to keep: a new one is made
   renewed = printed_token(tmp_path)
   assert renewed != first and len(renewed) >= 16
+  assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.control.token')] == [
+      '.control.token']  # no temporary file left

@@ -59,8 +59,9 @@ def check_bind(host: str, token: str | None) -> None:
 
 def stored_token(runs_dir: str) -> str:
   """The runs directory's own token, kept in TOKEN_FILE (mode 0600) so that
-  open pages and bookmarks keep working after a restart; made on first use,
-  and made anew if the file holds fewer than MIN_TOKEN characters."""
+  open pages and bookmarks keep working after a restart; made on first use
+  (two servers starting at once agree on one), and made anew if the file
+  holds fewer than MIN_TOKEN characters."""
   path = os.path.join(runs_dir, TOKEN_FILE)
   try:
     with open(path) as f:
@@ -68,14 +69,25 @@ def stored_token(runs_dir: str) -> str:
     if len(token) >= MIN_TOKEN:
       os.chmod(path, 0o600)  # others could read a file copied in by hand
       return token
+    exists = True
   except FileNotFoundError:
-    pass
+    exists = False
   token = secrets.token_urlsafe(16)
   fd, incoming = _private_temp(runs_dir)
-  with os.fdopen(fd, 'w') as f:
-    f.write(token + '\n')
-  os.replace(incoming, path)
-  return token
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(token + '\n')
+    if exists:
+      os.replace(incoming, path)
+      return token
+    try:
+      os.link(incoming, path)  # fails if another server made one meanwhile
+    except FileExistsError:
+      return stored_token(runs_dir)
+    return token
+  finally:
+    if os.path.exists(incoming):
+      os.unlink(incoming)
 
 
 def _private_temp(directory: str) -> tuple[int, str]:
