@@ -109,11 +109,10 @@ def time_scripts(members) -> float:
 
 def sweep_memory(config) -> str:
   """XLA's memory analysis of the first group's round program."""
-  from fedjax_sim.config.sweep_program import build_group
+  from fedjax_sim.config.sweep_program import build_groups
   group = sweep_lib.groups(config, sweep_lib.members(config))[0]
-  program = build_group(group, quiet, quiet)
-  memory = program.memory()
-  return f'{memory / 2**20:.1f} MiB'
+  programs = build_groups(group, quiet, quiet)
+  return f'{programs[0].memory / 2**20:.1f} MiB in {len(programs)} program(s)'
 
 
 def main(argv):

@@ -29,6 +29,7 @@ from fedjax_sim.core.state import init_state
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.packed import for_round
 from fedjax_sim.errors import ConfigError
+from fedjax_sim.evaluation.metrics import member_sums
 from fedjax_sim.run import schedule as schedule_lib
 from fedjax_sim.run.divergence import DivergenceSettings, checked_settings
 from fedjax_sim.run.experiment import Experiment
@@ -93,6 +94,7 @@ def build_groups(group: Group, log: Log, warn: Log, max_members: int = 0
                     out_shardings=replicated)
   initialized = jax.jit(jax.vmap(init), out_shardings=replicated)
   data = exp.place(for_round(exp.dataset.train))
+  test, train = exp.place(dict(exp.dataset.test)), exp.place(exp.dataset.train)
 
   def program(members: tuple[Member, ...]) -> SweepGroup:
     values = {f: jnp.asarray([m.values[f] for m in members], jnp.float32)
@@ -107,7 +109,8 @@ def build_groups(group: Group, log: Log, warn: Log, max_members: int = 0
         lambda: initialized(values, run_keys),
         lambda state, live, r: compiled(values, run_keys, state, exp.place(live),
                                         np.int32(r), data),
-        _bytes(compiled))
+        _bytes(compiled),
+        lambda state: member_sums(exp.model, state.server.params, test, train))
 
   size = max_members or len(group.members)
   programs = [program(group.members[i:i + size]) for i in range(0, len(group.members), size)]

@@ -44,8 +44,21 @@ def test_sums(model: Model, params: Any, examples: Mapping[str, jax.Array],
 def evaluate(model: Model, params: Any, examples: Mapping[str, jax.Array],
              batch_size: int = 1024) -> dict[str, float]:
   """Accuracy and mean loss of `params` on a centralized `{'x', 'y'}` set."""
-  sums = np.asarray(test_sums(model, params, examples, batch_size), np.float64)
+  return test_metrics(test_sums(model, params, examples, batch_size))
+
+
+def test_metrics(sums: jax.Array) -> dict[str, float]:
+  """Accuracy and mean loss from `test_sums`."""
+  sums = np.asarray(sums, np.float64)
   return {'loss': float(sums[0] / sums[-1]), 'accuracy': float(sums[1] / sums[2])}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def member_sums(model: Model, params: Any, test: Mapping[str, jax.Array],
+                data: FederatedData) -> tuple[jax.Array, jax.Array]:
+  """`test_sums` and `client_sums` of stacked params (a sweep's members,
+  leading axis), in one program."""
+  return jax.vmap(lambda p: (test_sums(model, p, test), client_sums(model, p, data)))(params)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -93,6 +106,7 @@ def fairness(accuracy: jax.Array, has_data: jax.Array,
           'worst10': jnp.sum(jnp.where(in_worst, ranked, 0.)) / worst}
 
 
+@jax.jit
 def summarize_clients(sums: jax.Array) -> dict[str, jax.Array]:
   """From per-client `example_sums` rows `[clients, 3 or 4]`: the unweighted
   means of loss and accuracy over clients with examples, and the accuracies'

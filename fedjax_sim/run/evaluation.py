@@ -12,8 +12,9 @@ import numpy as np
 from fedjax_sim.compression import UPLOAD_BYTES
 from fedjax_sim.core.round import RoundState
 from fedjax_sim.errors import DivergedError
-from fedjax_sim.evaluation.metrics import (binary_metrics, client_sums, evaluate, per_client,
-                                   positive_scores, summarize_clients)
+from fedjax_sim.evaluation.metrics import (binary_metrics, client_sums, per_client,
+                                           positive_scores, summarize_clients, test_metrics,
+                                           test_sums)
 from fedjax_sim.run.experiment import Experiment
 
 PyTree = Any
@@ -30,21 +31,25 @@ def evaluate_state(exp: Experiment, state: RoundState, round_index: int) -> dict
 
 
 def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int,
-                          every_client: Callable[[], PyTree] | None = None
+                          every_client: Callable[[], PyTree] | None = None,
+                          sums: tuple[jax.Array, jax.Array] | None = None
                           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """`evaluate_state`'s metrics, and each evaluated client's `client` id,
   `examples`, `accuracy` and `loss` on its own training data. `every_client`
   gives every client's state for personalization (default `state.clients`;
-  a population split over processes gathers its blocks)."""
+  a population split over processes gathers its blocks). `sums`: the
+  params' `test_sums` and `client_sums`, if computed already (a sweep
+  computes every member's in one program: `member_sums`)."""
   if jax.process_count() > 1:  # evaluate locally on the replicated values
     state = jax.tree.map(np.asarray, state)
   params = state.server.params
-  test = evaluate(exp.model, params, exp.dataset.test)
   ids, data = exp.client_eval or (np.arange(exp.dataset.train.num_clients),
                                   exp.dataset.train)
-  sums = client_sums(exp.model, params, data)
-  evals = {f'test_{k}': v for k, v in test.items()}
-  evals.update({f'client_train_{k}': float(v) for k, v in summarize_clients(sums).items()})
+  tested, per_client_sums = sums or (test_sums(exp.model, params, exp.dataset.test),
+                                     client_sums(exp.model, params, data))
+  evals = {f'test_{k}': v for k, v in test_metrics(tested).items()}
+  evals.update({f'client_train_{k}': float(v)
+                for k, v in summarize_clients(per_client_sums).items()})
   if exp.dataset.num_classes == 2:
     scores = positive_scores(exp.model, params, jnp.asarray(exp.dataset.test['x']))
     binary = binary_metrics(np.asarray(scores), exp.dataset.test['y'])
@@ -57,19 +62,20 @@ def evaluate_with_clients(exp: Experiment, state: RoundState, round_index: int,
     evals.update(exp.personalize(state, round_index,
                                  exp.algorithm.personal_params(
                                      (every_client or (lambda: state.clients))())))
-  return evals, {'client': np.asarray(ids), **per_client(sums, data.counts)}
+  return evals, {'client': np.asarray(ids), **per_client(per_client_sums, data.counts)}
 
 
 def round_evals(exp: Experiment, state: RoundState, round_index: int, metrics: dict,
                 rounds_per_sec: Callable[[], float], fields: dict[str, float], saved: str,
-                every_client: Callable[[], PyTree] | None = None
+                every_client: Callable[[], PyTree] | None = None,
+                sums: tuple[jax.Array, jax.Array] | None = None
                 ) -> tuple[dict, dict[str, np.ndarray]]:
   """The evaluation after round `round_index` (0-based) with the round's own
   metrics (`round_summary`), the speed `rounds_per_sec()` (read once the
   evaluation is done) and the schedule's `fields`, and the client table; a
   DivergedError (naming the checkpoint `saved`) when the test loss is not
   finite."""
-  evals, clients = evaluate_with_clients(exp, state, round_index, every_client)
+  evals, clients = evaluate_with_clients(exp, state, round_index, every_client, sums)
   if not np.isfinite(evals['test_loss']):
     raise DivergedError(f'round {round_index + 1}: the test loss is {evals["test_loss"]}; '
                         f'{saved}')

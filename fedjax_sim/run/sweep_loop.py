@@ -40,6 +40,8 @@ class SweepGroup(NamedTuple):
     step: `(state, active [M] bool, round_index) -> (state, metrics, ids, ok)`,
       `ok[m]` False where member m's round was not finite (its state kept).
     memory: bytes of the compiled round program (XLA's memory analysis).
+    sums: `state -> (test_sums, client_sums)` of every member, stacked
+      (`fedjax_sim.evaluation.metrics.member_sums`).
   """
 
   exp: Experiment
@@ -48,6 +50,7 @@ class SweepGroup(NamedTuple):
   init: Callable[[], RoundState]
   step: Callable[[RoundState, np.ndarray, int], tuple]
   memory: int
+  sums: Callable[[RoundState], tuple]
 
 
 class Frozen(NamedTuple):
@@ -92,11 +95,12 @@ def run_group(group: SweepGroup, record, say: Say, warn: Say
                   group, record, warn)
         due_eval = (r + 1) % s.eval_every == 0 or r + 1 == s.rounds
         pace = (r + 1 - first_round) / (time.perf_counter() - start)
+        host = jax.device_get((state, group.sums(state))) if due_eval else None
         for m in np.flatnonzero(frozen_at == 0):
           record.round(m, r + 1, member_slice(metrics, m), ids[m])
           if due_eval:
-            _evaluate(group, m, state, r, member_slice(metrics, m), pace, record, watches,
-                      histories, frozen_at, warn)
+            _evaluate(group, m, member_slice(host, m), r, member_slice(metrics, m), pace,
+                      record, watches, histories, frozen_at, warn)
         if due_eval:
           say(_progress(r + 1, s.rounds, histories, group.indices, frozen_at, pace))
         stopping = any_process(stop.requested)
@@ -110,17 +114,17 @@ def run_group(group: SweepGroup, record, say: Say, warn: Say
   return histories, frozen_at
 
 
-def _evaluate(group: SweepGroup, m: int, state: RoundState, r: int, metrics: dict,
+def _evaluate(group: SweepGroup, m: int, state_and_sums: tuple, r: int, metrics: dict,
               pace: float, record, watches: list[LossWatch], histories: list[list[dict]],
               frozen_at: np.ndarray, warn: Say) -> None:
-  """Member m's evaluation after round r (0-based), recorded; a non-finite or
-  blown-up test loss freezes it."""
+  """Member m's evaluation after round r (0-based) from its state and
+  evaluation sums (host values), recorded; a non-finite or blown-up test
+  loss freezes it."""
   exp = group.experiments[m]
-  member_state = member_slice(state, m)
+  state, sums = state_and_sums
   try:
-    evals, clients = round_evals(exp, member_state, r, metrics, lambda: pace, {},
-                                 Saved(None, None).describe(),
-                                 lambda: member_state.clients)
+    evals, clients = round_evals(exp, state, r, metrics, lambda: pace, {},
+                                 Saved(None, None).describe(), lambda: state.clients, sums)
     watches[m].see(r + 1, evals['test_loss'], Saved(None, None))
   except DivergedError as e:
     _freeze(frozen_at, m, r + 1, str(e).split(';')[0], group, record, warn)
