@@ -188,7 +188,7 @@ async function onStreamError() {
   try {
     await api('/api/runs');  // a wrong token is said, not retried forever in silence
   } catch (error) {
-    say('runs-message', error.message);
+    if (error.message === TOKEN_HINT) say('runs-message', error.message);  // else: the server is away
   }
 }
 
