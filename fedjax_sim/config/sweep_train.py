@@ -3,6 +3,7 @@ per group of members (`fedjax_sim.config.sweep`), the groups one after another."
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Callable
 
@@ -16,6 +17,8 @@ from fedjax_sim.config.train import PROGRESS
 from fedjax_sim.distributed import is_primary
 from fedjax_sim.errors import ConfigError, DivergedError
 from fedjax_sim.rundir import runlog, sweep_record
+from fedjax_sim.rundir import workdir as workdir_lib
+from fedjax_sim.run.record import lock_workdir
 from fedjax_sim.rundir.sweep_table import MemberResult, cells, format_cells
 from fedjax_sim.run.sweep_loop import SweepGroup, run_group
 
@@ -65,11 +68,33 @@ def sweep(config: ml_collections.ConfigDict, log: Log = print, workdir: str | No
   members = sweep_lib.members(config)
   groups = sweep_lib.groups(config, members)
   say(describe_groups(groups))
-  programs = [(group, program) for group in groups
-              for program in build_groups(group, say, to_stderr, sweep_lib.max_members(config))]
-  has_run = (sweep_record.open_sweep(workdir, as_json(config),
-                                     member_table(config, members, programs), resume)
-             if workdir else False)
+  with contextlib.ExitStack() as stack:
+    if workdir:  # one writer: locked as a run's directory is (`run.record.lock_workdir`)
+      workdir_lib.check(workdir, as_json(config), resume)
+      held = lock_workdir(workdir)
+      if held is not None:
+        stack.callback(held.close)
+    programs = [(group, program) for group in groups for program in build_groups(
+        group, say, to_stderr, sweep_lib.max_members(config))]
+    has_run = workdir is not None and sweep_record.open_sweep(
+        workdir, as_json(config), member_table(config, members, programs), resume)
+    histories, frozen = _run_programs(programs, members, workdir, has_run, say)
+  results = [MemberResult(m.index, m.values, _last(workdir, m.index, histories[m.index]),
+                          frozen[m.index]) for m in members]
+  say(format_cells(cells(results)))
+  if workdir:
+    sweep_record.write_results(workdir, [r._asdict() for r in results])
+  if all(r.frozen_at for r in results):
+    raise DivergedError(f'every member of the sweep was frozen (diverged); the first at '
+                        f'round {min(r.frozen_at for r in results)}; lower the learning rates')
+  return histories
+
+
+def _run_programs(programs: list[tuple[sweep_lib.Group, SweepGroup]],
+                  members: list[sweep_lib.Member], workdir: str | None, has_run: bool,
+                  say: Log) -> tuple[list[list[dict]], dict[int, int]]:
+  """Runs the programs one after another: each member's evaluations, and the
+  round each member was frozen at (0: never)."""
   histories: list[list[dict]] = [[] for _ in members]
   frozen: dict[int, int] = {}
   for p, (_, program) in enumerate(programs):
@@ -80,15 +105,7 @@ def sweep(config: ml_collections.ConfigDict, log: Log = print, workdir: str | No
     group_histories, frozen_at = run_group(program, record, say, to_stderr)
     for index, history, at in zip(program.indices, group_histories, frozen_at):
       histories[index], frozen[index] = history, int(at)
-  results = [MemberResult(m.index, m.values, _last(workdir, m.index, histories[m.index]),
-                          frozen[m.index]) for m in members]
-  say(format_cells(cells(results)))
-  if workdir:
-    sweep_record.write_results(workdir, [r._asdict() for r in results])
-  if all(r.frozen_at for r in results):
-    raise DivergedError(f'every member of the sweep was frozen (diverged); the first at '
-                        f'round {min(r.frozen_at for r in results)}; lower the learning rates')
-  return histories
+  return histories, frozen
 
 
 def _last(workdir: str | None, index: int, history: list[dict]) -> dict | None:

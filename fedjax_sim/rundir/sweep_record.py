@@ -23,6 +23,7 @@ import numpy as np
 from fedjax_sim.rundir import checkpoint, report, runlog
 from fedjax_sim.rundir import workdir as workdir_lib
 from fedjax_sim.rundir.recorder import Recorder
+from fedjax_sim.rundir.write_errors import writes_in, writing
 
 PyTree = Any
 SWEEP = 'sweep.json'
@@ -66,8 +67,9 @@ def open_sweep(workdir: str, config_json: dict, table: dict, resume: bool) -> bo
   `fedjax_sim.rundir.workdir.check`), then writes the config and the member
   table; returns whether a sweep is there to resume."""
   has_run = workdir_lib.check(workdir, config_json, resume)
-  workdir_lib.write_config(workdir, config_json)
-  runlog.write_json_atomic(os.path.join(workdir, SWEEP), table)
+  with writing(workdir):
+    workdir_lib.write_config(workdir, config_json)
+    runlog.write_json_atomic(os.path.join(workdir, SWEEP), table)
   return has_run
 
 
@@ -80,13 +82,15 @@ class GroupRecord:
     self.workdir, self.indices, self.warn = workdir, indices, warn
     self.has_run, self.client_names = has_run, client_names
     self.dirs = [member_dir(workdir, i) for i in indices]
-    for directory, config in zip(self.dirs, member_configs):
-      workdir_lib.write_config(directory, config)
+    with writing(workdir):
+      for directory, config in zip(self.dirs, member_configs):
+        workdir_lib.write_config(directory, config)
     self.ckpt = checkpoint.manager(
         os.path.join(workdir, workdir_lib.CHECKPOINTS, f'group-{group}'), keep)
     self.first_round = 0
     self.recorders: list[Recorder | None] = [None] * len(indices)
 
+  @writes_in('workdir')
   def restore(self, like: PyTree) -> tuple[int, PyTree | None]:
     """`(rounds_done, tree)` of the group's newest intact checkpoint; the
     members' logs and frozen rows after it are dropped (recomputed)."""
@@ -104,24 +108,29 @@ class GroupRecord:
       self.recorders[m] = Recorder(self.dirs[m], self.first_round, self.client_names)
     return self.recorders[m]
 
+  @writes_in('workdir')
   def round(self, m: int, rounds_done: int, metrics: dict, ids: np.ndarray) -> None:
     clients = metrics['clients']
     self._recorder(m).round(rounds_done, float(metrics['train_loss']), np.asarray(ids),
                             np.asarray(clients['update_norm']),
                             np.asarray(clients['train_loss']), {})
 
+  @writes_in('workdir')
   def evals(self, m: int, evals: dict, clients: dict) -> None:
     recorder = self._recorder(m)
     recorder.evals(evals)
     recorder.clients(int(evals['round']), clients)
 
+  @writes_in('workdir')
   def frozen(self, m: int, round_number: int, reason: str) -> None:
     runlog.append_jsonl(os.path.join(self.workdir, FROZEN),
                         {'member': self.indices[m], 'round': round_number, 'reason': reason})
 
+  @writes_in('workdir')
   def checkpoint(self, rounds_done: int, tree: PyTree) -> None:
     checkpoint.save(self.ckpt, rounds_done, tree)
 
+  @writes_in('workdir')
   def close(self) -> None:
     """Closes the members' logs and writes their reports."""
     for m, recorder in enumerate(self.recorders):
