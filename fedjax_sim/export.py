@@ -32,6 +32,7 @@ from flax import serialization
 
 from fedjax_sim.rundir import checkpoint
 from fedjax_sim.rundir import runlog
+from fedjax_sim.config.files import run_config
 from fedjax_sim.config.sections import from_json
 from fedjax_sim.core.state import init_state
 from fedjax_sim.data.csv_data import Columns, Table, features_of
@@ -86,7 +87,7 @@ def from_run(workdir: str) -> ExportedModel:
   """The global model of the newest intact checkpoint in `workdir` (a corrupt
   one is named on stderr and left in place: this only reads the run)."""
   from fedjax_sim.config.experiment import build_experiment  # the run's data, model and algorithm
-  config_dict = runlog.read_json(os.path.join(workdir, runlog.CONFIG))
+  config_dict = run_config(os.path.join(workdir, runlog.CONFIG))
   if config_dict is None:
     raise DataError(f'--workdir {workdir!r} holds no run (no {runlog.CONFIG})')
   exp = build_experiment(from_json(config_dict), warn=lambda line: None)

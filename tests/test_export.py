@@ -18,7 +18,7 @@ from configs import default, hospitals
 from fedjax_sim.rundir import checkpoint
 from fedjax_sim.core import init_state
 from fedjax_sim.errors import DataError
-from fedjax_sim.export import export_model
+from fedjax_sim.export import export_model, from_run
 from fedjax_sim.config.experiment import build_experiment
 from fedjax_sim.config.train import train
 
@@ -146,3 +146,17 @@ def test_predict_only_reads_the_run_and_names_the_checkpoint_it_used(tmp_path):
   assert warning.endswith('; falling back to the previous checkpoint')
   assert used == f'predicting with the checkpoint after round 1: {workdir}/checkpoints/1'
   assert sorted(glob.glob(f'{workdir}/**', recursive=True)) == before  # nothing moved
+
+
+@pytest.mark.parametrize('written, missing', [
+    ('{"seed": 0, "rounds": 2}', "'algorithm'"),
+    ('["not", "a", "config"]', 'holds a list'),
+])
+def test_a_hand_written_config_is_one_error_naming_the_file(tmp_path, written, missing):
+  """Issue 28: a run's config.json lacking sections was an AttributeError (a
+  500 in the control room's model route)."""
+  (tmp_path / 'config.json').write_text(written)
+  with pytest.raises(DataError) as error:
+    from_run(str(tmp_path))
+  assert f'{tmp_path}/config.json' in str(error.value) and missing in str(error.value)
+  assert len(str(error.value).splitlines()) == 1

@@ -12,7 +12,9 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from fedjax_sim.errors import ConfigError
+from fedjax_sim.config.sections import from_json
+from fedjax_sim.errors import ConfigError, DataError
+from fedjax_sim.rundir import runlog
 
 
 def config_docs(directory: str) -> list[tuple[str, str]]:
@@ -43,6 +45,24 @@ def _missing(config: ml_collections.ConfigDict) -> list[str]:
     if node is None:
       missing.append(field)
   return missing
+
+
+def run_config(path: str) -> dict[str, Any] | None:
+  """A run's `config.json` at `path` as JSON data, checked to be an
+  experiment (an object with every field of `REQUIRED`), or None when there
+  is no such file. Invalid JSON, another kind of value or a missing field is
+  one DataError naming the file (it was edited by hand)."""
+  data = runlog.read_json(path)
+  if data is None:
+    return None
+  if not isinstance(data, dict):
+    raise DataError(f"{path} holds {runlog.kind(data)}, expected an object (the run's "
+                    'config); fix or remove it')
+  missing = _missing(from_json(data))
+  if missing:
+    raise DataError(f'{path} has no {missing[0]!r}, which every experiment needs (as '
+                    'configs/default.py has it); fix or remove it')
+  return data
 
 
 def _text(error: BaseException) -> str:
