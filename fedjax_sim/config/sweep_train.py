@@ -19,6 +19,7 @@ from fedjax_sim.errors import ConfigError, DivergedError
 from fedjax_sim.rundir import runlog, sweep_record
 from fedjax_sim.rundir import workdir as workdir_lib
 from fedjax_sim.run.record import lock_workdir
+from fedjax_sim.rundir.sweep_report import write_sweep_report
 from fedjax_sim.rundir.sweep_table import MemberResult, cells, format_cells
 from fedjax_sim.run.sweep_loop import SweepGroup, run_group
 
@@ -84,6 +85,7 @@ def sweep(config: ml_collections.ConfigDict, log: Log = print, workdir: str | No
   say(format_cells(cells(results)))
   if workdir:
     sweep_record.write_results(workdir, [r._asdict() for r in results])
+    write_sweep_report(workdir)
   if all(r.frozen_at for r in results):
     raise DivergedError(f'every member of the sweep was frozen (diverged); the first at '
                         f'round {min(r.frozen_at for r in results)}; lower the learning rates')
