@@ -191,6 +191,7 @@ def plot_curves(lines: Sequence[Curve], best: Cell | None, metric: str) -> bytes
             lw=2.5 if top else 1.2, label=('★ best: ' if top else '') + label(c.cell.values))
     ax.fill_between(c.rounds, c.low, c.high, color=palette(i % palette.N), alpha=.2, lw=0)
   ax.set(title=f'{metric} by round: mean over seeds, band min-max', xlabel='round')
+  ax.xaxis.get_major_locator().set_params(integer=True)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
   fig.tight_layout()
@@ -293,7 +294,6 @@ th, td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}</st
     'is not finished (no results.json): the last evaluations so far'}.
 Axes ({html.escape(sweep.mode)}): {html.escape(axes)}.</p>
 <h2>Grid</h2>\n{grid_html}\n<h2>Curves</h2>\n{curves_html}
-<h2>Cells</h2>\n{cells_html(sweep, table, metric)}
-</body></html>
+<h2>Cells</h2>\n{cells_html(sweep, table, metric)}\n</body></html>
 """)
   return path
