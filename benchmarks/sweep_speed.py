@@ -11,9 +11,10 @@ and the sweep program's memory (XLA's memory analysis) and this process's
 peak resident memory.
 
     python benchmarks/sweep_speed.py [--workloads=digits,synthetic] [--repeats=2]
-        [--scripts=36]
+        [--scripts=36] [--scripts_for=digits]
 
-`--scripts=N` times the first N members' scripts and scales to all (0: skip).
+`--scripts=N` times the first N members' scripts (of the workloads in
+`--scripts_for`) and scales to all (0: skip).
 Prints one Markdown table per workload.
 """
 
@@ -50,6 +51,8 @@ from fedjax_sim.rundir import runlog  # noqa: E402
 _WORKLOADS = flags.DEFINE_list('workloads', ['digits', 'synthetic'], 'Workloads to time.')
 _REPEATS = flags.DEFINE_integer('repeats', 2, 'Interleaved repetitions of sweep and in-process.')
 _SCRIPTS = flags.DEFINE_integer('scripts', 36, 'Members timed with scripts/train.py (0: none).')
+_SCRIPTS_FOR = flags.DEFINE_list('scripts_for', ['digits'],
+                                 'Workloads whose members are also timed as scripts.')
 
 
 def digits():
@@ -125,8 +128,9 @@ def main(argv):
     for _ in range(_REPEATS.value):
       sweeps.append(time_sweep(config))
       singles.append(time_in_process(members))
-    scripted = _SCRIPTS.value and time_scripts(members[:_SCRIPTS.value]) * (
-        len(members) / min(_SCRIPTS.value, len(members)))
+    scripted = (name in _SCRIPTS_FOR.value and _SCRIPTS.value
+                and time_scripts(members[:_SCRIPTS.value]) * (
+                    len(members) / min(_SCRIPTS.value, len(members))))
     sweep_s, single_s = statistics.median(sweeps), statistics.median(singles)
     print(f'\n### {name}: {len(members)} members, {config.rounds} rounds\n')
     print('| way | wall s | members/s | sweep is faster by |')

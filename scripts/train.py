@@ -29,7 +29,7 @@ from fedjax_sim.config.sections import as_json  # noqa: E402
 from fedjax_sim.core.sharding import use_cpu_cores  # noqa: E402
 from fedjax_sim.errors import ConfigError, DataError, DivergedError, Interrupted  # noqa: E402
 from fedjax_sim.config import sweep as sweep_lib  # noqa: E402
-from fedjax_sim.config.sweep_train import describe_groups, sweep  # noqa: E402
+from fedjax_sim.config.sweep_train import describe_groups, describe_members, sweep  # noqa: E402
 from fedjax_sim.config.train import train  # noqa: E402
 from fedjax_sim.rundir.summary import summary  # noqa: E402
 
@@ -98,7 +98,9 @@ def main(argv):
       print(json.dumps(as_json(config), indent=2))
       check_config(config)
       if swept:
-        print(describe_groups(sweep_lib.groups(config, sweep_lib.members(config))))
+        members = sweep_lib.members(config)
+        print(describe_groups(sweep_lib.groups(config, members)))
+        print(describe_members(members))
       return
     if _RESUME.value and not _WORKDIR.value:
       raise ConfigError('--resume needs --workdir')

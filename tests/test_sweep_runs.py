@@ -115,3 +115,30 @@ def test_sweep_on_a_two_device_mesh_equals_single_runs():
                           env=env, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'members equal their single runs: 4' in result.stdout
+
+
+def test_print_config_lists_members_and_groups():
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), '--sweep=fedprox.mu=0,0.1',
+       '--sweep=seed=1,2', '--print_config'], cwd=ROOT, capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr
+  tail = result.stdout.splitlines()[-8:]
+  assert tail[:3] == ['sweep: 4 members in 2 group(s), one program per group',
+                      '  group 0: 2 members (0, 2), traced: fedprox.mu; seed=1',
+                      '  group 1: 2 members (1, 3), traced: fedprox.mu; seed=2']
+  assert tail[3].startswith('  (seed is not traced')
+  assert tail[4:] == ['  member 0: fedprox.mu=0.0, seed=1', '  member 1: fedprox.mu=0.0, seed=2',
+                      '  member 2: fedprox.mu=0.1, seed=1', '  member 3: fedprox.mu=0.1, seed=2']
+
+
+def test_bad_sweep_flags_are_one_line():
+  for flag, line in [
+      ('--sweep=client.optimizer.learning_rat=0.1', 'error: --sweep=client.optimizer.'
+       'learning_rat=...: the config has no such field'),
+      ('--sweep=seed=a,1', "error: --sweep=seed='a': expected int"),
+      ('--sweep=seed', "error: --sweep='seed': expected FIELD=VALUE,VALUE,... (e.g. "
+       '--sweep=client.optimizer.learning_rate=0.01,0.1)')]:
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), flag],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stderr.strip()) == (2, line)

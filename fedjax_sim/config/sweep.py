@@ -176,7 +176,7 @@ def members(config: ml_collections.ConfigDict) -> list[Member]:
     try:
       check_config(member)
     except ConfigError as e:
-      raise ConfigError(f'sweep member {index} ({_describe(values)}): {e}') from None
+      raise ConfigError(f'sweep member {index} ({describe_values(values)}): {e}') from None
     out.append(Member(index, values, member))
   return out
 
@@ -190,13 +190,14 @@ def _without_sweep(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   return copy
 
 
-def _describe(values: dict[str, Any]) -> str:
+def describe_values(values: dict[str, Any]) -> str:
+  """`field=value, ...`."""
   return ', '.join(f'{k}={v!r}' for k, v in values.items())
 
 
 def describe(member: Member) -> str:
   """`field=value, ...` of a member's swept values."""
-  return _describe(member.values)
+  return describe_values(member.values)
 
 
 def groups(config: ml_collections.ConfigDict, sweep: list[Member]) -> list[Group]:

@@ -27,16 +27,34 @@ Log = Callable[[str], None]
 
 
 def describe_groups(groups: list[sweep_lib.Group]) -> str:
-  """The members and how they are grouped, one line per group."""
+  """The members and how they are grouped, one line per group, and why a
+  swept `seed` is not traced when it is not."""
   total = sum(len(g.members) for g in groups)
   lines = [f'sweep: {total} members in {len(groups)} group(s), one program per group']
   for g, group in enumerate(groups):
     traced = ', '.join(group.traced) or 'nothing'
-    first, last = group.members[0].index, group.members[-1].index
     shared = {k: v for k, v in group.members[0].values.items() if k not in group.traced}
-    lines.append(f'  group {g}: {len(group.members)} members ({first}..{last}), traced: '
-                 f'{traced}' + (f'; {sweep_lib._describe(shared)}' if shared else ''))
+    lines.append(f'  group {g}: {len(group.members)} members '
+                 f'({_indices([m.index for m in group.members])}), traced: {traced}'
+                 + (f'; {sweep_lib.describe_values(shared)}' if shared else ''))
+  if len(groups) > 1 and any('seed' in g.members[0].values and 'seed' not in g.traced
+                             for g in groups):
+    lines.append('  (seed is not traced: each seed draws its own data; set data.seed to keep '
+                 'the data fixed and run the seeds in one program)')
   return '\n'.join(lines)
+
+
+def _indices(indices: list[int]) -> str:
+  """`0..35` for a contiguous run, else `0, 2, 4` (at most 8 named)."""
+  if indices == list(range(indices[0], indices[-1] + 1)):
+    return f'{indices[0]}..{indices[-1]}' if len(indices) > 1 else str(indices[0])
+  named = ', '.join(map(str, indices[:8]))
+  return named + (f', ... ({len(indices)})' if len(indices) > 8 else '')
+
+
+def describe_members(members: list[sweep_lib.Member]) -> str:
+  """One line per member: its index and swept values."""
+  return '\n'.join(f'  member {m.index}: {sweep_lib.describe(m)}' for m in members)
 
 
 def member_table(config: ml_collections.ConfigDict, members: list[sweep_lib.Member],
