@@ -154,3 +154,15 @@ def test_bad_sweeps_are_one_line(axes, mode, message):
   config.sweep = sweep_lib.sweep_section(axes, mode)
   with pytest.raises(ConfigError, match=message):
     fs.sweep(config, log=lambda line: None)
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'engine__population': 'host'}, "engine.population='host' is not supported with a sweep"),
+    ({'availability__kind': 'iid'}, 'the virtual clock .* is not supported with a sweep'),
+    ({'fedbuff__buffer_size': 2}, 'the virtual clock .* or fedbuff=True is not supported'),
+])
+def test_refused_combinations_are_one_line(changes, message):
+  config = small(**changes)
+  config.sweep = sweep_lib.sweep_section({'client.optimizer.learning_rate': (0.1, 0.2)})
+  with pytest.raises(ConfigError, match=message):
+    fs.sweep(config, log=lambda line: None)
