@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from fedjax_sim.rundir import checkpoint
+from fedjax_sim.rundir import data_pin
 from fedjax_sim.rundir import lock
 from fedjax_sim.rundir import report
 from fedjax_sim.rundir import workdir as workdir_lib
@@ -95,11 +96,14 @@ class RunDirectory:
 
   @writes_in('workdir')
   def _start(self, config_json: dict[str, Any], keep: int) -> None:
-    """Writes the config (process 0) and opens the checkpoints."""
+    """Writes the config and pins the data files (process 0), and opens the
+    checkpoints."""
     workdir = self.workdir
     barrier('workdir checked')  # before process 0 writes its config
     if is_primary():
       workdir_lib.write_config(workdir, config_json)
+      if not self.has_run or not data_pin.is_recorded(workdir):
+        data_pin.record(workdir, config_json)  # the data's content, checked on --resume
     barrier('workdir written')
     self.ckpt = checkpoint.manager(os.path.join(workdir, workdir_lib.CHECKPOINTS), keep)
     self.saved, self.dropped_before, self.first_round = Saved(None, workdir), 0, 0

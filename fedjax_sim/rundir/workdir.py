@@ -14,6 +14,7 @@ import os
 import tempfile
 from typing import Any
 
+from fedjax_sim.rundir import data_pin
 from fedjax_sim.rundir import runlog
 from fedjax_sim.errors import ConfigError, DataError
 
@@ -57,6 +58,7 @@ def check(workdir: str, wanted: dict[str, Any], resume: bool) -> bool:
     return False
   _check_config_file(workdir, saved, wanted)
   _check_same_experiment(workdir, saved, wanted, resume)
+  data_pin.check(workdir, wanted)  # the same files, with the same content
   try:  # the logs a resume reads and rewrites
     for name, fields in runlog.ROW_FIELDS.items():
       runlog.read_rows(os.path.join(workdir, name), fields)
