@@ -111,11 +111,16 @@ def time_scripts(members) -> float:
 
 
 def sweep_memory(config) -> str:
-  """XLA's memory analysis of the first group's round program."""
+  """XLA's memory analysis of the round program (arguments, outputs and
+  temporaries) for the first 1, 12 and all members: how it grows with them."""
   from fedjax_sim.config.sweep_program import build_groups
-  group = sweep_lib.groups(config, sweep_lib.members(config))[0]
-  programs = build_groups(group, quiet, quiet)
-  return f'{programs[0].memory / 2**20:.1f} MiB in {len(programs)} program(s)'
+  members = sweep_lib.members(config)
+  out = []
+  for size in (1, 12, len(members)):
+    group = sweep_lib.groups(config, members[:size])[0]
+    programs = build_groups(group, quiet, quiet)
+    out.append(f'{size}: {programs[0].memory / 2**20:.1f} MiB ({len(programs)} program(s))')
+  return ', '.join(out)
 
 
 def main(argv):
@@ -142,7 +147,7 @@ def main(argv):
       print(f'| scripts/train.py, one at a time | {scripted:.1f} | '
             f'{len(members) / scripted:.2f} | {scripted / sweep_s:.1f}x |')
     print(f'\nrepeats: sweep {[round(s, 1) for s in sweeps]}, '
-          f'in-process {[round(s, 1) for s in singles]}; round program memory '
+          f'in-process {[round(s, 1) for s in singles]}; round program memory by members '
           f'(XLA: arguments + outputs + temporaries) {sweep_memory(config)}; peak resident '
           f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB')
 
