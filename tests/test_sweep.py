@@ -166,3 +166,18 @@ def test_refused_combinations_are_one_line(changes, message):
   config.sweep = sweep_lib.sweep_section({'client.optimizer.learning_rate': (0.1, 0.2)})
   with pytest.raises(ConfigError, match=message):
     fs.sweep(config, log=lambda line: None)
+
+
+def test_members_are_chunked_when_the_program_does_not_fit(monkeypatch):
+  """With (pretended) almost no free memory, XLA's memory analysis of the
+  compiled program exceeds the budget: the members run in chunks of one."""
+  from fedjax_sim.config import sweep_program
+  monkeypatch.setattr(sweep_program, '_free_bytes', lambda mesh: 1024)
+  config = small()
+  config.sweep = sweep_lib.sweep_section({'client.optimizer.learning_rate': (0.05, 0.2)})
+  group = sweep_lib.groups(config, sweep_lib.members(config))[0]
+  lines = []
+  programs = sweep_program.build_groups(group, lines.append, lambda line: None)
+  assert [p.indices for p in programs] == [(0,), (1,)]
+  assert any(line.startswith('sweep: 2 members need') and line.endswith('chunks of 1 members')
+             for line in lines)
