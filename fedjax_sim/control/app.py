@@ -25,7 +25,7 @@ from fedjax_sim.control import jobs, launch
 from fedjax_sim.control.model_cache import Models
 from fedjax_sim.control.replies import reply
 from fedjax_sim.control.room import Room, Settings
-from fedjax_sim.control.routes import compare, datasets, predict, runs
+from fedjax_sim.control.routes import compare, datasets, predict, runs, sweeps
 from fedjax_sim.control.safety import Refused, token_ok
 from fedjax_sim.errors import DataError
 
@@ -76,6 +76,6 @@ def create_app(settings: Settings) -> FastAPI:
     return FileResponse(PLOTLY_JS, media_type='text/javascript')
 
   app.mount('/static', StaticFiles(directory=STATIC), name='static')
-  for group in (runs, compare, datasets, predict):
+  for group in (runs, sweeps, compare, datasets, predict):
     app.include_router(group.router(room))
   return app

@@ -45,6 +45,7 @@ class Job:
   name: str
   config_file: str  # a file name in the configs directory
   overrides: dict[str, Any]  # dotted config field -> value, as the form gave them
+  sweep: dict[str, list] = dataclasses.field(default_factory=dict)  # swept field -> values
   resume: bool = False
   start_round: int = 0  # rounds done when the job was queued (for the ETA)
   status: str = QUEUED

@@ -6,7 +6,9 @@ command line's overrides would, with the config's own types, and checks the
 result (`fedjax_sim.config.overrides`); `preflight` then builds what
 `scripts/train.py` builds before its first round, so the form refuses what
 the command line refuses before anything is queued. The run starts as
-`python <train script> --config=<file> --workdir=<run> --config.<field>=<value> ...`.
+`python <train script> --config=<file> --workdir=<run> --config.<field>=<value> ...`,
+and a numeric field given as a list of values adds `--sweep=<field>=<v1>,<v2>`
+(`sweep_form`).
 """
 
 from __future__ import annotations
@@ -108,4 +110,5 @@ def command(job: Job, python: str, train_script: str, configs_dir: str,
           f'--workdir={os.path.join(runs_dir, check_name("name", job.name))}',
           '--progress=lines']
   argv += [f'--config.{k}={flag_value(v)}' for k, v in job.overrides.items()]
+  argv += [f'--sweep={k}={",".join(flag_value(v) for v in vs)}' for k, vs in job.sweep.items()]
   return argv + (['--resume'] if job.resume else [])

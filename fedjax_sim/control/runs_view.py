@@ -7,9 +7,10 @@ import os
 import time
 from typing import Any, Callable
 
-from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir import runlog, sweep_record
 from fedjax_sim.rundir.report import REPORT_HTML
 from fedjax_sim.control.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Job, read_job
+from fedjax_sim.control import sweep_view
 from fedjax_sim.control.model_cache import newest_checkpoint
 from fedjax_sim.control.safety import NAME
 from fedjax_sim.errors import DataError
@@ -51,7 +52,9 @@ def data_users(runs_dir: str, path: str, job_of: Callable[[str], Job | None]) ->
 
 
 def rounds_done(run_dir: str) -> int:
-  """Rounds recorded in the run's per-round log."""
+  """Rounds recorded in the run's per-round log (a sweep: its furthest member's)."""
+  if os.path.isdir(os.path.join(run_dir, sweep_record.MEMBERS)):
+    return max(sweep_view.member_rounds(run_dir), default=0)
   last = runlog.last_record(os.path.join(run_dir, runlog.CLIENT_NORMS))
   return int(last['round']) if last else 0
 
@@ -73,7 +76,8 @@ def seconds_left(job: Job | None, done: int, total: int | None, now: float) -> f
 def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
             ) -> dict[str, Any]:
   """A run's status, `round` of `rounds`, ETA (s, while running), job
-  details, its config and last metrics row."""
+  details, its config and last metrics row; a sweep's `sweep` progress
+  (`sweep_view.progress`; `round`: its furthest member's)."""
   try:
     config, unreadable = runlog.read_json(os.path.join(run_dir, runlog.CONFIG)) or {}, None
   except DataError as e:
@@ -85,8 +89,13 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
     status = job.status
   else:
     status = FINISHED if total and done >= total else EXTERNAL
-  eta = seconds_left(job, done, total, time.time() if now is None else now)
+  now = time.time() if now is None else now
+  sweep = sweep_view.progress(run_dir, total) if sweep_view.is_sweep(
+      run_dir, bool(job and job.sweep), config) else None
+  eta = (seconds_left(job, sweep['member_rounds'], sweep['total'], now) if sweep
+         else seconds_left(job, done, total, now))
   return {'name': name, 'status': status, 'round': done, 'rounds': total, 'eta': eta,
+          'sweep': sweep,
           'config_file': job.config_file if job else None,
           'error': (job.error if job else None) or unreadable,
           # A run stopped before its first round (queued, starting, or left by
@@ -94,7 +103,8 @@ def summary(run_dir: str, name: str, job: Job | None, now: float | None = None
           'resumable': status == STOPPED or status == FAILED and done > 0,
           'deletable': status not in (QUEUED, RUNNING, EXTERNAL),
           'report': os.path.exists(os.path.join(run_dir, REPORT_HTML)),
-          'checkpoint': newest_checkpoint(run_dir) is not None,  # Predict can load it
+          # Predict can load it (a sweep's members: each one's report)
+          'checkpoint': not sweep and newest_checkpoint(run_dir) is not None,
           'config': config, 'last': last}
 
 

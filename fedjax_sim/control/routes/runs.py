@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from fedjax_sim.config.data import data_settings
-from fedjax_sim.control import jobs, launch, runs_view, uploads
+from fedjax_sim.control import jobs, launch, runs_view, sweep_form, uploads
 from fedjax_sim.control.replies import finite, read_body, reply, typed_field
 from fedjax_sim.control.room import Room
 from fedjax_sim.control.safety import Refused, inside
@@ -48,7 +48,8 @@ def router(room: Room) -> APIRouter:
 
   @api.post('/api/runs')
   async def start(request: Request):
-    """Body: {name, config, fields: {dotted field: value}, dataset?}."""
+    """Body: {name, config, fields: {dotted field: value}, dataset?}; a
+    numeric field holding a list of values ('0.01, 0.1') sweeps it."""
     body = await read_body(request, settings.max_upload_bytes)
     name = body.get('name')
     config_file = typed_field(body, 'config', str, '')
@@ -64,16 +65,21 @@ def router(room: Room) -> APIRouter:
       raise Refused(f'name={name!r}: a run of that name exists; choose another', 409)
 
     def resolve():
-      config, typed = launch.resolve(settings.configs_dir, config_file, fields)
+      single, lists = sweep_form.split_lists(
+          launch.load_config(settings.configs_dir, config_file), fields)
+      config, typed = launch.resolve(settings.configs_dir, config_file, single)
       if dataset:
         typed['data.path'] = uploads.dataset_path(runs_dir, dataset)
         config.data.path = typed['data.path']
         uploads.check_choice(data_settings(config), config.seed, config.clients_per_round)
-      launch.preflight(config)  # what scripts/train.py refuses before its first round
-      return typed
+      # What scripts/train.py refuses before its first round (a sweep: every member).
+      if lists or sweep_form.sweeps(config):
+        return typed, sweep_form.check_sweep(config, lists)
+      launch.preflight(config)
+      return typed, {}
 
-    typed = await asyncio.to_thread(resolve)  # loading a table takes a while
-    job = runner.submit(jobs.Job(name, config_file, typed))
+    typed, axes = await asyncio.to_thread(resolve)  # loading a table takes a while
+    job = runner.submit(jobs.Job(name, config_file, typed, sweep=axes))
     return reply(job.as_json(), 201)
 
   @api.post('/api/runs/{name}/stop')
@@ -104,7 +110,7 @@ def router(room: Room) -> APIRouter:
     elif previous.status == jobs.FAILED and not done:
       raise Refused(f'run={name!r} failed before its first round; delete it and start '
                     'it again', 409)
-    job = jobs.Job(name, previous.config_file, overrides, resume=done > 0,
+    job = jobs.Job(name, previous.config_file, overrides, previous.sweep, resume=done > 0,
                    start_round=done, created=previous.created)
     return reply(runner.submit(job, fresh=not done).as_json(), 201)
 
@@ -123,22 +129,11 @@ def router(room: Room) -> APIRouter:
   @api.get('/api/runs/{name}/report.html')
   def report(name: str, request: Request):
     """The run's report (scripts/report.py), its figures' links with the token."""
-    path = os.path.join(room.run_dir(name), REPORT_HTML)
-    if not os.path.isfile(path):
-      raise Refused(f'run={name!r} has no report yet (scripts/report.py writes it)', 404)
-    token = request.query_params.get('token')
-    html = open(path, errors='replace').read()
-    if token:
-      html = re.sub(rf'src="{REPORT_DIR}/([^"?]+)"', lambda m: 'src="{}/{}?{}"'.format(
-          REPORT_DIR, m.group(1), urllib.parse.urlencode({'token': token})), html)
-    return HTMLResponse(html, headers={'Cache-Control': 'no-store'})
+    return report_page(room.run_dir(name), f'run={name!r}', request.query_params.get('token'))
 
   @api.get('/api/runs/{name}/report/{file}')
   def report_figure(name: str, file: str):
-    path = inside(os.path.join(room.run_dir(name), REPORT_DIR), file, 'file')
-    if not os.path.isfile(path):
-      raise Refused(f'file={file!r}: no such figure in the report of run {name!r}', 404)
-    return FileResponse(path)
+    return report_file(room.run_dir(name), f'run {name!r}', file)
 
   @api.get('/api/runs/{name}/metrics')
   def metrics(name: str):
@@ -172,3 +167,26 @@ def router(room: Room) -> APIRouter:
                              headers={'Cache-Control': 'no-store'})
 
   return api
+
+
+def report_page(run_dir: str, what: str, token: str | None) -> HTMLResponse:
+  """`run_dir`'s report.html, its relative links (figures; a sweep's member
+  reports) with the token."""
+  path = os.path.join(run_dir, REPORT_HTML)
+  if not os.path.isfile(path):
+    raise Refused(f'{what} has no report yet (scripts/report.py writes it)', 404)
+  html = open(path, errors='replace').read()
+  if token:
+    query = urllib.parse.urlencode({'token': token})
+    html = re.sub(r'(src|href)="((?:members/[^"/?]+/)?(?:{}/[^"?]+|{}))"'.format(
+        REPORT_DIR, re.escape(REPORT_HTML)), lambda m: f'{m.group(1)}="{m.group(2)}?{query}"',
+        html)
+  return HTMLResponse(html, headers={'Cache-Control': 'no-store'})
+
+
+def report_file(run_dir: str, what: str, file: str) -> FileResponse:
+  """A figure of `run_dir`'s report."""
+  path = inside(os.path.join(run_dir, REPORT_DIR), file, 'file')
+  if not os.path.isfile(path):
+    raise Refused(f'file={file!r}: no such figure in the report of {what}', 404)
+  return FileResponse(path)

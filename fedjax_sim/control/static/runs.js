@@ -22,7 +22,7 @@ function drawRuns() {
   // Clients lists runs with a round, Predict runs with a checkpoint (its
   // model); a tab draws only while it is shown (a hidden chart is drawn at
   // the wrong width, and a model is not loaded for nothing).
-  fillRunSelect('clients-run', (r) => r.round > 0, 'clients', drawClients);
+  fillRunSelect('clients-run', (r) => r.round > 0 && !r.sweep, 'clients', drawClients);
   fillRunSelect('predict-run', (r) => r.checkpoint, 'predict', loadPredict);
 }
 
@@ -55,9 +55,11 @@ function updateRunRow(row, run) {
   status.textContent = run.status;
   status.className = 'status ' + run.status;
   status.title = run.error || '';
-  row.cells[3].textContent = run.rounds ? `round ${run.round} of ${run.rounds}` : `round ${run.round}`;
+  row.cells[3].textContent = run.sweep ? sweepProgress(run)
+    : run.rounds ? `round ${run.round} of ${run.rounds}` : `round ${run.round}`;
   row.cells[4].textContent = run.status === 'running' ? duration(run.eta) : '';
-  row.cells[5].textContent = run.last ? fmt(run.last.test_accuracy) : '';
+  row.cells[5].textContent = run.last ? fmt(run.last.test_accuracy) : run.sweep ? fmt(run.sweep.best) : '';
+  row.cells[5].title = run.sweep ? 'the best cell: mean over its seeds' : '';
   const binary = run.last && typeof run.last.test_f1 === 'number';
   row.cells[6].textContent = binary ? `${fmt(run.last.test_f1, 3)} / ${fmt(run.last.test_roc_auc, 3) || '–'}` : '';
   const actions = row.cells[7];
@@ -65,6 +67,14 @@ function updateRunRow(row, run) {
   if (actions.dataset.key === key) return;
   actions.dataset.key = key;
   actions.replaceChildren(...runActions(run));
+}
+
+// A sweep's line: its members and member-rounds done (groups train one after another).
+function sweepProgress(run) {
+  const s = run.sweep;
+  if (!s.members) return 'sweep: starting';
+  const frozen = s.frozen ? `, ${s.frozen} frozen` : '';
+  return `sweep of ${s.members}: ${s.member_rounds} of ${s.total ?? '?'} member-rounds${frozen}`;
 }
 
 function runActions(run) {
@@ -132,7 +142,10 @@ function watch(name) {
   state.watchedRound = -1;
   saveUrl();
   $('live-title').textContent = name ? 'Run ' + name : 'Select a run to watch it';
+  for (const id of ['sweep-x', 'sweep-y']) $(id).replaceChildren();  // another sweep's fields
   if (!name) {
+    $('sweep-view').hidden = true;
+    $('live-chart').hidden = false;
     $('metric-cards').replaceChildren();
     $('run-console').textContent = '';
     Plotly.purge('live-chart');
@@ -151,7 +164,7 @@ async function refreshWatched() {
   const run = state.runs.find((r) => r.name === name);
   if (!name) return;
   $('run-error').textContent = run && run.error ? run.error : '';
-  const progress = run ? `${run.status} ${run.round}` : '';
+  const progress = run ? `${run.status} ${run.round} ${run.sweep ? run.sweep.member_rounds : ''}` : '';
   if (progress === state.watchedRound) return;
   state.watchedRound = progress;
   const current = newest('watched');  // watch() of another run starts a newer one
@@ -165,6 +178,14 @@ async function refreshWatched() {
   }
   if (!current()) return;
   $('run-console').textContent = output.trimEnd().split('\n').slice(-12).join('\n');
+  const sweep = !!(run && run.sweep);
+  $('sweep-view').hidden = !sweep;
+  $('live-chart').hidden = sweep;
+  if (sweep) {
+    drawCards(null);
+    drawSweep(name);
+    return;
+  }
   drawCards(rows[rows.length - 1]);
   const x = rows.map((r) => r.round);
   Plotly.react('live-chart', [
