@@ -4,11 +4,47 @@ Override any config field on the command line, e.g. `--config.rounds=50
 --config.engine.strategy=chunked`.
 """
 
-import json
 import os
-import re
+import signal
 import sys
-import time
+
+# Set first, before the imports (seconds of JAX, XLA and TensorFlow start-up):
+# a stop signal before the run's own handler (`StopSignals`, from its first
+# round) is one line and exit 130 at once, instead of a KeyboardInterrupt
+# raised inside an extension's initialization or XLA's (a traceback, a
+# half-initialized module, or a segmentation fault as the interpreter tears
+# down beside XLA's threads).
+_WORKDIR_SEEN: list[str | None] = []  # main's --workdir, once flags are parsed
+
+
+def interrupted_line(workdir: str | None, when: str) -> str:
+  """What an interrupt `when` ('before training started', 'mid-round') left
+  in `workdir` (None: no workdir, or not known yet) and how to go on."""
+  checkpoints = os.path.join(workdir, 'checkpoints') if workdir else ''
+  if os.path.isdir(checkpoints) and any(n.isdigit() for n in os.listdir(checkpoints)):
+    return f'interrupted {when}; continue from the last checkpoint with --resume'
+  if workdir and os.path.isfile(os.path.join(workdir, 'config.json')):
+    return f'interrupted {when}; no round was saved: run it again with --resume'
+  return f'interrupted {when}; nothing was saved: run it again'
+
+
+def _stop_at_start_up(signum: int, frame: object) -> None:
+  """SIGINT / SIGTERM outside the run's rounds: one line, exit 130 at once
+  (os._exit: no teardown beside XLA's threads; the run directory is safe to
+  leave at any moment, as after SIGKILL)."""
+  del signum, frame
+  workdir = _WORKDIR_SEEN[-1] if _WORKDIR_SEEN else None
+  os.write(2, (interrupted_line(workdir, 'before training started') + '\n').encode())
+  os._exit(130)
+
+
+if __name__ == '__main__':
+  signal.signal(signal.SIGINT, _stop_at_start_up)
+  signal.signal(signal.SIGTERM, _stop_at_start_up)
+
+import json  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
@@ -86,6 +122,7 @@ def _names_a_directory(value: str | None) -> bool:
 
 def main(argv):
   del argv  # parse_flags refused extra arguments
+  _WORKDIR_SEEN.append(_WORKDIR.value)  # an interrupt from now names what it left there
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   if _LIST.value:
@@ -127,9 +164,8 @@ def main(argv):
   except Interrupted as e:
     print(e, file=sys.stderr)
     sys.exit(130)
-  except KeyboardInterrupt:
-    print('interrupted mid-round; continue from the last checkpoint with --resume',
-          file=sys.stderr)
+  except KeyboardInterrupt:  # a second stop signal, within a round
+    print(interrupted_line(_WORKDIR.value, 'mid-round'), file=sys.stderr)
     sys.exit(130)
 
 
