@@ -41,6 +41,18 @@ def test_a_list_of_values_starts_a_sweep(client, tmp_path):
   assert read_job(str(tmp_path / 'grid')).sweep == {CLIENT_LR: [0.05, 0.2], 'seed': [0, 1]}
 
 
+def test_mu_and_straggler_fraction_lists_sweep_their_product(client):
+  response = start(client, 'prox', algorithm='fedprox', **{
+      'fedprox.mu': '0, 0.01, 0.1', 'stragglers.fraction': '0.0, 0.5'})
+  assert response.status_code == 201, response.json()
+  assert response.json()['sweep'] == {'fedprox.mu': [0., 0.01, 0.1],
+                                      'stragglers.fraction': [0., 0.5]}
+  assert response.json()['overrides'] == {'algorithm': 'fedprox'}
+  refused = start(client, 'prox2', **{'stragglers.fraction': '0.5, 1.5'})
+  assert refused.status_code == 400 and refused.json()['error'].startswith(
+      'sweep member 1 (stragglers.fraction=1.5): '), refused.json()
+
+
 def test_the_scripts_parse_the_sweep_flags_back(tmp_path):
   config, typed = launch.resolve(CONFIGS, 'default.py', {'rounds': '2'})
   argv = launch.command(Job('s', 'default.py', typed, {CLIENT_LR: [0.05, 0.2], SERVER_LR: [1.]}),

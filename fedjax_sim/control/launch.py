@@ -29,7 +29,7 @@ from fedjax_sim.errors import ConfigError, DataError
 # The fields the form may set (dotted), in the order the form shows them.
 FIELDS = ('algorithm', 'model.name', 'data.name', 'rounds', 'clients_per_round',
           'eval_every', 'client.optimizer.learning_rate', 'server.optimizer.learning_rate',
-          'seed', 'data.label', 'data.features', 'data.client_column',
+          'seed', 'fedprox.mu', 'stragglers.fraction', 'dropout.probability', 'data.label', 'data.features', 'data.client_column',
           'data.partition', 'data.num_clients', 'data.alpha')
 # Data sets small enough to load in the server before a run is queued; the
 # others (SQLite benchmarks, TFDS) are loaded by the run itself.

@@ -98,9 +98,11 @@ function drawSweepCurves(curves, metric) {
             {...band, x: c.rounds, y: c.low, fill: 'tonexty', fillcolor: translucent(color)},
             {x: c.rounds, y: c.mean, mode: 'lines+markers', name, line: {color, width: c.best ? 3 : 1.5}, marker: {color}}];
   });
+  const last = Math.max(0, ...curves.flatMap((c) => c.rounds));
   Plotly.react('sweep-curves', traces, {margin: {t: 30}, title: {text: `${metric} by round: mean over seeds, band min to max`},
-                                        xaxis: {title: {text: 'round'}}, yaxis: {title: {text: metric}},
-                                        legend: {orientation: 'h'}}, {responsive: true});
+                                        xaxis: {title: {text: 'round'}, dtick: last <= 20 ? 1 : undefined},
+                                        yaxis: {title: {text: metric}}, legend: {orientation: 'h', y: -0.25}},
+               {responsive: true});
 }
 
 function drawMembers(name, members) {
