@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fedjax_sim.rundir import checkpoint, report, runlog
+from fedjax_sim.rundir import checkpoint, data_pin, report, runlog
 from fedjax_sim.rundir import workdir as workdir_lib
 from fedjax_sim.rundir.recorder import Recorder
 from fedjax_sim.rundir.write_errors import writes_in, writing
@@ -64,11 +64,14 @@ class NoGroupRecord:
 
 def open_sweep(workdir: str, config_json: dict, table: dict, resume: bool) -> bool:
   """Checks `workdir` against the sweep's config (as a run directory:
-  `fedjax_sim.rundir.workdir.check`), then writes the config and the member
-  table; returns whether a sweep is there to resume."""
+  `fedjax_sim.rundir.workdir.check`, which also checks the data files it
+  pins), then writes the config, the data pins and the member table; returns
+  whether a sweep is there to resume."""
   has_run = workdir_lib.check(workdir, config_json, resume)
   with writing(workdir):
     workdir_lib.write_config(workdir, config_json)
+    if not has_run or not data_pin.is_recorded(workdir):
+      data_pin.record(workdir, config_json)  # the data's content, checked on --resume
     runlog.write_json_atomic(os.path.join(workdir, SWEEP), table)
   return has_run
 
