@@ -167,6 +167,8 @@ def test_a_sweep_is_one_run_with_its_view(tmp_path):
     member = c.get(f'/api/runs/sw/members/0000/report.html?token={TOKEN}').text
     assert member == f'<img src="report/a.png?token={TOKEN}">'
     assert c.get('/api/runs/sw/members/0001/report.html').status_code == 404
+    model = c.get('/api/runs/sw/model')
+    assert model.status_code == 409 and "run 'sw' is a sweep" in model.json()['error']
     assert c.get('/api/runs/sw/members/..%2F..%2Fsw/report.html').status_code in (400, 404)
 
 

@@ -9,6 +9,7 @@ import threading
 from fedjax_sim import export
 from fedjax_sim.control.safety import Refused
 from fedjax_sim.errors import ConfigError, DataError
+from fedjax_sim.rundir.sweep_record import SWEEP
 from fedjax_sim.rundir.workdir import CHECKPOINTS
 
 
@@ -30,6 +31,9 @@ class Models:
     self._models: dict[str, tuple[int | None, export.ExportedModel]] = {}
 
   def get(self, run_dir: str) -> export.ExportedModel:
+    if os.path.isfile(os.path.join(run_dir, SWEEP)):
+      raise Refused(f'run {os.path.basename(run_dir)!r} is a sweep, with a model per member: '
+                    'load one with scripts/predict.py --workdir=<run>/members/<index>', 409)
     newest = newest_checkpoint(run_dir)
     with self._lock:
       cached = self._models.get(run_dir)

@@ -51,6 +51,9 @@ function newRunRow(run) {
 }
 
 function updateRunRow(row, run) {
+  const box = row.cells[0].firstChild;  // a sweep's members are compared in its own view
+  box.disabled = !!run.sweep;
+  box.title = run.sweep ? 'a sweep: watch it to compare its members' : '';
   const status = row.cells[2];
   status.textContent = run.status;
   status.className = 'status ' + run.status;
