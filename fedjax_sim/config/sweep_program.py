@@ -100,13 +100,14 @@ def build_groups(group: Group, log: Log, warn: Log, max_members: int = 0
     values = {f: jnp.asarray([m.values[f] for m in members], jnp.float32)
               for f in group.traced if f != 'seed'}
     run_keys = jnp.stack([jax.random.PRNGKey(m.config.seed) for m in members])
+    params = _initial_params(exp, members)
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-                          jax.eval_shape(initialized, values, run_keys))
+                          jax.eval_shape(initialized, values, params))
     active = exp.place(np.ones(len(members), bool))
     compiled = stepped.lower(values, run_keys, shapes, active, np.int32(0), data).compile()
     return SweepGroup(
         exp, tuple(experiments[m.index] for m in members), tuple(m.index for m in members),
-        lambda: initialized(values, run_keys),
+        lambda: initialized(values, params),
         lambda state, live, r: compiled(values, run_keys, state, exp.place(live),
                                         np.int32(r), data),
         _bytes(compiled),
@@ -126,20 +127,18 @@ def build_groups(group: Group, log: Log, warn: Log, max_members: int = 0
 
 def _functions(config: ml_collections.ConfigDict, exp: Experiment, log: Log
                ) -> tuple[Callable, Callable]:
-  """`init(values, run_key) -> RoundState` and `step(values, run_key, state,
+  """`init(values, params) -> RoundState` and `step(values, run_key, state,
   active, round_index, data) -> (state, metrics, ids, ok)` of one member,
   its traced `values` built into the algorithm and the behaviour draws."""
   plan = _plan(config, exp)
   engine = from_section(config, 'engine', EngineSettings)
   drop = config.get('on_nonfinite', 'stop') == 'drop'
   counts = jnp.asarray(exp.dataset.train.counts)
-  example = jnp.asarray(exp.dataset.test['x'][:1])
 
   def algorithm(values):
     return algorithm_parts(with_values(config, values), exp.model, exp.dataset)[0]
 
-  def init(values, run_key):
-    params = exp.model.init(run_key, example)
+  def init(values, params):
     return init_state(algorithm(values), params, exp.dataset.train.num_clients)
 
   def step(values, run_key, state, active, round_index, data):
@@ -157,6 +156,15 @@ def _functions(config: ml_collections.ConfigDict, exp: Experiment, log: Log
     return new, metrics, scheduled.ids, ok
 
   return init, step
+
+
+def _initial_params(exp: Experiment, members: tuple[Member, ...]) -> Any:
+  """Each member's initial model, stacked: `model.init` of its seed's key as a
+  single run calls it (one member at a time: the same values, and faster to
+  compile than the vmapped initializer's random draws)."""
+  example = jnp.asarray(exp.dataset.test['x'][:1])
+  params = [exp.model.init(jax.random.PRNGKey(m.config.seed), example) for m in members]
+  return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
 
 
 def _bytes(compiled) -> int:
