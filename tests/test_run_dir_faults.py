@@ -161,3 +161,32 @@ def test_a_second_writer_is_refused_while_the_run_is_live(tmp_path):
     rounds = [json.loads(line)['round'] for line in f]
   assert rounds == sorted(set(rounds))  # one writer: no round logged twice
   lock.hold(workdir).close()  # released when the run ended
+
+
+def test_a_whole_workdir_on_a_full_disk_is_one_line_naming_the_file(tmp_path):
+  """The whole run directory on a full file system: one line naming the file
+  whose write failed (not the run directory), no asyncio traceback from
+  orbax's event loops closed with writes still in flight; once space is
+  freed, --resume continues past the checkpoint left half-written."""
+  mount = str(tmp_path / 'mnt')
+  if not _mount_tmpfs(mount, '200k'):
+    pytest.skip('cannot mount a tmpfs here (not root)')
+  workdir = os.path.join(mount, 'run')
+  flags = ('--config.rounds=4', '--config.eval_every=1', '--config.checkpoint.every=1',
+           '--progress=lines')
+  try:
+    got = _train(f'--workdir={workdir}', *flags)
+    lines = got.stderr.strip().splitlines()
+    assert got.returncode == 2 and len(lines) == 1, got.stderr[-3000:]
+    assert 'Traceback' not in got.stderr and 'Exception ignored' not in got.stderr
+    assert re.fullmatch(rf'error: cannot write {re.escape(workdir)}/\S+: No space left on '
+                        r'device; the disk is full: free some space, then continue the run '
+                        r'with --resume', lines[0]), lines[0]
+    subprocess.run(['mount', '-o', 'remount,size=64m', mount], check=True)
+    again = _train(f'--workdir={workdir}', '--resume', *flags)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert 'Traceback' not in again.stderr
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      assert [json.loads(line)['round'] for line in f] == [1, 2, 3, 4]
+  finally:
+    subprocess.run(['umount', mount], check=True)

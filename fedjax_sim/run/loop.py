@@ -4,6 +4,7 @@ program (`fedjax_sim.train(config)` builds them from a config: `fedjax_sim.confi
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
@@ -14,7 +15,7 @@ import tqdm
 from fedjax_sim.cli import to_stderr
 from fedjax_sim.distributed import any_process
 from fedjax_sim.run.divergence import LaggedCheck, LossWatch, silent_warning
-from fedjax_sim.errors import Interrupted, NothingTrainedError
+from fedjax_sim.errors import Interrupted, NothingTrainedError, RunFileError
 from fedjax_sim.run.evaluation import format_evals, round_evals
 from fedjax_sim.run.experiment import Experiment
 from fedjax_sim.run.population import run_round
@@ -114,5 +115,11 @@ def _rounds(exp: Experiment, say: Say, workdir: str | None, record: NoRecord | R
     finally:
       bar.close()
       population.close()
-      record.close()
+      if isinstance(sys.exc_info()[1], RunFileError):
+        try:  # the disk already failed: the first failure names the file
+          record.close()
+        except RunFileError:
+          pass
+      else:
+        record.close()
   return history

@@ -44,6 +44,45 @@ class _NotOrbax(logging.Filter):
 logging.getLogger('absl').addFilter(_NotOrbax())  # orbax logs through absl.logging
 
 
+def _drain_then_close(run: Callable[[Any], Any]) -> Callable[[Any], Any]:
+  """Orbax runs each save step in a fresh event loop and closes it as soon as
+  the step's coroutine ends. When one tensorstore write fails (a full disk),
+  `asyncio.gather` raises at once and the loop is closed while the step's
+  other writes are still in flight; each of them, finishing, calls
+  `call_soon_threadsafe` on the closed loop and tensorstore prints
+  'RuntimeError: Event loop is closed' with a traceback (issue 28, item 13).
+  This wrapper runs `run` on a loop that waits for the tasks still pending
+  (without cancelling them) before it closes, so nothing finishes on a
+  closed loop; the first error is raised as before."""
+  import asyncio
+
+  def wrapped(coro):
+    loop = asyncio.new_event_loop()
+    try:
+      asyncio.set_event_loop(loop)
+      return loop.run_until_complete(coro)
+    finally:
+      try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        if pending:
+          loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+      finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+  wrapped.__wrapped__ = run
+  return wrapped
+
+
+def _patch_orbax_loops() -> None:
+  from orbax.checkpoint._src import asyncio_utils  # pylint: disable=import-outside-toplevel
+  run = getattr(asyncio_utils, '_run_sync_via_new_loop', None)
+  if run is not None and not hasattr(run, '__wrapped__'):
+    asyncio_utils._run_sync_via_new_loop = _drain_then_close(run)
+
+
+_patch_orbax_loops()
+
+
 def manager(directory: str, keep: int, create: bool = True) -> ocp.CheckpointManager:
   """An orbax manager over `directory` keeping the last `keep` checkpoints
   (`create`: make the directory; a reader does not)."""

@@ -151,8 +151,10 @@ def write_atomic(path: str, data: bytes | str) -> None:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     os.unlink(tmp)
+    if isinstance(e, OSError) and e.filename is None:  # a failed write() names no file
+      raise OSError(e.errno, e.strerror, path) from e
     raise
   dir_fd = os.open(directory, os.O_RDONLY)
   try:
