@@ -159,7 +159,34 @@ def features_of(table: Table, names: tuple[str, ...], label: int) -> np.ndarray:
                         'number') from None
       if not np.isfinite(out[i, j]):
         raise DataError(f'{table.name}: row {i + 2}, column {name!r}: {cell!r} is not finite')
+    _check_outlier(table, name, col, out[:, j])
   return out
+
+
+OUTLIER = 1e6  # times a column's typical spread: a data error, not a measurement
+
+
+def _check_outlier(table: Table, name: str, col: int, values: np.ndarray) -> None:
+  """A DataError naming the cell farthest from its column's median when it is
+  more than `OUTLIER` times the other cells' spread (their median absolute
+  deviation, else their mean absolute deviation, else the median's size) away:
+  one such cell (1e38 in a column of ones) would set the column's std and
+  squash its other rows to one value after standardizing (issue 28, item 17).
+  Large columns (millions) and heavy tails stay far below the limit."""
+  if len(values) < 3:
+    return
+  wide = np.asarray(values, np.float64)
+  dev = np.abs(wide - np.median(wide))
+  worst = int(np.argmax(dev))
+  others = np.delete(wide, worst)
+  odev = np.abs(others - np.median(others))
+  spread = np.median(odev) or odev.mean() or max(abs(float(np.median(others))), 1.)
+  far = abs(wide[worst] - np.median(others)) / spread
+  if far > OUTLIER:
+    raise DataError(f'{table.name}: row {worst + 2}, column {name!r}: '
+                    f'{table.rows[worst][col]!r} is {far:.1e} times the column\'s typical '
+                    f'spread ({spread:.3g}) from its median ({np.median(others):.6g}); '
+                    'expected a value on the scale of the column\'s other rows (a data error?)')
 
 
 def load_csv(settings: DataSettings, seed: int) -> CsvData:
