@@ -115,8 +115,10 @@ _PROGRESS = flags.DEFINE_enum(
 def _names_a_directory(value: str | None) -> bool:
   """--workdir, when given, is a path: not empty (an unset shell variable) nor blank."""
   if value is not None and not value.strip():
-    raise flags.ValidationError(f'must name a directory, got {value!r} (an unset shell '
-                                'variable?); leave --workdir out to write nothing')
+    got = (f'a blank value {value!r} (only spaces)' if value
+           else 'an empty value (an unset shell variable?)')
+    raise flags.ValidationError(f'must name a directory, got {got}; leave --workdir out to '
+                                'write nothing')
   return True
 
 

@@ -17,7 +17,7 @@ DIVERGED = (r"error: round 1: non-finite update from client\(s\) \[[\d, ]+\] \(1
 ROUND_2 = r'round +2 +test_accuracy 0\.\d+ .*'
 
 NO_REPORT = (r'warning: round {}: no client reported; the model did not change '
-             r'\(train_loss 0 there is no loss\)')
+             r'\(train_loss 0: there is no loss\)')
 
 # name: (exit code, the one stderr line (empty: none; a tuple: its lines), the last eval
 # (its lines joined) when the pattern starts with 'round', else the last stdout line)
@@ -81,8 +81,10 @@ EXPECTED = {
     'mlp hidden=(0,)': (2, r'error: model\.options\.hidden must be a sequence of integers '
                         r'>= 1 .*, got \(0,\)', ''),
     'mlp hidden=(-5,)': (2, r'error: model\.options\.hidden must be .*, got \(-5,\)', ''),
-    'empty --workdir': (2, r"error: --workdir=: must name a directory, got '' .*", ''),
-    'blank --workdir': (2, r"error: --workdir=: must name a directory, got ' ' .*", ''),
+    'empty --workdir': (2, r"error: --workdir=: must name a directory, got an empty value "
+                        r"\(an unset shell variable\?\); leave --workdir out to write nothing", ''),
+    'blank --workdir': (2, r"error: --workdir=: must name a directory, got a blank value "
+                        r"' ' \(only spaces\); leave --workdir out to write nothing", ''),
     '--num_processes=0': (2, r'error: --num_processes=0: 0 is not a positive integer', ''),
     'data.min_client_rows=-3': (2, r'error: data\.min_client_rows must be an integer >= 0 '
                                 r'.*, got -3', ''),

@@ -126,7 +126,7 @@ def round_ranges(rounds: list[int]) -> str:
 def silent_warning(rounds: list[int]) -> str:
   """The warning line for rounds in which no client reported."""
   return (f'warning: {round_ranges(rounds)}: no client reported; the model did not change '
-          '(train_loss 0 there is no loss)')
+          '(train_loss 0: there is no loss)')
 
 
 ACTIONS = ('warn', 'stop')
