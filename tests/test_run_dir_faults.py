@@ -190,3 +190,41 @@ def test_a_whole_workdir_on_a_full_disk_is_one_line_naming_the_file(tmp_path):
       assert [json.loads(line)['round'] for line in f] == [1, 2, 3, 4]
   finally:
     subprocess.run(['umount', mount], check=True)
+
+
+def test_orbax_event_loops_wait_for_writes_in_flight_before_closing():
+  """Orbax's `_run_sync_via_new_loop` (wrapped by `fedjax_sim.rundir.checkpoint`):
+  when one write fails, the others still in flight finish on an open loop; a
+  write finishing from another thread (as tensorstore's do) no longer meets a
+  closed loop ('RuntimeError: Event loop is closed')."""
+  import asyncio
+  import threading
+  from orbax.checkpoint._src import asyncio_utils
+  from fedjax_sim.rundir import checkpoint  # noqa: F401  (installs the wrapper)
+  late: list[BaseException | None] = []
+  threads: list[threading.Thread] = []
+
+  async def fails():
+    raise ValueError('no space')
+
+  async def finishes_from_a_thread():
+    loop, done = asyncio.get_running_loop(), asyncio.get_running_loop().create_future()
+
+    def later():
+      time.sleep(0.2)
+      try:
+        loop.call_soon_threadsafe(done.set_result, None)
+        late.append(None)
+      except RuntimeError as e:
+        late.append(e)
+    threads.append(threading.Thread(target=later))
+    threads[0].start()
+    await done
+
+  async def save():
+    await asyncio.gather(fails(), finishes_from_a_thread())
+
+  with pytest.raises(ValueError, match='no space'):
+    asyncio_utils._run_sync_via_new_loop(save())
+  threads[0].join()
+  assert late == [None], late
