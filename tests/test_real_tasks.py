@@ -13,7 +13,8 @@ import pytest
 from fedjax_sim.config.train import train
 from fedjax_sim.run import evaluation as evaluation_lib
 from fedjax_sim.data.benchmark_features import SHAKESPEARE_CHARS
-from fedjax_sim.evaluation.metrics import evaluate, example_sums
+from fedjax_sim.evaluation import metrics
+from fedjax_sim.evaluation.metrics import example_sums
 from sqlite_fixtures import (CIFAR_COUNTS, EMNIST_COUNTS, SHAKESPEARE, SO_TAGS, SO_WORDS,
                              STACKOVERFLOW, shrink, write_benchmarks)
 
@@ -72,13 +73,13 @@ def test_one_round_scores_only_real_targets(name, model, counts, benchmarks,
   config.rounds, config.eval_every = 1, 1
   sums = []
 
-  def recording_evaluate(mdl, params, examples, *args):
+  def recording_test_sums(mdl, params, examples, *args):
     mask = jnp.ones(examples['y'].shape[0], bool)
     sums.append(np.asarray(example_sums(mdl, params, jnp.asarray(examples['x']),
                                         jnp.asarray(examples['y']), mask)))
-    return evaluate(mdl, params, examples, *args)
+    return metrics.test_sums(mdl, params, examples, *args)
 
-  monkeypatch.setattr(evaluation_lib, 'evaluate', recording_evaluate)
+  monkeypatch.setattr(evaluation_lib, 'test_sums', recording_test_sums)
   history = train(config, log=lambda line: None)
   (final,), (stats,) = history, sums
   assert math.isfinite(final['test_loss']) and math.isfinite(final['train_loss'])

@@ -106,20 +106,26 @@ def fairness(accuracy: jax.Array, has_data: jax.Array,
           'worst10': jnp.sum(jnp.where(in_worst, ranked, 0.)) / worst}
 
 
-@jax.jit
 def summarize_clients(sums: jax.Array) -> dict[str, jax.Array]:
   """From per-client `example_sums` rows `[clients, 3 or 4]`: the unweighted
   means of loss and accuracy over clients with examples, and the accuracies'
-  fairness (`accuracy_std`, `accuracy_worst10`)."""
+  fairness (`accuracy_std`, `accuracy_worst10`), in that order."""
+  return dict(zip(('loss', 'accuracy', 'accuracy_std', 'accuracy_worst10'),
+                  _client_summary(sums)))
+
+
+@jax.jit
+def _client_summary(sums: jax.Array) -> tuple[jax.Array, ...]:
+  """`summarize_clients`' values as one program (a tuple keeps their order;
+  a jitted dict's keys come back sorted)."""
   has_data = sums[:, -1] > 0
   count = jnp.maximum(sums[:, 2], 1)
   num = jnp.maximum(has_data.sum(), 1)
   accuracy = sums[:, 1] / count
   spread = fairness(accuracy, has_data)
   loss = sums[:, 0] / jnp.maximum(sums[:, -1], 1)
-  return {'loss': jnp.sum(jnp.where(has_data, loss, 0.)) / num,
-          'accuracy': jnp.sum(jnp.where(has_data, accuracy, 0.)) / num,
-          'accuracy_std': spread['std'], 'accuracy_worst10': spread['worst10']}
+  return (jnp.sum(jnp.where(has_data, loss, 0.)) / num,
+          jnp.sum(jnp.where(has_data, accuracy, 0.)) / num, spread['std'], spread['worst10'])
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
