@@ -7,6 +7,8 @@ For each workload (a sweep config of 36 members), in one interleaved run:
   member compiles, the others read the cache);
 - `scripts`: `scripts/train.py` of every member one after another (each its
   own process: start-up, imports, compile through the same cache);
+- `uncached`: as `in-process`, in a fresh process without the persistent
+  cache (each run compiles its programs);
 and the sweep program's memory (XLA's memory analysis) and this process's
 peak resident memory.
 
@@ -51,6 +53,9 @@ from fedjax_sim.rundir import runlog  # noqa: E402
 _WORKLOADS = flags.DEFINE_list('workloads', ['digits', 'synthetic'], 'Workloads to time.')
 _REPEATS = flags.DEFINE_integer('repeats', 2, 'Interleaved repetitions of sweep and in-process.')
 _SCRIPTS = flags.DEFINE_integer('scripts', 36, 'Members timed with scripts/train.py (0: none).')
+_UNCACHED_FOR = flags.DEFINE_list(
+    'uncached_for', ['synthetic'],
+    'Workloads whose members are also timed in one process without the compilation cache.')
 _SCRIPTS_FOR = flags.DEFINE_list('scripts_for', ['digits'],
                                  'Workloads whose members are also timed as scripts.')
 
@@ -90,6 +95,32 @@ def time_in_process(members) -> float:
   for member in members:
     fs.train(member.config, log=quiet, progress='none')
   return time.perf_counter() - start
+
+
+UNCACHED = """
+import sys, time
+sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
+from fedjax_sim.core.sharding import use_cpu_cores
+use_cpu_cores()
+import fedjax_sim as fs
+import sweep_speed
+from fedjax_sim.config import sweep as sweep_lib
+members = sweep_lib.members(sweep_speed.WORKLOADS[{name!r}]())
+start = time.perf_counter()
+for member in members:
+  fs.train(member.config, log=lambda line: None, progress='none')
+print(time.perf_counter() - start)
+"""
+
+
+def time_in_process_uncached(name: str) -> float:
+  """The members one after another in a fresh process without the persistent
+  compilation cache: every run compiles its programs."""
+  env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_')}
+  code = UNCACHED.format(root=ROOT, here=os.path.dirname(os.path.abspath(__file__)), name=name)
+  done = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, check=True,
+                        capture_output=True, text=True)
+  return float(done.stdout.strip().splitlines()[-1])
 
 
 def script_args(member) -> list[str]:
@@ -136,6 +167,7 @@ def main(argv):
     scripted = (name in _SCRIPTS_FOR.value and _SCRIPTS.value
                 and time_scripts(members[:_SCRIPTS.value]) * (
                     len(members) / min(_SCRIPTS.value, len(members))))
+    uncached = name in _UNCACHED_FOR.value and time_in_process_uncached(name)
     sweep_s, single_s = statistics.median(sweeps), statistics.median(singles)
     print(f'\n### {name}: {len(members)} members, {config.rounds} rounds\n')
     print('| way | wall s | members/s | sweep is faster by |')
@@ -143,6 +175,9 @@ def main(argv):
     print(f'| sweep (one program per round) | {sweep_s:.1f} | {len(members) / sweep_s:.2f} | |')
     print(f'| in-process, one at a time, compile cached | {single_s:.1f} | '
           f'{len(members) / single_s:.2f} | {single_s / sweep_s:.1f}x |')
+    if uncached:
+      print(f'| in-process, one at a time, each compiling | {uncached:.1f} | '
+            f'{len(members) / uncached:.2f} | {uncached / sweep_s:.1f}x |')
     if scripted:
       print(f'| scripts/train.py, one at a time | {scripted:.1f} | '
             f'{len(members) / scripted:.2f} | {scripted / sweep_s:.1f}x |')
