@@ -20,20 +20,24 @@ from fedjax_sim.control import create_app
 TOKEN = 'live-page-token-0123456789'
 
 
-@pytest.fixture(scope='module')
-def served(tmp_path_factory):
-  """The app over a fresh runs directory on a free port: (page URL, runs dir)."""
-  runs = tmp_path_factory.mktemp('runs')
-  server = uvicorn.Server(uvicorn.Config(
-      create_app(settings(runs, token=TOKEN, poll_seconds=0.2)), log_level='warning',
-      timeout_graceful_shutdown=1))
+def serve(app, runs, shutdown_seconds: float = 60):
+  """Serves `app` on a free port in a thread: yields (page URL, `runs`), then
+  stops the server."""
+  server = uvicorn.Server(uvicorn.Config(app, log_level='warning', timeout_graceful_shutdown=1))
   sock = socket.create_server(('127.0.0.1', 0))
   thread = threading.Thread(target=server.run, kwargs={'sockets': [sock]}, daemon=True)
   thread.start()
   wait(None, lambda: server.started, 30, 'the server')
   yield f'http://127.0.0.1:{sock.getsockname()[1]}/', runs
   server.should_exit = True
-  thread.join(60)
+  thread.join(shutdown_seconds)
+
+
+@pytest.fixture(scope='module')
+def served(tmp_path_factory):
+  """The app over a fresh runs directory on a free port: (page URL, runs dir)."""
+  runs = tmp_path_factory.mktemp('runs')
+  yield from serve(create_app(settings(runs, token=TOKEN, poll_seconds=0.2)), runs)
 
 
 @pytest.fixture(scope='module')

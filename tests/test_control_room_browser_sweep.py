@@ -8,15 +8,12 @@ metrics.jsonl; the axes swap; every member's report is linked."""
 
 import json
 import os
-import socket
-import threading
 
 import numpy as np
 import pytest
-import uvicorn
 
 from control_room_helpers import CONFIGS, ROOT
-from control_room_live import TOKEN, browser, open_page, set_field  # noqa: F401
+from control_room_live import TOKEN, browser, open_page, serve, set_field  # noqa: F401
 from control_room_page import js, select, shoot, status, text, wait
 from fedjax_sim.control import Settings, create_app
 
@@ -30,14 +27,7 @@ def served(tmp_path_factory):
   runs = tmp_path_factory.mktemp('runs')
   app = create_app(Settings(str(runs), CONFIGS, os.path.join(ROOT, 'scripts', 'train.py'),
                             token=TOKEN, poll_seconds=0.3))
-  server = uvicorn.Server(uvicorn.Config(app, log_level='warning', timeout_graceful_shutdown=1))
-  sock = socket.create_server(('127.0.0.1', 0))
-  thread = threading.Thread(target=server.run, kwargs={'sockets': [sock]}, daemon=True)
-  thread.start()
-  wait(None, lambda: server.started, 30, 'the server')
-  yield f'http://127.0.0.1:{sock.getsockname()[1]}/', runs
-  server.should_exit = True
-  thread.join(120)
+  yield from serve(app, runs, shutdown_seconds=120)
 
 
 def fill_form(driver, name, **fields):
