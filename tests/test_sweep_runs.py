@@ -138,7 +138,10 @@ def test_bad_sweep_flags_are_one_line():
        'learning_rat=...: the config has no such field'),
       ('--sweep=seed=a,1', "error: --sweep=seed='a': expected int"),
       ('--sweep=seed', "error: --sweep='seed': expected FIELD=VALUE,VALUE,... (e.g. "
-       '--sweep=client.optimizer.learning_rate=0.01,0.1)')]:
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), flag],
+       '--sweep=client.optimizer.learning_rate=0.01,0.1)'),
+      ('--sweep=seed=0,1 --sweep=seed=2', 'error: --sweep=seed=... is given 2 times; give each '
+       'field once, with all its values (FIELD=V1,V2,...)')]:
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'train.py'),
+                             *flag.split()],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert (result.returncode, result.stderr.strip()) == (2, line)

@@ -101,6 +101,11 @@ def with_flags(config: ml_collections.ConfigDict, texts: list[str], mode: str | 
   with config.unlocked():
     if config.get('sweep', None) is None:
       config.sweep = sweep_section({})
+    given = [parse_axis(text)[0] for text in texts]
+    twice = sorted({f for f in given if given.count(f) > 1})
+    if twice:
+      raise ConfigError(f'--sweep={twice[0]}=... is given {given.count(twice[0])} times; '
+                        'give each field once, with all its values (FIELD=V1,V2,...)')
     for text in texts:
       field, values = parse_axis(text)
       kind = _field_type(config, field)
