@@ -5,10 +5,18 @@ Client sizes (`SIZES`):
 - `equal`: every client holds `STEPS * BATCH` examples and runs `STEPS` local
   SGD steps of batch `BATCH`.
 - `ragged`: heavy-tailed sizes as in real federated data (LEAF/TFF EMNIST,
-  Shakespeare, StackOverflow): LogNormal(mu, `RAGGED_SIGMA`) with mean about
-  `RAGGED_MEAN` examples (of 1,000 clients: mean 76, median 44, largest 1,436),
-  at least 1; every client runs one epoch of batch `RAGGED_BATCH`, so its
-  steps are ceil(size / batch).
+  Shakespeare, StackOverflow): LogNormal(mu, 1.1) with mean about 80
+  examples (of 1,000 clients: mean 76, median 44, largest 1,436), at least
+  1; every client runs one epoch of batch 10, so its steps are
+  ceil(size / batch) (`RAGGED`).
+- `emnist`: EMNIST-like writers (Reddi et al. 2021 / TFF EMNIST-62: 3,400
+  writers, 671,585 training examples, mean 198): the first `clients` of a
+  population of `EMNIST.population` LogNormal sizes with mean about 200;
+  one epoch of batch 20 (Reddi et al.'s EMNIST setting).
+- `shakespeare`: Shakespeare-like speakers (TFF/LEAF: 715 speakers, 16,068
+  lines, each one sequence of `SEQUENCE` characters): the first `clients` of
+  a population of 715 LogNormal sizes with mean about 22 sequences and a
+  heavy tail; one epoch of batch 4 (Reddi et al.'s Shakespeare setting).
 - `flat`: the same number of clients and (up to rounding) the same total
   steps as `ragged`, every client the same size: what `ragged` would cost
   if the sizes were equal.
@@ -29,6 +37,11 @@ example count (FedAvg, server learning rate 1).
 - `cnn`: the EMNIST CNN of FedJAX / Reddi et al. 2021 on 28x28x1 inputs:
   conv3x3(32) - conv3x3(64) - maxpool2 - dropout 0.25 - dense(128) -
   dropout 0.5 - dense(62).
+- `lstm`: the Shakespeare character LSTM of FedJAX / Reddi et al. 2021:
+  embedding 8 of a vocabulary of 90 (86 characters, pad, BOS, EOS, OOV), two
+  LSTM layers of 256, dense(90); next-character loss at each of the `SEQUENCE`
+  positions of an example (token ids 1..86, no padding, so every system's
+  padding mask is all ones).
 """
 
 from __future__ import annotations
@@ -40,15 +53,36 @@ import numpy as np
 
 STEPS, BATCH, LR = 10, 20, 0.05
 EXAMPLES = STEPS * BATCH
-RAGGED_BATCH, RAGGED_MEAN, RAGGED_SIGMA = 10, 80, 1.1
+SEQUENCE, VOCAB = 80, 90
+
+
+class Ragged(NamedTuple):
+  """A heavy-tailed size distribution: LogNormal(mu, `sigma`) with mean
+  about `mean` examples, at least 1; clients run one epoch of `batch`;
+  `population` is how many clients it has (0: any number)."""
+
+  mean: float
+  sigma: float
+  batch: int
+  population: int = 0
+
+
+RAGGED = {'ragged': Ragged(80, 1.1, 10), 'emnist': Ragged(200, 0.6, 20, 3400),
+          'shakespeare': Ragged(22, 1.4, 4, 715)}
 WHOLE_SIZES, WHOLE_BATCH, WHOLE_EPOCHS = (5, 8, 10, 20, 40), 40, 3
-SIZES = ('equal', 'ragged', 'flat', 'whole')
+SIZES = ('equal', 'ragged', 'flat', 'whole', 'emnist', 'shakespeare')
 # name -> (input shape of one example, number of classes)
-SHAPES = {'logistic': ((60,), 10), 'mlp': ((784,), 10), 'cnn': ((28, 28, 1), 62)}
-# Trainable parameters of each model (checked by every system).
+SHAPES = {'logistic': ((60,), 10), 'mlp': ((784,), 10), 'cnn': ((28, 28, 1), 62),
+          'lstm': ((SEQUENCE,), VOCAB)}
+# The shape of one example's label (the LSTM's: the next character at each position).
+LABEL_SHAPES = {'lstm': (SEQUENCE,)}
+# Trainable parameters of each model (checked by every system; an LSTM's
+# input and hidden biases, which PyTorch keeps apart, count once).
 NUM_PARAMS = {'logistic': 60 * 10 + 10,
               'mlp': 784 * 200 + 200 + 200 * 10 + 10,
-              'cnn': 9 * 32 + 32 + 9 * 32 * 64 + 64 + 9216 * 128 + 128 + 128 * 62 + 62}
+              'cnn': 9 * 32 + 32 + 9 * 32 * 64 + 64 + 9216 * 128 + 128 + 128 * 62 + 62,
+              'lstm': VOCAB * 8 + (8 + 256 + 1) * 1024 + (256 + 256 + 1) * 1024
+                      + 256 * VOCAB + VOCAB}
 WORKLOADS = tuple(SHAPES)
 # (inputs, outputs) of each dense layer, input to output, of the workloads
 # whose parameters `initial_params` gives.
@@ -73,7 +107,9 @@ def schedule(sizes: str) -> Schedule:
   check_sizes(sizes)
   if sizes == 'whole':
     return Schedule(WHOLE_BATCH, WHOLE_EPOCHS, None)
-  return Schedule(BATCH, None, STEPS) if sizes == 'equal' else Schedule(RAGGED_BATCH, 1, None)
+  if sizes == 'equal':
+    return Schedule(BATCH, None, STEPS)
+  return Schedule(RAGGED['ragged' if sizes == 'flat' else sizes].batch, 1, None)
 
 
 def check_sizes(sizes: str) -> None:
@@ -88,13 +124,21 @@ def client_sizes(sizes: str, clients: int, seed: int = 0) -> np.ndarray:
     return np.full(clients, EXAMPLES, np.int64)
   if sizes == 'whole':
     return np.resize(np.array(WHOLE_SIZES, np.int64), clients)
-  mu = np.log(RAGGED_MEAN) - RAGGED_SIGMA ** 2 / 2
-  ragged = np.maximum(1, np.round(np.random.default_rng([seed, 1]).lognormal(
-      mu, RAGGED_SIGMA, clients))).astype(np.int64)
-  if sizes == 'ragged':
-    return ragged
+  if sizes != 'flat':
+    return lognormal_sizes(RAGGED[sizes], clients, seed)
+  ragged = lognormal_sizes(RAGGED['ragged'], clients, seed)
   steps = max(1, round(client_steps(ragged, schedule('ragged')).sum() / clients))
-  return np.full(clients, steps * RAGGED_BATCH, np.int64)
+  return np.full(clients, steps * RAGGED['ragged'].batch, np.int64)
+
+
+def lognormal_sizes(dist: Ragged, clients: int, seed: int = 0) -> np.ndarray:
+  """int `[clients]`: the first `clients` sizes of `dist`'s population."""
+  if dist.population and clients > dist.population:
+    raise ValueError(f'--clients must be at most {dist.population} for these sizes '
+                     f'(the population), got {clients}')
+  mu = np.log(dist.mean) - dist.sigma ** 2 / 2
+  draws = np.random.default_rng([seed, 1]).lognormal(mu, dist.sigma, dist.population or clients)
+  return np.maximum(1, np.round(draws[:clients])).astype(np.int64)
 
 
 def client_steps(counts: np.ndarray, plan: Schedule) -> np.ndarray:
@@ -119,17 +163,21 @@ def _synthetic_client(rng: np.random.Generator, examples: int, alpha: float = 1.
 
 def make_data(name: str, clients: int, seed: int = 0,
               sizes: str = 'equal') -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """`x [clients, max size, *shape]` float32 and `y [clients, max size]`
-  int32, zero past each client's size, and the sizes `counts [clients]`."""
+  """`x [clients, max size, *shape]` (float32; int32 token ids for `lstm`)
+  and `y [clients, max size, *label shape]` int32, zero past each client's
+  size, and the sizes `counts [clients]`."""
   check_workload(name)
   counts = client_sizes(sizes, clients, seed)
   shape, classes = SHAPES[name]
-  x = np.zeros((clients, counts.max()) + shape, np.float32)
-  y = np.zeros((clients, counts.max()), np.int32)
+  x = np.zeros((clients, counts.max()) + shape, np.int32 if name == 'lstm' else np.float32)
+  y = np.zeros((clients, counts.max()) + LABEL_SHAPES.get(name, ()), np.int32)
   rng = np.random.default_rng(seed)
   for c, n in enumerate(counts):
     if name == 'logistic':
       x[c, :n], y[c, :n] = _synthetic_client(rng, n)
+    elif name == 'lstm':  # characters 1..86: no padding, BOS, EOS or OOV
+      text = rng.integers(1, VOCAB - 3, (n, SEQUENCE + 1), dtype=np.int32)
+      x[c, :n], y[c, :n] = text[:, :-1], text[:, 1:]
     else:
       x[c, :n] = rng.standard_normal((n,) + shape, dtype=np.float32)
       y[c, :n] = rng.integers(0, classes, n)
@@ -153,11 +201,13 @@ def initial_params(name: str, seed: int = 0) -> dict[str, np.ndarray]:
   return params
 
 
-def save_data(name: str, clients: int, directory: str, seed: int = 0) -> str:
-  """Writes equal-size `make_data` as `x.npy` / `y.npy` under `directory` (for
-  systems whose clients live in other processes and memory-map it); returns it."""
-  x, y, _ = make_data(name, clients, seed)
+def save_data(name: str, clients: int, directory: str, seed: int = 0,
+              sizes: str = 'equal') -> str:
+  """Writes `make_data` as `x.npy`, `y.npy` and `counts.npy` under `directory`
+  (for systems whose clients live in other processes and memory-map it);
+  returns it."""
+  x, y, counts = make_data(name, clients, seed, sizes)
   os.makedirs(directory, exist_ok=True)
-  np.save(os.path.join(directory, 'x.npy'), x)
-  np.save(os.path.join(directory, 'y.npy'), y)
+  for key, value in (('x', x), ('y', y), ('counts', counts)):
+    np.save(os.path.join(directory, f'{key}.npy'), value)
   return directory
