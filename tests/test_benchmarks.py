@@ -21,11 +21,16 @@ import workloads as wl  # noqa: E402
 @pytest.mark.parametrize('workload', wl.WORKLOADS)
 def test_workload_models_and_data(workload):
   model, shape = jax_worker.build_model(workload)
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  params = model.init(jax.random.PRNGKey(0), jax_worker.sample_input(workload))
   assert sum(a.size for a in jax.tree.leaves(params)) == wl.NUM_PARAMS[workload]
   x, y, counts = wl.make_data(workload, 3)
-  assert x.shape == (3, wl.EXAMPLES) + shape and x.dtype == np.float32
-  assert y.shape == (3, wl.EXAMPLES) and 0 <= y.min() and y.max() < wl.SHAPES[workload][1]
+  labels = wl.LABEL_SHAPES.get(workload, ())
+  assert x.shape == (3, wl.EXAMPLES) + shape
+  assert x.dtype == (np.int32 if workload == 'lstm' else np.float32)
+  assert y.shape == (3, wl.EXAMPLES) + labels and 0 <= y.min() and y.max() < wl.SHAPES[workload][1]
+  if workload == 'lstm':  # each label is the next character of its sequence, never padding
+    np.testing.assert_array_equal(x[:, :, 1:], y[:, :, :-1])
+    assert x.min() >= 1
   np.testing.assert_array_equal(counts, wl.EXAMPLES)
   again, _, _ = wl.make_data(workload, 3)
   np.testing.assert_array_equal(x, again)

@@ -28,8 +28,15 @@ def build_model(workload: str):
   import fedjax_sim as fs
   shape, classes = wl.SHAPES[workload]
   name, options = {'logistic': ('logistic', {}), 'mlp': ('mlp', {'hidden': (200,)}),
-                   'cnn': ('cnn', {'dropout_rate': 0.25})}[workload]
+                   'cnn': ('cnn', {'dropout_rate': 0.25}), 'lstm': ('char_lstm', {})}[workload]
   return fs.get_model(name, classes, options), shape
+
+
+def sample_input(workload: str):
+  """One zero example of the workload, batched (token ids for the LSTM)."""
+  import jax.numpy as jnp
+  shape = wl.SHAPES[workload][0]
+  return jnp.zeros((1,) + shape, jnp.int32 if workload == 'lstm' else jnp.float32)
 
 
 def from_shared(arrays, like):
@@ -78,7 +85,7 @@ def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal
   round_fn = fs.build_round(algorithm, fs.plan_batches(x.shape[1], plan.batch, plan.epochs or 1,
                                                        plan.steps or 0),
                             name, int(chunk or 1), mesh)
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  params = model.init(jax.random.PRNGKey(0), sample_input(workload))
   if init is not None:
     params = from_shared(init, params)
   ids = jnp.arange(clients, dtype=jnp.int32)
@@ -103,7 +110,7 @@ def jit_loop_round(workload: str, clients: int):
   x, y, _ = wl.make_data(workload, clients)
   xs = jnp.asarray(x).reshape((clients, wl.STEPS, wl.BATCH) + shape)
   ys = jnp.asarray(y).reshape(clients, wl.STEPS, wl.BATCH)
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
+  params = model.init(jax.random.PRNGKey(0), sample_input(workload))
   opt = optax.sgd(wl.LR)
 
   @jax.jit
