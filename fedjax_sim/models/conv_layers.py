@@ -1,5 +1,5 @@
-"""Convolution building blocks shared by the CNNs: a stride-1 convolution
-that runs fast inside XLA:CPU loops, and 2x2 max-pooling."""
+"""Convolution building blocks shared by the CNNs: a convolution that runs
+fast inside XLA:CPU loops, and 2x2 max-pooling."""
 
 from __future__ import annotations
 
@@ -12,16 +12,18 @@ from fedjax_sim.models.tap_conv import TapConv
 CONV_IMPLS = ('auto', 'taps', 'xla')
 
 
-def conv(features: int, kernel: int, impl: str, name: str) -> nn.Module:
-  """A VALID stride-1 `kernel`x`kernel` convolution: `lax.conv` ('xla') or
-  one matmul over the kernel taps ('taps'; same parameters and results);
-  'auto' is taps on CPU, where `lax.conv` inside the local-training scan is
-  ~14x slower."""
+def conv(features: int, kernel: int, impl: str, name: str | None = None,
+         strides: int = 1, padding: str = 'VALID', use_bias: bool = True) -> nn.Module:
+  """A `kernel`x`kernel` convolution (`strides`, `padding` 'VALID' or 'SAME'):
+  `lax.conv` ('xla', `nn.Conv`) or one matmul over the kernel taps ('taps';
+  same parameters and results); 'auto' is taps on CPU, where `lax.conv`
+  inside the local-training scan is ~14x slower."""
   if impl not in CONV_IMPLS:
     raise ConfigError(f'model.options.conv must be one of {list(CONV_IMPLS)}, got {impl!r}')
   taps = impl == 'taps' or (impl == 'auto' and jax.default_backend() == 'cpu')
-  return (TapConv(features, (kernel, kernel), name=name) if taps
-          else nn.Conv(features, (kernel, kernel), padding='VALID', name=name))
+  kind = TapConv if taps else nn.Conv
+  return kind(features, (kernel, kernel), (strides, strides), padding=padding,
+              use_bias=use_bias, name=name)
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:

@@ -24,6 +24,7 @@ import jax
 
 from fedjax_sim.errors import ConfigError
 from fedjax_sim.models.augment import center_crop, random_crop_flip, standardize_per_image
+from fedjax_sim.models.conv_layers import conv as conv_layer
 
 STANDARDIZE = ('none', 'per_image')
 PIXEL_MAX = 255.  # inputs are 0-255 pixel values / PIXEL_MAX
@@ -35,14 +36,16 @@ class BasicBlock(nn.Module):
   features: int
   strides: int
   groups: int
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    conv = lambda f, k, s: nn.Conv(f, (k, k), (s, s), padding='SAME', use_bias=False)  # noqa: E731
-    y = nn.relu(nn.GroupNorm(self.groups)(conv(self.features, 3, self.strides)(x)))
-    y = nn.GroupNorm(self.groups)(conv(self.features, 3, 1)(y))
+    # Named as nn.Conv's auto-names (Conv_0, Conv_1, Conv_2) whatever the implementation.
+    conv = lambda f, k, s, i: conv_layer(f, k, self.conv, f'Conv_{i}', s, 'SAME', False)  # noqa: E731
+    y = nn.relu(nn.GroupNorm(self.groups)(conv(self.features, 3, self.strides, 0)(x)))
+    y = nn.GroupNorm(self.groups)(conv(self.features, 3, 1, 1)(y))
     if x.shape[-1] != self.features or self.strides != 1:
-      x = nn.GroupNorm(self.groups)(conv(self.features, 1, self.strides)(x))
+      x = nn.GroupNorm(self.groups)(conv(self.features, 1, self.strides, 2)(x))
     return nn.relu(x + y)
 
 
@@ -50,7 +53,10 @@ class ResNet18GN(nn.Module):
   """`width` scales all stages (64: the standard network); `groups` is the
   number of GroupNorm groups of every layer; `crop` the side of the square
   crop taken of the `[batch, height, width, channels]` inputs (0: none);
-  `standardize` 'per_image' or 'none' (see the module docstring)."""
+  `standardize` 'per_image' or 'none' (see the module docstring); `conv`
+  the convolutions' implementation ('auto', 'taps' or 'xla', see
+  `conv_layers.conv`: 'auto' is the im2col matmul on CPU, where `lax.conv`
+  inside the local-training scan is much slower; the same parameters)."""
 
   num_classes: int
   width: int = 64
@@ -58,6 +64,7 @@ class ResNet18GN(nn.Module):
   blocks: Sequence[int] = (2, 2, 2, 2)
   crop: int = 0
   standardize: str = 'none'
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -73,10 +80,10 @@ class ResNet18GN(nn.Module):
                         f'got {self.standardize!r}')
     if self.standardize == 'per_image':
       x = standardize_per_image(x, PIXEL_MAX)
-    x = nn.Conv(self.width, (3, 3), padding='SAME', use_bias=False)(x)
+    x = conv_layer(self.width, 3, self.conv, 'Conv_0', 1, 'SAME', False)(x)
     x = nn.relu(nn.GroupNorm(self.groups)(x))
     for stage, num_blocks in enumerate(self.blocks):
       for block in range(num_blocks):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = BasicBlock(self.width * 2 ** stage, strides, self.groups)(x)
+        x = BasicBlock(self.width * 2 ** stage, strides, self.groups, self.conv)(x)
     return nn.Dense(self.num_classes)(x.mean(axis=(1, 2)))
