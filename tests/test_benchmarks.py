@@ -83,6 +83,71 @@ def test_compare_peers_runs_interleaved_and_reports_speedups(tmp_path):
   assert float(rows[1][4].strip()[:-1]) == pytest.approx(seconds[1] / seconds[0], abs=0.06)
 
 
+REQUIRE_PEERS = 'FEDJAX_SIM_REQUIRE_PEERS'
+# (workload, sizes) of the smoke runs: the new workloads on their real-data sizes.
+SMOKE = [('cnn', 'emnist'), ('lstm', 'shakespeare')]
+SMOKE_CLIENTS = 3
+
+
+def peer_python(peer: str) -> str:
+  return os.path.join(launch.DEFAULT_VENVS, peer, 'bin', 'python')
+
+
+def run_compare(tmp_path, workload: str, sizes: str, systems: list[str]) -> None:
+  """compare_peers.py on `SMOKE_CLIENTS` clients, one repetition: each system's
+  row, a positive round time and the real client-steps/s of these sizes."""
+  out = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'benchmarks', 'compare_peers.py'),
+       f'--workload={workload}', f'--sizes={sizes}', f'--clients={SMOKE_CLIENTS}',
+       '--repeats=1', f"--systems={','.join(systems)}"],
+      capture_output=True, text=True, timeout=900, cwd=tmp_path)
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+  rows = [line.split('|')[1:-1] for line in out.stdout.splitlines()
+          if line.startswith(f'| {SMOKE_CLIENTS} |')]
+  assert [r[1].strip() for r in rows] == systems
+  steps = wl.client_steps(wl.client_sizes(sizes, SMOKE_CLIENTS), wl.schedule(sizes)).sum()
+  for row in rows:
+    seconds = float(row[2])
+    assert seconds > 0
+    assert float(row[3].replace(',', '')) == pytest.approx(steps / seconds, rel=0.01, abs=0.5)
+
+
+@pytest.mark.parametrize('workload,sizes', SMOKE)
+def test_fedjax_runs_the_real_data_workloads(tmp_path, workload, sizes):
+  # FedJAX's venv is built by .ci/setup: skipped without it, except where
+  # FEDJAX_SIM_REQUIRE_PEERS is set (.ci/run), where a missing one fails.
+  if not os.path.exists(peer_python('fedjax')):
+    missing = (f"FedJAX's venv {peer_python('fedjax')} is missing; "
+               '`bash benchmarks/peers/setup_venv.sh fedjax`')
+    if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
+      pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
+    pytest.skip(missing)
+  run_compare(tmp_path, workload, sizes, ['fedjax_sim:auto', 'fedjax'])
+
+
+@pytest.mark.parametrize('workload,sizes', SMOKE)
+def test_flower_runs_the_real_data_workloads_SKIPPED_WITHOUT_ITS_VENV(tmp_path, workload,
+                                                                       sizes):
+  # Flower's venv (Ray, torch) is NOT built by .ci/setup, so this test skips
+  # without it even where FEDJAX_SIM_REQUIRE_PEERS is set: CI does not run it.
+  if not os.path.exists(peer_python('flower')):
+    pytest.skip(f"Flower's venv {peer_python('flower')} is missing (not built by .ci/setup); "
+                'run `bash benchmarks/peers/setup_venv.sh flower` to run this test')
+  run_compare(tmp_path, workload, sizes, ['fedjax_sim:auto', 'flower'])
+
+
+def test_flower_takes_every_size_distribution_jit_loop_only_equal(tmp_path):
+  python = tmp_path / 'flower' / 'bin' / 'python'
+  python.parent.mkdir(parents=True)
+  python.touch()
+  for sizes in wl.SIZES:
+    command = launch.worker_command('flower', 'lstm', 3, 1, venvs=str(tmp_path), sizes=sizes)
+    assert command[0] == str(python) and '--workload=lstm' in command
+    assert (f'--sizes={sizes}' in command) == (sizes != 'equal')
+  with pytest.raises(ValueError, match='jit_loop runs --sizes=equal only'):
+    launch.worker_command('jit_loop', 'mlp', 3, 1, sizes='emnist')
+
+
 def test_unknown_system_and_missing_peer_environment_are_clear_errors(tmp_path):
   with pytest.raises(ValueError, match="unknown system 'fedml'"):
     launch.worker_command('fedml', 'mlp', 10, 1)

@@ -1,7 +1,8 @@
 """Worker for Flower's simulation engine (`benchmarks/peers/setup_flower.sh`
 makes its environment): `flwr.simulation.run_simulation` with one virtual
 SuperNode per client, Ray actors of one CPU each, and Flower's FedAvg
-strategy sampling every node each round (`flower_client.py` trains them).
+strategy sampling every node each round, weighted by each node's examples
+(`flower_client.py` trains them, on any `workloads.SIZES`).
 
 Flower's server loop drives the rounds, so the timing lives in the strategy:
 `configure_train` waits for the `round` command and `aggregate_train` reports
@@ -62,34 +63,58 @@ def main() -> None:
   parser = argparse.ArgumentParser()
   parser.add_argument('--workload', required=True)
   parser.add_argument('--clients', type=int, required=True)
+  parser.add_argument('--sizes', default='equal')
   parser.add_argument('--rounds', type=int, required=True, help='Timed rounds.')
+  parser.add_argument('--report_loss', action='store_true',
+                      help='after each round, log the server model\'s mean training loss '
+                      'over every client\'s examples to stderr (a check that it trains; '
+                      'outside the timed span)')
   args = parser.parse_args()
   wl.check_workload(args.workload)
+  wl.check_sizes(args.sizes)
   out = protocol.claim_stdout()
   with tempfile.TemporaryDirectory(prefix='flower_bench_') as data_dir:
-    simulate(args, out, wl.save_data(args.workload, args.clients, data_dir))
+    simulate(args, out, wl.save_data(args.workload, args.clients, data_dir,
+                                     sizes=args.sizes))
 
 
 def simulate(args: argparse.Namespace, out, data_dir: str) -> None:
   """Runs Flower's simulation of `1 + args.rounds` rounds."""
   import flwr
+  import numpy as np
   import torch
   from flwr.app import ArrayRecord, ConfigRecord
   from flwr.serverapp import ServerApp
   from flwr.simulation import run_simulation
-  from flower_client import app as client_app, build_model
+  import torch_models
+  from flower_client import app as client_app
 
-  model = build_model(args.workload)
-  info = {'num_params': sum(p.numel() for p in model.parameters()),
+  model = torch_models.build_model(args.workload)
+  info = {'num_params': torch_models.num_params(model),
           'version': f'flwr {flwr.__version__}, torch {torch.__version__}'}
   server_app = ServerApp()
+
+  def training_loss(server_round, arrays):
+    """Example-weighted mean loss of the server model on all clients' examples."""
+    x, y, counts = (np.load(os.path.join(data_dir, f'{k}.npy')) for k in ('x', 'y', 'counts'))
+    probe = torch_models.build_model(args.workload)
+    probe.load_state_dict(arrays.to_torch_state_dict())
+    probe.eval()
+    with torch.no_grad():
+      total = sum(float(torch_models.loss_fn(probe(torch.from_numpy(x[c, :n])),
+                                             torch.from_numpy(y[c, :n]).long())) * n
+                  for c, n in enumerate(counts))
+    print(f'train loss after round {server_round}: {total / counts.sum():.5f}',
+          file=sys.stderr, flush=True)
 
   @server_app.main()
   def _(grid, context):
     make_strategy(out, args.clients, info).start(
         grid=grid, initial_arrays=ArrayRecord(model.state_dict()),
         num_rounds=1 + args.rounds,
-        train_config=ConfigRecord({'workload': args.workload, 'data_dir': data_dir}))
+        evaluate_fn=training_loss if args.report_loss else None,
+        train_config=ConfigRecord({'workload': args.workload, 'data_dir': data_dir,
+                                   'sizes': args.sizes}))
 
   run_simulation(server_app=server_app, client_app=client_app,
                  num_supernodes=args.clients,

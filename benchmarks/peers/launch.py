@@ -26,10 +26,10 @@ PEERS = ('fedjax', 'flower')
 def worker_command(system: str, workload: str, clients: int, rounds: int,
                    venvs: str = DEFAULT_VENVS, sizes: str = 'equal') -> list[str]:
   """The command line of `system`'s worker timing `rounds` rounds on clients
-  of `sizes` (`workloads.SIZES`; Flower and `jit_loop` run `equal` only)."""
+  of `sizes` (`workloads.SIZES`; `jit_loop` runs `equal` only)."""
   args = [f'--workload={workload}', f'--clients={clients}']
   if sizes != 'equal':
-    if system in ('flower', 'jit_loop'):
+    if system == 'jit_loop':
       raise ValueError(f'--systems={system} runs --sizes=equal only, got {sizes!r}')
     args.append(f'--sizes={sizes}')
   if system.startswith('fedjax_sim:') or system == 'jit_loop':
