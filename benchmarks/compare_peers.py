@@ -5,8 +5,11 @@ All systems' workers start first (set-up and one warm-up round each); then
 every repetition times one round of each system in turn, the order rotating
 between repetitions (A B C, B C A, ...), so slow drifts of a shared machine
 hit all systems alike. Prints the median round time, real client-steps/s
-(the steps clients really train, not padding) and the speed-up of the first
-system (system's time / its time) for each clients-per-round value.
+(the steps clients really train, not padding), the arithmetic rate as % of
+the CPU's matmul peak (FLOPs per example from XLA's cost analysis of the
+fedjax_sim step times the examples trained; peak: a 2048^3 float32 matmul
+timed before the workers start, `peers/flops.py`) and the speed-up of the
+first system (system's time / its time) for each clients-per-round value.
 `--sizes=ragged` gives the clients heavy-tailed sizes (the same for every
 system; see `peers/workloads.py`).
 
@@ -27,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 
 from absl import app, flags  # noqa: E402
 
+import flops  # noqa: E402
 import launch  # noqa: E402
 import workloads as wl  # noqa: E402
 
@@ -74,16 +78,24 @@ def main(argv):
   print(f'workload {_WORKLOAD.value}: {local} per client, '
         f'{wl.NUM_PARAMS[_WORKLOAD.value]:,} parameters; {_REPEATS.value} '
         f'interleaved repetitions, medians; worker logs in {log_dir}')
-  print(f"| clients | system | round s (median) | client-steps/s | {systems[0]} speed-up |")
-  print('|---:|---|---:|---:|---:|')
+  per_example = flops.step_flops(_WORKLOAD.value, plan.batch) / plan.batch
+  peak = flops.matmul_peak()
+  print(f'{per_example * plan.batch / 1e6:,.2f} MFLOP per step of batch {plan.batch} '
+        f'(XLA cost analysis); matmul peak {peak / 1e9:.1f} GFLOP/s (2048^3 float32)')
+  print(f'| clients | system | round s (median) | client-steps/s | GFLOP/s | % peak | '
+        f'{systems[0]} speed-up |')
+  print('|---:|---|---:|---:|---:|---:|---:|')
   for clients in map(int, _CLIENTS.value):
-    steps = wl.client_steps(wl.client_sizes(sizes, clients), plan).sum()
+    counts = wl.client_sizes(sizes, clients)
+    steps = wl.client_steps(counts, plan).sum()
+    work = per_example * flops.examples_trained(counts, plan)
     times = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value, log_dir,
                     sizes)
     medians = {s: statistics.median(t) for s, t in times.items()}
     for system in systems:
+      rate = work / medians[system]
       print(f'| {clients} | {system} | {medians[system]:.4g} | '
-            f'{steps / medians[system]:,.0f} | '
+            f'{steps / medians[system]:,.0f} | {rate / 1e9:.1f} | {100 * rate / peak:.0f}% | '
             f'{medians[system] / medians[systems[0]]:.1f}x |', flush=True)
 
 

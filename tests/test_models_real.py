@@ -60,6 +60,12 @@ def test_lstm_language_models_parameter_counts_and_shapes():
   assert num_params(params) == expected == 820_522
   assert jax.eval_shape(model.apply, params, x, None).shape == (2, 80, vocab)
   assert isinstance(model.task, NextToken)
+  # Unrolling the time loop changes the program, not the values.
+  x = jax.random.randint(jax.random.PRNGKey(1), (2, 80), 1, vocab)
+  params = model.init(jax.random.PRNGKey(0), x)
+  unrolled = get_model('char_lstm', vocab, {'unroll': 8})
+  np.testing.assert_allclose(unrolled.apply(params, x, None), model.apply(params, x, None),
+                             rtol=1e-5, atol=1e-5)
 
   vocab = 10_000 + 4
   nwp = get_model('nwp_lstm', vocab)

@@ -6,7 +6,8 @@ and returns next-token logits `[batch, length, num_classes]` at every position.
 Its defaults are the Shakespeare character model of McMahan et al. 2017 and
 Reddi et al. 2021 (8-dimensional embedding, two LSTM layers of 256 units); the
 StackOverflow NWP model of Reddi et al. 2021 is `embed_dim=96, hidden=(670,),
-projection=96` (registered as `nwp_lstm`).
+projection=96` (registered as `nwp_lstm`). `unroll` time steps run per
+iteration of each layer's loop (`nn.RNN`'s `unroll`; the same values).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ class LSTMLanguageModel(nn.Module):
   embed_dim: int = 8
   hidden: Sequence[int] = (256, 256)
   projection: int = 0
+  unroll: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     del train
     h = nn.Embed(self.num_classes, self.embed_dim)(x)
     for width in self.hidden:
-      h = nn.RNN(nn.LSTMCell(width))(h)
+      h = nn.RNN(nn.LSTMCell(width), unroll=self.unroll)(h)
     if self.projection:
       h = nn.Dense(self.projection)(h)
     return nn.Dense(self.num_classes)(h)
