@@ -1,14 +1,26 @@
-"""FedJAX and fedjax_sim compute the same FedAvg round (parameter values, not
-counts): the benchmark workers of both, run with `--dump_params`, start from
-the same parameters (`workloads.initial_params`), train every client of the
-`whole` workload (client sizes dividing the batch, so each system's own
-shuffling of the examples cannot change the round) and must end with the
-same server parameters.
+"""FedJAX and fedjax_sim, and pfl and fedjax_sim, compute the same FedAvg
+round (parameter values, not counts): the benchmark workers of both systems,
+run with `--dump_params`, start from the same parameters
+(`workloads.initial_params`), train every client of the `whole` workload
+(client sizes dividing the batch, so each system's own shuffling of the
+examples cannot change the round) and must end with the same server
+parameters.
 
-Needs FedJAX 0.0.17 in its own environment, `benchmarks/.venvs/fedjax`
-(`bash benchmarks/peers/setup_venv.sh fedjax`, which `.ci/setup` runs). Skipped
-without it, except where FEDJAX_SIM_REQUIRE_PEERS is set (`.ci/run` sets it
-after `.ci/setup` built the environment): then a missing FedJAX fails.
+pfl (Apple's pfl-research 0.6.0, PyTorch) batches each local epoch apart and
+never shuffles a user's `Dataset`; its worker gives each user its shuffled
+passes concatenated and runs one pfl epoch of them (`pfl_worker.py`), which
+is the schedule of FedJAX and fedjax_sim (`workloads.schedule`: batches run
+across pass boundaries, one short batch at the end), so nothing is left
+unmatched: pfl's weight per client, `len(dataset)`, is `WHOLE_EPOCHS` times
+its example count, the same factor for every client, so its weighted
+average is FedAvg's.
+
+Needs FedJAX 0.0.17 and pfl 0.6.0 in their own environments,
+`benchmarks/.venvs/fedjax` and `benchmarks/.venvs/pfl`
+(`bash benchmarks/peers/setup_venv.sh fedjax|pfl`, which `.ci/setup` runs).
+Each test is skipped without its environment, except where
+FEDJAX_SIM_REQUIRE_PEERS is set (`.ci/run` sets it after `.ci/setup` built
+the environments): then a missing environment fails.
 """
 
 import os
@@ -25,6 +37,7 @@ import launch  # noqa: E402
 import workloads as wl  # noqa: E402
 
 FEDJAX_PYTHON = os.path.join(launch.DEFAULT_VENVS, 'fedjax', 'bin', 'python')
+PFL_PYTHON = os.path.join(launch.DEFAULT_VENVS, 'pfl', 'bin', 'python')
 TOLERANCE = 1e-5
 CLIENTS = 2 * len(wl.WHOLE_SIZES)  # each size twice
 
@@ -33,13 +46,25 @@ MISSING = (f'FedJAX equivalence needs {FEDJAX_PYTHON}; create it with '
            '`bash benchmarks/peers/setup_venv.sh fedjax` (FedJAX 0.0.17, its own venv)')
 
 
-def require_fedjax() -> None:
-  """Skips without FedJAX's environment, or fails where REQUIRE_PEERS is set."""
-  if os.path.exists(FEDJAX_PYTHON):
+MISSING_PFL = (f'pfl equivalence needs {PFL_PYTHON}; create it with '
+               '`bash benchmarks/peers/setup_venv.sh pfl` (pfl 0.6.0, its own venv)')
+
+
+def require_peer(python: str, missing: str) -> None:
+  """Skips without a peer's environment, or fails where REQUIRE_PEERS is set."""
+  if os.path.exists(python):
     return
   if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
-    pytest.fail(f'{MISSING}; {REQUIRE_PEERS} is set, so this test must run')
-  pytest.skip(MISSING)
+    pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
+  pytest.skip(missing)
+
+
+def require_fedjax() -> None:
+  require_peer(FEDJAX_PYTHON, MISSING)
+
+
+def require_pfl() -> None:
+  require_peer(PFL_PYTHON, MISSING_PFL)
 
 
 def test_whole_workload_does_not_depend_on_example_order():
@@ -52,13 +77,12 @@ def test_whole_workload_does_not_depend_on_example_order():
   assert wl.client_steps(counts, plan).max() > 1
 
 
-@pytest.mark.parametrize('workload,system', [('mlp', 'fedjax_sim:sequential@2'),
-                                             ('logistic', 'fedjax_sim:auto')])
-def test_fedjax_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, system):
-  require_fedjax()
-  outputs = {name: str(tmp_path / f'{name}.npz') for name in ('fedjax', 'fedjax_sim')}
+def dump_and_compare(tmp_path, peer: str, workload: str, system: str) -> None:
+  """Runs `peer`'s and `system`'s workers for one round from the same
+  parameters (at once) and checks the server parameters agree."""
+  outputs = {name: str(tmp_path / f'{name}.npz') for name in (peer, 'fedjax_sim')}
   procs = {}
-  for name, worker in (('fedjax', 'fedjax'), ('fedjax_sim', system)):
+  for name, worker in ((peer, peer), ('fedjax_sim', system)):
     command = launch.worker_command(worker, workload, CLIENTS, 1, sizes='whole')
     procs[name] = subprocess.Popen(command + [f'--dump_params={outputs[name]}'],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -67,16 +91,30 @@ def test_fedjax_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, 
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, f'{name} worker failed:\n{err[-3000:]}'
   init = wl.initial_params(workload)
-  fedjax, sim = (dict(np.load(outputs[name])) for name in ('fedjax', 'fedjax_sim'))
-  assert set(fedjax) == set(sim) == set(init)
+  theirs, sim = (dict(np.load(outputs[name])) for name in (peer, 'fedjax_sim'))
+  assert set(theirs) == set(sim) == set(init)
   moved = {}
   for key, start in init.items():
-    assert fedjax[key].shape == sim[key].shape == start.shape, key
-    assert fedjax[key].dtype == sim[key].dtype == np.float32, key
+    assert theirs[key].shape == sim[key].shape == start.shape, key
+    assert theirs[key].dtype == sim[key].dtype == np.float32, key
     moved[key] = float(np.max(np.abs(sim[key] - start)))
   # The round moved every tensor far more than the tolerance, so agreeing
   # to it is not agreeing on doing nothing.
   assert min(moved.values()) > 50 * TOLERANCE, moved
   for key in init:
-    np.testing.assert_allclose(fedjax[key], sim[key], rtol=0, atol=TOLERANCE,
-                               err_msg=f'{workload}: {key} differs (FedJAX vs {system})')
+    np.testing.assert_allclose(theirs[key], sim[key], rtol=0, atol=TOLERANCE,
+                               err_msg=f'{workload}: {key} differs ({peer} vs {system})')
+
+
+@pytest.mark.parametrize('workload,system', [('mlp', 'fedjax_sim:sequential@2'),
+                                             ('logistic', 'fedjax_sim:auto')])
+def test_fedjax_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, system):
+  require_fedjax()
+  dump_and_compare(tmp_path, 'fedjax', workload, system)
+
+
+@pytest.mark.parametrize('workload,system', [('mlp', 'fedjax_sim:auto'),
+                                             ('logistic', 'fedjax_sim:sequential@2')])
+def test_pfl_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, system):
+  require_pfl()
+  dump_and_compare(tmp_path, 'pfl', workload, system)

@@ -1,7 +1,7 @@
 """Starting benchmark workers and talking to them (`protocol`).
 
 Systems: `fedjax_sim:<strategy>` and `jit_loop` run in this environment;
-`fedjax` and `flower` in their own virtual environments under `venvs`
+`fedjax`, `flower` and `pfl` in their own virtual environments under `venvs`
 (made by `setup_venv.sh`).
 """
 
@@ -20,7 +20,7 @@ import protocol
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VENVS = os.path.join(os.path.dirname(HERE), '.venvs')
-PEERS = ('fedjax', 'flower')
+PEERS = ('fedjax', 'flower', 'pfl')
 
 
 def worker_command(system: str, workload: str, clients: int, rounds: int,
