@@ -1,6 +1,7 @@
 """The peer benchmark suite runs end to end with the systems of this
 environment, and its workloads are what they claim to be."""
 
+import datetime
 import os
 import subprocess
 import sys
@@ -172,3 +173,27 @@ def test_population_benchmark_measures_the_placements():
   assert [r[1].strip() for r in rows] == ['device', 'disk']
   device_mb = {r[1].strip(): float(r[2]) for r in rows}  # 'failed: ...' would not parse
   assert device_mb['disk'] < device_mb['device']
+
+
+def test_headline_table_names_the_date_cpu_command_and_each_peer(tmp_path):
+  out_file = tmp_path / 'headline.md'
+  out = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'benchmarks', 'headline.py'),
+       '--rows=logistic:equal', '--systems=fedjax_sim:auto,jit_loop', '--repeats=1',
+       f'--out={out_file}'], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+  assert out.returncode == 0, out.stderr[-3000:]
+  text = out_file.read_text()
+  header, table = text.split('\n\n', 1)
+  assert header.startswith(datetime.date.today().isoformat())
+  with open('/proc/cpuinfo') as f:
+    assert f.read().split('model name')[1].split(':', 1)[1].split('\n')[0].strip() in header
+  assert '`python benchmarks/headline.py --rows=logistic:equal' in header
+  rows = [line.split('|')[1:-1] for line in table.splitlines() if line.startswith('| Logistic')]
+  assert len(rows) == 1
+  label, clients, steps, percent, peer = (c.strip() for c in rows[0])
+  assert (label, clients) == ('Logistic regression, equal', '1000')
+  assert float(steps.replace(',', '')) > 0 and percent.endswith('%')
+  peer_steps, ratio = peer.split(' (')
+  # The peer's steps/s times its slowdown is the first system's steps/s (rounded cells).
+  assert float(peer_steps.replace(',', '')) * float(ratio.rstrip('x)')) == pytest.approx(
+      float(steps.replace(',', '')), rel=0.1)

@@ -1,0 +1,109 @@
+"""The headline table of `RESULTS.md`: every workload against every peer, one
+`compare_peers.py` run (interleaved, medians) per workload, in turn.
+
+  python benchmarks/headline.py [--repeats=5] [--systems=fedjax_sim:auto,fedjax,flower,pfl]
+
+Prints each workload's full table as it finishes, then the headline table
+with the date, the CPU model and the command; `--out` also writes it there.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+from typing import NamedTuple
+
+from absl import app, flags
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Row(NamedTuple):
+  """One workload of the table: what `compare_peers.py` runs."""
+
+  label: str
+  workload: str
+  sizes: str
+  clients: int
+
+
+ROWS = (
+    Row('Logistic regression, equal', 'logistic', 'equal', 1000),
+    Row('Logistic regression, ragged', 'logistic', 'ragged', 1000),
+    Row('MLP 784-200-10, equal', 'mlp', 'equal', 100),
+    Row('EMNIST CNN, EMNIST-like writers', 'cnn', 'emnist', 50),
+    Row('Shakespeare char-LSTM, speakers', 'lstm', 'shakespeare', 50),
+)
+NAMES = {'fedjax': 'FedJAX 0.0.17', 'flower': 'Flower 1.41', 'pfl': 'pfl 0.6.0'}
+
+_SYSTEMS = flags.DEFINE_list('systems', ['fedjax_sim:auto', 'fedjax', 'flower', 'pfl'],
+                             'Systems; the first is the one the others are compared with.')
+_ROWS = flags.DEFINE_list('rows', [r.workload + ':' + r.sizes for r in ROWS],
+                          'Workloads to run, as workload:sizes.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed rounds per system (median).')
+_OUT = flags.DEFINE_string('out', '', 'Also write the headline table here.')
+
+
+def cpu_model() -> str:
+  """The CPU's model name and the cores this process may use."""
+  with open('/proc/cpuinfo') as f:
+    names = re.findall(r'^model name\s*:\s*(.*)$', f.read(), re.M)
+  return f'{names[0] if names else platform.processor()}, {len(os.sched_getaffinity(0))} cores'
+
+
+def run_row(row: Row, systems: list[str], repeats: int) -> tuple[str, dict[str, list[str]]]:
+  """`compare_peers.py`'s output for `row` and its table rows by system."""
+  command = [sys.executable, os.path.join(HERE, 'compare_peers.py'), f'--workload={row.workload}',
+             f'--sizes={row.sizes}', f'--clients={row.clients}', f'--repeats={repeats}',
+             f'--systems={",".join(systems)}']
+  out = subprocess.run(command, capture_output=True, text=True)
+  if out.returncode:
+    raise RuntimeError(f'{" ".join(command)} failed:\n{out.stderr[-3000:]}')
+  cells = {}
+  for line in out.stdout.splitlines():
+    parts = [p.strip() for p in line.split('|')[1:-1]]
+    if len(parts) == 7 and parts[0] == str(row.clients):
+      cells[parts[1]] = parts
+  return out.stdout, cells
+
+
+def headline(results: list[tuple[Row, dict[str, list[str]]]], systems: list[str]) -> str:
+  """The markdown table: the first system's client-steps/s and % of peak,
+  each other system's client-steps/s and how many times slower it is."""
+  first, peers = systems[0], systems[1:]
+  lines = [f'| workload | clients/round | {first} steps/s | % peak | '
+           + ' | '.join(f'{NAMES.get(p, p)} steps/s (slower)' for p in peers) + ' |',
+           '|---|---:|---:|---:|' + '---:|' * len(peers)]
+  for row, cells in results:
+    ours = cells[first]
+    peer_cells = [f'{cells[p][3]} ({cells[p][6]})' if p in cells else 'n/a' for p in peers]
+    lines.append(f'| {row.label} | {row.clients} | {ours[3]} | {ours[5]} | '
+                 + ' | '.join(peer_cells) + ' |')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  wanted = {tuple(r.split(':')) for r in _ROWS.value}
+  rows = [r for r in ROWS if (r.workload, r.sizes) in wanted]
+  results = []
+  for row in rows:
+    output, cells = run_row(row, _SYSTEMS.value, _REPEATS.value)
+    print(f'## {row.label}\n\n{output}', flush=True)
+    results.append((row, cells))
+  import jax
+  table = headline(results, _SYSTEMS.value)
+  text = (f'{datetime.date.today().isoformat()}, {cpu_model()}, jax {jax.__version__}; '
+          f'`python benchmarks/headline.py {" ".join(sys.argv[1:])}`\n\n{table}\n')
+  print(text)
+  if _OUT.value:
+    with open(_OUT.value, 'w') as f:
+      f.write(text)
+
+
+if __name__ == '__main__':
+  app.run(main)
