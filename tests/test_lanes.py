@@ -14,6 +14,7 @@ from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.aggregators.median import median
 from fedjax_sim.core import (ClientResult, FederatedAlgorithm, build_round, init_state,
                              make_round, run_local_steps, train_locally)
+from fedjax_sim.core import lanes
 from fedjax_sim.core.lanes import LanesUnsupported, _snake
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.packed import pack
@@ -69,6 +70,21 @@ def test_lanes_with_budgets_reports_and_packed_data(ragged_data, tiny_mlp):
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
   algorithm = configured('scaffold', tiny_mlp, ragged_data.num_clients)
   plan = plan_batches(ragged_data.max_examples, 4, epochs=2)
+  partial = dict(step_budgets=jnp.array([2, 5, 0, 1, 9], jnp.int32),
+                 reported=jnp.array([True, True, True, False, True]))
+  expected = two_rounds(algorithm, ragged_data, plan, 'sequential', 1, params, **partial)
+  got = two_rounds(algorithm, pack(ragged_data), plan, 'lanes', 2, params, **partial)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               got, expected)
+
+
+def test_prefetched_lanes_with_budgets_reports_and_packed_data(ragged_data, tiny_mlp):
+  """A fixed-step plan: lanes prefetch each client's steps (on a CPU), with
+  budgets that stop clients early, a client not reporting and packed data."""
+  params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
+  algorithm = configured('scaffold', tiny_mlp, ragged_data.num_clients)
+  plan = plan_batches(ragged_data.max_examples, 4, steps=5)
+  assert lanes.prefetches(plan) and jax.default_backend() == 'cpu'
   partial = dict(step_budgets=jnp.array([2, 5, 0, 1, 9], jnp.int32),
                  reported=jnp.array([True, True, True, False, True]))
   expected = two_rounds(algorithm, ragged_data, plan, 'sequential', 1, params, **partial)
