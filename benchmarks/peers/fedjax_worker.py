@@ -2,8 +2,8 @@
 environment): `fedjax.algorithms.fed_avg.federated_averaging`, which trains
 the clients with `fedjax.for_each_client` (one jitted step per batch, a
 Python loop over clients and steps) on `ShuffleRepeatBatchHParams` batches
-(a short last batch stays short, as FedJAX's defaults leave it, so each new
-batch size compiles once, in the warm-up round).
+(FedJAX fills a short last batch with further sampled examples, so every
+batch has the full size and the step compiles once, in the warm-up round).
 
   benchmarks/.venvs/fedjax/bin/python benchmarks/peers/fedjax_worker.py --workload=mlp --clients=100
 
@@ -125,8 +125,8 @@ def main() -> None:
   out = protocol.claim_stdout()
   import jax
   # FedJAX's Shakespeare LSTM unrolls its 80 steps (`hk.static_unroll`): XLA
-  # takes minutes of CPU to compile each batch size's step, in the untimed
-  # warm-up round. A persistent compilation cache in the venv spares later
+  # took 11 minutes (about 6 of CPU, on a shared 2-core machine) to compile its
+  # step, in the untimed warm-up round. A persistent compilation cache in the venv spares later
   # runs that wait (timed rounds are unchanged: they never compile).
   if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
     jax.config.update('jax_compilation_cache_dir', os.path.join(
