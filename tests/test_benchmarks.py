@@ -94,7 +94,7 @@ def test_compare_peers_runs_interleaved_and_reports_speedups(tmp_path):
 REQUIRE_PEERS = 'FEDJAX_SIM_REQUIRE_PEERS'
 # (workload, sizes) of the smoke runs: the new workloads on their real-data sizes.
 SMOKE = [('cnn', 'emnist'), ('lstm', 'shakespeare')]
-SMOKE_CLIENTS = 2  # few batch sizes: FedJAX compiles its step once per size
+SMOKE_CLIENTS = 2  # the smallest run: Flower starts an actor per CPU, FedJAX compiles once
 
 
 def peer_python(peer: str) -> str:
