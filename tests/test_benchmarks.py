@@ -120,28 +120,29 @@ def run_compare(tmp_path, workload: str, sizes: str, systems: list[str]) -> None
     assert float(row[3].replace(',', '')) == pytest.approx(steps / seconds, rel=0.01, abs=0.5)
 
 
-@pytest.mark.parametrize('workload,sizes', SMOKE)
-def test_fedjax_runs_the_real_data_workloads(tmp_path, workload, sizes):
-  # FedJAX's venv is built by .ci/setup: skipped without it, except where
-  # FEDJAX_SIM_REQUIRE_PEERS is set (.ci/run), where a missing one fails.
-  if not os.path.exists(peer_python('fedjax')):
-    missing = (f"FedJAX's venv {peer_python('fedjax')} is missing; "
-               '`bash benchmarks/peers/setup_venv.sh fedjax`')
-    if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
-      pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
-    pytest.skip(missing)
-  run_compare(tmp_path, workload, sizes, ['fedjax_sim:auto', 'fedjax'])
+# The peers of each smoke run. FedJAX's LSTM is left out: XLA takes about 11
+# minutes (6 CPU-minutes) to compile its step of 80 unrolled LSTM cells on this
+# CPU, once per fresh venv; `benchmarks/headline.py` times it.
+SMOKE_PEERS = {'cnn': ['fedjax', 'flower', 'pfl'], 'lstm': ['flower', 'pfl']}
+
+
+def require_peer(peer: str) -> None:
+  """Skips without `peer`'s venv, or fails where FEDJAX_SIM_REQUIRE_PEERS is
+  set (.ci/run, after .ci/setup built every peer's venv)."""
+  if os.path.exists(peer_python(peer)):
+    return
+  missing = (f"{peer}'s venv {peer_python(peer)} is missing; "
+             f'`bash benchmarks/peers/setup_venv.sh {peer}`')
+  if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
+    pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
+  pytest.skip(missing)
 
 
 @pytest.mark.parametrize('workload,sizes', SMOKE)
-def test_flower_runs_the_real_data_workloads_SKIPPED_WITHOUT_ITS_VENV(tmp_path, workload,
-                                                                       sizes):
-  # Flower's venv (Ray, torch) is NOT built by .ci/setup, so this test skips
-  # without it even where FEDJAX_SIM_REQUIRE_PEERS is set: CI does not run it.
-  if not os.path.exists(peer_python('flower')):
-    pytest.skip(f"Flower's venv {peer_python('flower')} is missing (not built by .ci/setup); "
-                'run `bash benchmarks/peers/setup_venv.sh flower` to run this test')
-  run_compare(tmp_path, workload, sizes, ['fedjax_sim:auto', 'flower'])
+def test_peers_run_the_real_data_workloads(tmp_path, workload, sizes):
+  for peer in SMOKE_PEERS[workload]:
+    require_peer(peer)
+  run_compare(tmp_path, workload, sizes, ['fedjax_sim:auto'] + SMOKE_PEERS[workload])
 
 
 def test_flower_takes_every_size_distribution_jit_loop_only_equal(tmp_path):
