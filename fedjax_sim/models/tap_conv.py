@@ -52,7 +52,7 @@ def _stride1_conv_bwd(residuals, dy):
   gradient (col2im): one matmul of `dy` padded by the kernel's reach, whose
   rows outside `dy` are then zero, so each input pixel sums plain slices of
   it, one per tap (XLA's own transpose of the im2col sums padded slices,
-  with a bounds check per tap and element: 2-4% slower rounds (CPU time) of
+  with a bounds check per tap and element: measured 2-4% slower rounds of
   the EMNIST CNN, `benchmarks/cnn_step_ab.py`)."""
   patches, kernel = residuals
   kh, kw, cin, cout = kernel.shape
