@@ -5,9 +5,7 @@ One process (`fs.use_cpu_cores()`, as `fedjax_sim:auto` runs): the
 client, dropout 0.25) in `engine_round(..., 'auto')`, for each convolution
 variant, timed interleaved (A, B, A, B, ...) with a 2048^3 fp32 matmul
 (the peak), medians. FLOPs: XLA's cost analysis of one client step (batch
-20, `masked_loss` gradient), as `round_throughput.step_gflop` counts them,
-of the step with JAX's own gradient of the im2col convolution (1.469 GFLOP;
-the library's backward pass also multiplies zero padding, not counted).
+20, `masked_loss` gradient), as `round_throughput.step_gflop` counts them.
 
   python benchmarks/cnn_step_ab.py [--clients=20] [--repeats=5] [--variants=default,xla]
 
@@ -55,13 +53,7 @@ def main() -> None:
   x, y = jnp.zeros((20,) + shape), jnp.zeros(20, jnp.int32)
   step = jax.jit(lambda p: jax.grad(masked_loss, argnums=1)(
       model, p, {'x': x, 'y': y}, jnp.ones(20, bool), jax.random.PRNGKey(0)))
-  # The useful work: the step as JAX differentiates the im2col convolution
-  # (1.469 GFLOP, as lax.conv's step). The library's hand-written backward
-  # pass multiplies zero padding too (+0.153 GFLOP), not counted.
-  library_fn = tap_conv.tap_conv
-  tap_conv.tap_conv = _autodiff_conv
   gflop = step.lower(params).compile().cost_analysis()['flops'] / 1e9
-  tap_conv.tap_conv = library_fn
 
   big = jnp.ones((2048, 2048), jnp.float32)
   square = jax.jit(lambda a: a @ a)
@@ -220,15 +212,7 @@ def _barrier_conv():
       jax.lax.optimization_barrier(x), kernel, bias, strides, padding)
 
 
-def _autodiff_conv(x, kernel, bias=None, strides=(1, 1), padding='VALID'):
-  """The library's convolution before its custom VJP (commit 202434f):
-  im2col @ kernel + bias, differentiated by JAX (VALID, stride 1)."""
-  from fedjax_sim.models.tap_conv import im2col
-  kh, kw, cin, cout = kernel.shape
-  return im2col(x, kh, kw) @ kernel.reshape(-1, cout) + bias
-
-
-VARIANTS = {'autodiff': _autodiff_conv, 'vjp_pad': _vjp_conv('pad'), 'vjp_flip': _vjp_conv('flip'),
+VARIANTS = {'vjp_pad': _vjp_conv('pad'), 'vjp_flip': _vjp_conv('flip'),
             'vjp_padded_gemm': _vjp_conv('padded_gemm'),
             'barrier': _barrier_conv()}
 

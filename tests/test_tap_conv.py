@@ -115,20 +115,3 @@ def test_cnn_equals_a_lax_conv_and_max_pool_reference_with_gradients():
   got = jax.grad(loss(lambda p: model.apply(p, x, None)))(params)
   want = jax.grad(loss(lambda p: reference(p, x)))(params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
-
-
-def test_stride1_tap_conv_second_order_gradients_equal_lax_conv():
-  # The stride-1 path has a hand-written backward pass (custom_vjp): it is
-  # itself differentiable (reverse over reverse, as hypergradients need).
-  keys = jax.random.split(jax.random.PRNGKey(5), 4)
-  x = jax.random.normal(keys[0], (2, 7, 6, 2))
-  k = jax.random.normal(keys[1], (3, 3, 2, 3))
-  b = jax.random.normal(keys[2], (3,))
-  v = jax.random.normal(keys[3], k.shape)
-  reference = lambda x, k, b: _lax_conv(x, k, b, (1, 1), 'VALID')  # noqa: E731
-
-  def hvp(f):
-    inner = lambda x, k: jnp.vdot(jax.grad(lambda k: jnp.sum(jnp.sin(f(x, k, b))))(k), v)  # noqa: E731
-    return jax.grad(inner, (0, 1))(x, k)
-  for got, want in zip(hvp(tap_conv), hvp(reference)):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

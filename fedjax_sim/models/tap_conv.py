@@ -35,41 +35,6 @@ def im2col(x: jax.Array, kh: int, kw: int, strides: tuple[int, int] = (1, 1)) ->
   return taps[0] if len(taps) == 1 else jnp.concatenate(taps, -1)
 
 
-@jax.custom_vjp
-def _stride1_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """VALID stride-1 `im2col(x) @ kernel`, with a hand-written backward pass."""
-  return _stride1_conv_fwd(x, kernel)[0]
-
-
-def _stride1_conv_fwd(x, kernel):
-  kh, kw, cin, cout = kernel.shape
-  patches = im2col(x, kh, kw)
-  return patches @ kernel.reshape(kh * kw * cin, cout), (patches, kernel)
-
-
-def _stride1_conv_bwd(residuals, dy):
-  """The kernel gradient: one matmul of the saved patches. The input
-  gradient (col2im): one matmul of `dy` padded by the kernel's reach, whose
-  rows outside `dy` are then zero, so each input pixel sums plain slices of
-  it, one per tap (XLA's own transpose of the im2col sums padded slices,
-  with a bounds check per tap and element: measured 2-4% slower rounds of
-  the EMNIST CNN, `benchmarks/cnn_step_ab.py`)."""
-  patches, kernel = residuals
-  kh, kw, cin, cout = kernel.shape
-  dk = patches.reshape(-1, kh * kw * cin).T @ dy.reshape(-1, cout)
-  lead = [(0, 0)] * (dy.ndim - 3)
-  padded = jnp.pad(dy, lead + [(kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0)])
-  taps = padded @ kernel.reshape(kh * kw * cin, cout).T
-  height, width = dy.shape[-3] + kh - 1, dy.shape[-2] + kw - 1
-  dx = sum(taps[..., kh - 1 - i:kh - 1 - i + height, kw - 1 - j:kw - 1 - j + width,
-                (i * kw + j) * cin:(i * kw + j + 1) * cin]
-           for i in range(kh) for j in range(kw))
-  return dx, dk.reshape(kernel.shape)
-
-
-_stride1_conv.defvjp(_stride1_conv_fwd, _stride1_conv_bwd)
-
-
 def tap_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
              strides: Sequence[int] = (1, 1), padding: str = 'VALID') -> jax.Array:
   """The convolution of NHWC `x` with HWIO `kernel` (`padding` 'VALID' or
@@ -82,10 +47,7 @@ def tap_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
       x = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + pads + [(0, 0)])
   elif padding != 'VALID':
     raise ValueError(f"padding must be 'VALID' or 'SAME', got {padding!r}")
-  if strides == (1, 1) and kh * kw > 1:
-    y = _stride1_conv(x, kernel)
-  else:
-    y = im2col(x, kh, kw, strides) @ kernel.reshape(kh * kw * cin, cout)
+  y = im2col(x, kh, kw, strides) @ kernel.reshape(kh * kw * cin, cout)
   return y if bias is None else y + bias
 
 
