@@ -1,0 +1,128 @@
+"""A fused LSTM layer: `nn.RNN(nn.LSTMCell(width))`'s parameters and values, faster.
+
+`LSTM` keeps `nn.RNN(nn.LSTMCell(width))`'s parameter tree (`cell/{ii,if,ig,io}`
+kernels, `cell/{hi,hf,hg,ho}` kernels and biases), initialisation, zero initial
+carry and outputs, but computes the input projection of all time steps as one
+matmul, runs only `h @ W_h` inside the time loop, and has a custom VJP whose
+backward loop emits each step's gate cotangents instead of accumulating the
+loop-invariant weight gradients in its carry; the weight and input gradients
+are then one matmul each after the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_GATES = ('i', 'f', 'g', 'o')
+
+
+def _step(wh: jax.Array, b: jax.Array, carry: tuple[jax.Array, jax.Array], xp: jax.Array):
+  """One LSTM step from the input projection `xp` [B, 4H]; returns gates too."""
+  c, h = carry
+  i, f, g, o = jnp.split(xp + (h @ wh + b), 4, axis=-1)
+  i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+  new_c = f * c + i * g
+  new_h = o * jnp.tanh(new_c)
+  return (new_c, new_h), (i, f, g, o, new_c)
+
+
+def _zeros(x: jax.Array, hidden: int) -> tuple[jax.Array, jax.Array]:
+  z = jnp.zeros(x.shape[1:-1] + (hidden,), x.dtype)
+  return z, z
+
+
+def _forward(wx, wh, b, x, unroll):
+  """Time-major `x` [T, B, D] -> (hidden states [T, B, H], per-step residuals)."""
+  xp = jnp.einsum('tbd,dk->tbk', x, wx)
+  step = lambda carry, xp_t: (lambda nc, res: (nc, (nc[1], res)))(*_step(wh, b, carry, xp_t))
+  _, (ys, res) = jax.lax.scan(step, _zeros(x, wh.shape[0]), xp, unroll=unroll)
+  return ys, res
+
+
+def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
+  """The time-major LSTM `(wx, wh, b, x) -> ys` with a custom VJP."""
+
+  @jax.custom_vjp
+  def lstm(wx, wh, b, x):
+    return _forward(wx, wh, b, x, unroll)[0]
+
+  def fwd(wx, wh, b, x):
+    ys, res = _forward(wx, wh, b, x, unroll)
+    return ys, (wx, wh, x, ys, res)
+
+  def bwd(saved, dys):
+    wx, wh, x, ys, (i, f, g, o, c) = saved
+    zeros = jnp.zeros_like(ys[:1])
+    c_prev = jnp.concatenate([zeros, c[:-1]])
+    h_prev = jnp.concatenate([zeros, ys[:-1]])
+
+    def back(carry, t):
+      dh, dc = carry
+      dy, i, f, g, o, c, cp = t
+      dh = dh + dy
+      tc = jnp.tanh(c)
+      dc = dc + dh * o * (1 - tc * tc)
+      dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f),
+                            dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1)
+      return (dz @ wh.T, dc * f), dz
+
+    init = (jnp.zeros_like(ys[0]), jnp.zeros_like(ys[0]))
+    _, dz = jax.lax.scan(back, init, (dys, i, f, g, o, c, c_prev), reverse=True, unroll=unroll)
+    dwh = jnp.einsum('tbh,tbk->hk', h_prev, dz)
+    dwx = jnp.einsum('tbd,tbk->dk', x, dz)
+    db = dz.sum(axis=(0, 1))
+    dx = jnp.einsum('tbk,dk->tbd', dz, wx)
+    return dwx, dwh, db, dx
+
+  lstm.defvjp(fwd, bwd)
+  return lstm
+
+
+class _Gate(nn.Module):
+  """The parameters of one `nn.Dense` of `nn.LSTMCell` (created as it does)."""
+
+  features: int
+  use_bias: bool
+  kernel_init: Any
+  bias_init: Any
+
+  @nn.compact
+  def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array | None]:
+    kernel = self.param('kernel', self.kernel_init, (in_features, self.features), jnp.float32)
+    bias = self.param('bias', self.bias_init, (self.features,), jnp.float32) if self.use_bias else None
+    return kernel, bias
+
+
+class LSTM(nn.Module):
+  """`nn.RNN(nn.LSTMCell(features), unroll=unroll)` on `[..., time, in]` inputs.
+
+  Its parameters are the cell's (`{ii,if,ig,io}/kernel`, `{hi,hf,hg,ho}/{kernel,bias}`)
+  directly under this module: `nn.RNN(nn.LSTMCell(w))` created inside a compact
+  method stores them under `LSTMCell_<k>`, so name this module that way.
+  """
+
+  features: int
+  unroll: int = 1
+
+  def _params(self, in_features: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`nn.LSTMCell`'s parameters, concatenated gate-wise (i, f, g, o)."""
+    ref = nn.LSTMCell(self.features, parent=None)
+    wx, wh, b = [], [], []
+    for gate in _GATES:
+      k, _ = _Gate(self.features, False, ref.kernel_init, None, name='i' + gate)(in_features)
+      kh, bh = _Gate(self.features, True, ref.recurrent_kernel_init, ref.bias_init,
+                     name='h' + gate)(self.features)
+      wx.append(k), wh.append(kh), b.append(bh)
+    return jnp.concatenate(wx, 1), jnp.concatenate(wh, 1), jnp.concatenate(b)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    wx, wh, b = self._params(x.shape[-1])
+    batch, (length, width) = x.shape[:-2], x.shape[-2:]
+    xt = jnp.moveaxis(x.reshape((-1, length, width)), 1, 0)
+    ys = _make_lstm(self.unroll)(wx, wh, b, xt.astype(wx.dtype))
+    return jnp.moveaxis(ys, 0, 1).reshape(batch + (length, self.features))

@@ -1,0 +1,74 @@
+"""`lstm_layer.LSTM` has `nn.RNN(nn.LSTMCell)`'s parameters, outputs and gradients."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fedjax_sim.models.char_lstm import LSTMLanguageModel
+from fedjax_sim.models.lstm_layer import LSTM
+
+
+class _Reference(nn.Module):
+  """The model as it was: `nn.RNN(nn.LSTMCell)` layers."""
+  widths: tuple[int, ...]
+
+  @nn.compact
+  def __call__(self, x):
+    for width in self.widths:
+      x = nn.RNN(nn.LSTMCell(width))(x)
+    return x
+
+
+class _Fused(nn.Module):
+  widths: tuple[int, ...]
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, x):
+    for k, width in enumerate(self.widths):
+      x = LSTM(width, self.unroll, name=f'LSTMCell_{k}')(x)
+    return x
+
+
+@pytest.mark.parametrize('unroll', [1, 3])
+def test_lstm_matches_nn_rnn_lstm_cell_params_outputs_and_gradients(unroll):
+  widths = (16, 16)
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 5))
+  ct = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 16))
+  ref, new = _Reference(widths), _Fused(widths, unroll)
+  params = ref.init(jax.random.PRNGKey(0), x)
+  # Same tree, same initial values.
+  jax.tree.map(np.testing.assert_array_equal, params, new.init(jax.random.PRNGKey(0), x))
+  np.testing.assert_allclose(new.apply(params, x), ref.apply(params, x), rtol=1e-5, atol=1e-5)
+
+  def grads(model):
+    return jax.grad(lambda p, x: jnp.sum(model.apply(p, x) * ct), (0, 1))(params, x)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
+               grads(new), grads(ref))
+  # Under jit and vmap (clients) too.
+  xs = jnp.stack([x, -x])
+  out = jax.jit(jax.vmap(new.apply, (None, 0)))(params, xs)
+  np.testing.assert_allclose(out[1], ref.apply(params, -x), rtol=1e-5, atol=1e-5)
+
+
+def test_language_model_keeps_the_nn_rnn_values():
+  vocab = 20
+  model = LSTMLanguageModel(vocab, embed_dim=4, hidden=(8, 8))
+  x = jax.random.randint(jax.random.PRNGKey(3), (2, 9), 1, vocab)
+  params = model.init(jax.random.PRNGKey(0), x)
+  assert set(params['params']) == {'Embed_0', 'LSTMCell_0', 'LSTMCell_1', 'Dense_0'}
+
+  def reference(p, x):
+    h = p['params']['Embed_0']['embedding'][x]
+    for k in range(2):
+      h = nn.RNN(nn.LSTMCell(8)).apply({'params': {'cell': p['params'][f'LSTMCell_{k}']}}, h)
+    d = p['params']['Dense_0']
+    return h @ d['kernel'] + d['bias']
+
+  np.testing.assert_allclose(model.apply(params, x), reference(params, x), rtol=1e-5, atol=1e-5)
+  loss = lambda f: jax.grad(lambda p: jnp.sum(jnp.sin(f(p, x))))(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
+               loss(model.apply), loss(reference))
