@@ -48,6 +48,19 @@ def test_lstm_matches_nn_rnn_lstm_cell_params_outputs_and_gradients(unroll):
 
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
                grads(new), grads(ref))
+  # Forward mode (jvp: jacfwd, Hessian-vector products of rounds) as well.
+  tangents = jax.tree.map(lambda a: jnp.cos(a + 1.), (params, x))
+
+  def jvp(model):
+    return jax.jvp(model.apply, (params, x), tangents)[1]
+
+  np.testing.assert_allclose(jvp(new), jvp(ref), rtol=1e-5, atol=1e-5)
+  # Reverse over reverse: the gradient of the input gradient's squared norm.
+  def second(model):
+    input_grad = lambda x: jax.grad(lambda x: jnp.sum(model.apply(params, x) * ct))(x)  # noqa: E731
+    return jax.grad(lambda x: jnp.sum(input_grad(x) ** 2))(x)
+
+  np.testing.assert_allclose(second(new), second(ref), rtol=1e-4, atol=1e-5)
   # Under jit and vmap (clients) too.
   xs = jnp.stack([x, -x])
   out = jax.jit(jax.vmap(new.apply, (None, 0)))(params, xs)

@@ -3,10 +3,11 @@
 `LSTM` keeps `nn.RNN(nn.LSTMCell(width))`'s parameter tree (`cell/{ii,if,ig,io}`
 kernels, `cell/{hi,hf,hg,ho}` kernels and biases), initialisation, zero initial
 carry and outputs, but computes the input projection of all time steps as one
-matmul, runs only `h @ W_h` inside the time loop, and has a custom VJP whose
-backward loop emits each step's gate cotangents instead of accumulating the
-loop-invariant weight gradients in its carry; the weight and input gradients
-are then one matmul each after the loop.
+matmul, runs only `h @ W_h` inside the time loop, and has a custom JVP (so
+forward and reverse mode both work) whose transposed loop emits each step's
+gate cotangents instead of accumulating the loop-invariant weight gradients
+in its carry; the weight and input gradients are then one matmul each after
+the loop.
 """
 
 from __future__ import annotations
@@ -44,41 +45,43 @@ def _forward(wx, wh, b, x, unroll):
 
 
 def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
-  """The time-major LSTM `(wx, wh, b, x) -> ys` with a custom VJP."""
+  """The time-major LSTM `(wx, wh, b, x) -> ys` with a custom JVP.
 
-  @jax.custom_vjp
+  The JVP adds the tangents that do not go through the recurrence (`dx wx`,
+  `x dwx`, `h_prev dwh`, `db`) for all steps with one matmul each, so its loop
+  carries only `(dh, dc)` and uses `wh` as a constant: transposed for the
+  gradient, the loop emits each step's gate cotangents instead of
+  accumulating the weights' gradients in its carry.
+  """
+
+  @jax.custom_jvp
   def lstm(wx, wh, b, x):
     return _forward(wx, wh, b, x, unroll)[0]
 
-  def fwd(wx, wh, b, x):
-    ys, res = _forward(wx, wh, b, x, unroll)
-    return ys, (wx, wh, x, ys, res)
-
-  def bwd(saved, dys):
-    wx, wh, x, ys, (i, f, g, o, c) = saved
+  @lstm.defjvp
+  def lstm_jvp(primals, tangents):
+    wx, wh, b, x = primals
+    dwx, dwh, db, dx = tangents
+    ys, (i, f, g, o, c) = _forward(wx, wh, b, x, unroll)
     zeros = jnp.zeros_like(ys[:1])
     c_prev = jnp.concatenate([zeros, c[:-1]])
     h_prev = jnp.concatenate([zeros, ys[:-1]])
+    outside = (jnp.einsum('tbd,dk->tbk', x, dwx) + jnp.einsum('tbd,dk->tbk', dx, wx)
+               + jnp.einsum('tbh,hk->tbk', h_prev, dwh) + db)
 
-    def back(carry, t):
+    def tangent(carry, t):
       dh, dc = carry
-      dy, i, f, g, o, c, cp = t
-      dh = dh + dy
+      a, i, f, g, o, c, cp = t
+      dzi, dzf, dzg, dzo = jnp.split(a + dh @ wh, 4, axis=-1)
+      dc = (f * (1 - f) * dzf) * cp + f * dc + (i * (1 - i) * dzi) * g + i * ((1 - g * g) * dzg)
       tc = jnp.tanh(c)
-      dc = dc + dh * o * (1 - tc * tc)
-      dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f),
-                            dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1)
-      return (dz @ wh.T, dc * f), dz
+      dh = (o * (1 - o) * dzo) * tc + o * (1 - tc * tc) * dc
+      return (dh, dc), dh
 
     init = (jnp.zeros_like(ys[0]), jnp.zeros_like(ys[0]))
-    _, dz = jax.lax.scan(back, init, (dys, i, f, g, o, c, c_prev), reverse=True, unroll=unroll)
-    dwh = jnp.einsum('tbh,tbk->hk', h_prev, dz)
-    dwx = jnp.einsum('tbd,tbk->dk', x, dz)
-    db = dz.sum(axis=(0, 1))
-    dx = jnp.einsum('tbk,dk->tbd', dz, wx)
-    return dwx, dwh, db, dx
+    _, dys = jax.lax.scan(tangent, init, (outside, i, f, g, o, c, c_prev), unroll=unroll)
+    return ys, dys
 
-  lstm.defvjp(fwd, bwd)
   return lstm
 
 
