@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -17,6 +16,7 @@ sys.path.insert(0, os.path.join(ROOT, 'benchmarks', 'peers'))
 import jax_worker  # noqa: E402
 import launch  # noqa: E402
 import workloads as wl  # noqa: E402
+from peer_venvs import require_peer  # noqa: E402
 
 
 @pytest.mark.parametrize('workload', wl.WORKLOADS)
@@ -91,14 +91,9 @@ def test_compare_peers_runs_interleaved_and_reports_speedups(tmp_path):
   assert float(rows[1][6].strip()[:-1]) == pytest.approx(seconds[1] / seconds[0], abs=0.06)
 
 
-REQUIRE_PEERS = 'FEDJAX_SIM_REQUIRE_PEERS'
 # (workload, sizes) of the smoke runs: the new workloads on their real-data sizes.
 SMOKE = [('cnn', 'emnist'), ('lstm', 'shakespeare')]
 SMOKE_CLIENTS = 2  # the smallest run: Flower starts an actor per CPU, FedJAX compiles once
-
-
-def peer_python(peer: str) -> str:
-  return os.path.join(launch.DEFAULT_VENVS, peer, 'bin', 'python')
 
 
 def run_compare(tmp_path, workload: str, sizes: str, systems: list[str]) -> None:
@@ -124,18 +119,6 @@ def run_compare(tmp_path, workload: str, sizes: str, systems: list[str]) -> None
 # minutes (6 CPU-minutes) to compile its step of 80 unrolled LSTM cells on this
 # CPU, once per fresh venv; `benchmarks/headline.py` times it.
 SMOKE_PEERS = {'cnn': ['fedjax', 'flower', 'pfl'], 'lstm': ['flower', 'pfl']}
-
-
-def require_peer(peer: str) -> None:
-  """Skips without `peer`'s venv, or fails where FEDJAX_SIM_REQUIRE_PEERS is
-  set (.ci/run, after .ci/setup built every peer's venv)."""
-  if os.path.exists(peer_python(peer)):
-    return
-  missing = (f"{peer}'s venv {peer_python(peer)} is missing; "
-             f'`bash benchmarks/peers/setup_venv.sh {peer}`')
-  if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
-    pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
-  pytest.skip(missing)
 
 
 @pytest.mark.parametrize('workload,sizes', SMOKE)

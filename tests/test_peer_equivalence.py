@@ -35,37 +35,10 @@ sys.path.insert(0, os.path.join(ROOT, 'benchmarks', 'peers'))
 
 import launch  # noqa: E402
 import workloads as wl  # noqa: E402
+from peer_venvs import require_peer  # noqa: E402
 
-FEDJAX_PYTHON = os.path.join(launch.DEFAULT_VENVS, 'fedjax', 'bin', 'python')
-PFL_PYTHON = os.path.join(launch.DEFAULT_VENVS, 'pfl', 'bin', 'python')
 TOLERANCE = 1e-5
 CLIENTS = 2 * len(wl.WHOLE_SIZES)  # each size twice
-
-REQUIRE_PEERS = 'FEDJAX_SIM_REQUIRE_PEERS'
-MISSING = (f'FedJAX equivalence needs {FEDJAX_PYTHON}; create it with '
-           '`bash benchmarks/peers/setup_venv.sh fedjax` (FedJAX 0.0.17, its own venv)')
-
-
-MISSING_PFL = (f'pfl equivalence needs {PFL_PYTHON}; create it with '
-               '`bash benchmarks/peers/setup_venv.sh pfl` (pfl 0.6.0, its own venv)')
-
-
-def require_peer(python: str, missing: str) -> None:
-  """Skips without a peer's environment, or fails where REQUIRE_PEERS is set."""
-  if os.path.exists(python):
-    return
-  if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
-    pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
-  pytest.skip(missing)
-
-
-def require_fedjax() -> None:
-  require_peer(FEDJAX_PYTHON, MISSING)
-
-
-def require_pfl() -> None:
-  require_peer(PFL_PYTHON, MISSING_PFL)
-
 
 def test_whole_workload_does_not_depend_on_example_order():
   # Every batch holds whole passes over its client's data, in both systems:
@@ -109,12 +82,12 @@ def dump_and_compare(tmp_path, peer: str, workload: str, system: str) -> None:
 @pytest.mark.parametrize('workload,system', [('mlp', 'fedjax_sim:sequential@2'),
                                              ('logistic', 'fedjax_sim:auto')])
 def test_fedjax_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, system):
-  require_fedjax()
+  require_peer('fedjax')
   dump_and_compare(tmp_path, 'fedjax', workload, system)
 
 
 @pytest.mark.parametrize('workload,system', [('mlp', 'fedjax_sim:auto'),
                                              ('logistic', 'fedjax_sim:sequential@2')])
 def test_pfl_and_fedjax_sim_agree_after_one_fedavg_round(tmp_path, workload, system):
-  require_pfl()
+  require_peer('pfl')
   dump_and_compare(tmp_path, 'pfl', workload, system)

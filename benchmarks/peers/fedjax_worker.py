@@ -15,7 +15,6 @@ each other (`tests/test_peer_equivalence.py`).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -112,16 +111,8 @@ def fedjax_round(workload: str, clients: int, sizes: str, init=None):
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--workload', required=True)
-  parser.add_argument('--clients', type=int, required=True)
-  parser.add_argument('--sizes', default='equal')
-  parser.add_argument('--dump_params', default='',
-                      help='run one round from workloads.initial_params, write the server '
-                      'parameters to this .npz and exit')
-  args = parser.parse_args()
-  wl.check_workload(args.workload)
-  wl.check_sizes(args.sizes)
+  parser = protocol.worker_parser()
+  args = protocol.parse_worker_args(parser)
   out = protocol.claim_stdout()
   import jax
   # FedJAX's Shakespeare LSTM unrolls its 80 steps (`hk.static_unroll`): XLA

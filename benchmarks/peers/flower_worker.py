@@ -60,18 +60,13 @@ def make_strategy(out, clients: int, info: dict):
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--workload', required=True)
-  parser.add_argument('--clients', type=int, required=True)
-  parser.add_argument('--sizes', default='equal')
+  parser = protocol.worker_parser(dump_params=False)
   parser.add_argument('--rounds', type=int, required=True, help='Timed rounds.')
   parser.add_argument('--report_loss', action='store_true',
                       help='after each round, log the server model\'s mean training loss '
                       'over every client\'s examples to stderr (a check that it trains; '
                       'outside the timed span)')
-  args = parser.parse_args()
-  wl.check_workload(args.workload)
-  wl.check_sizes(args.sizes)
+  args = protocol.parse_worker_args(parser)
   out = protocol.claim_stdout()
   with tempfile.TemporaryDirectory(prefix='flower_bench_') as data_dir:
     simulate(args, out, wl.save_data(args.workload, args.clients, data_dir,

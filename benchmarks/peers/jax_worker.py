@@ -13,7 +13,6 @@ each other (`tests/test_peer_equivalence.py`).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -66,7 +65,6 @@ def engine_round(workload: str, clients: int, strategy: str, sizes: str = 'equal
   returns the new server parameters."""
   import jax
   import jax.numpy as jnp
-  import numpy as np
   import optax
   import fedjax_sim as fs
   model, shape = build_model(workload)
@@ -139,17 +137,9 @@ def jit_loop_round(workload: str, clients: int):
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser()
+  parser = protocol.worker_parser()
   parser.add_argument('--system', required=True)
-  parser.add_argument('--workload', required=True)
-  parser.add_argument('--clients', type=int, required=True)
-  parser.add_argument('--sizes', default='equal')
-  parser.add_argument('--dump_params', default='',
-                      help='run one round from workloads.initial_params, write the server '
-                      'parameters to this .npz and exit (fedjax_sim systems)')
-  args = parser.parse_args()
-  wl.check_workload(args.workload)
-  wl.check_sizes(args.sizes)
+  args = protocol.parse_worker_args(parser)
   out = protocol.claim_stdout()
   devices = args.system.partition('@')[2]
   if devices:  # CPU devices for the mesh; must be set before jax starts

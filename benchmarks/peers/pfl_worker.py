@@ -62,7 +62,6 @@ With `--dump_params=PATH` it instead runs one round from
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -225,18 +224,10 @@ def paced_callback(out, info):
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--workload', required=True)
-  parser.add_argument('--clients', type=int, required=True)
-  parser.add_argument('--sizes', default='equal')
+  parser = protocol.worker_parser()
   parser.add_argument('--threads', type=int, default=THREADS,
                       help='torch.set_num_threads (intra-op threads)')
-  parser.add_argument('--dump_params', default='',
-                      help='run one round from workloads.initial_params, write the server '
-                      'parameters to this .npz and exit')
-  args = parser.parse_args()
-  wl.check_workload(args.workload)
-  wl.check_sizes(args.sizes)
+  args = protocol.parse_worker_args(parser)
   out = protocol.claim_stdout()
   logging.getLogger('pfl').setLevel(logging.WARNING)
   import pfl.version

@@ -12,6 +12,7 @@ anything the libraries print is moved to stderr.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -19,6 +20,30 @@ import time
 from typing import Any, Callable, TextIO
 
 PREFIX = '@@ '
+
+
+def worker_parser(dump_params: bool = True) -> argparse.ArgumentParser:
+  """The arguments every worker takes from `launch.worker_command`
+  (`--workload`, `--clients`, `--sizes`, and `--dump_params` if it can write
+  one round's parameters); a worker adds its own before `parse_worker_args`."""
+  parser = argparse.ArgumentParser()
+  parser.add_argument('--workload', required=True)
+  parser.add_argument('--clients', type=int, required=True)
+  parser.add_argument('--sizes', default='equal')
+  if dump_params:
+    parser.add_argument('--dump_params', default='',
+                        help='run one round from workloads.initial_params, write the server '
+                        'parameters to this .npz and exit')
+  return parser
+
+
+def parse_worker_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+  """The parsed arguments, the workload and sizes checked."""
+  import workloads as wl
+  args = parser.parse_args()
+  wl.check_workload(args.workload)
+  wl.check_sizes(args.sizes)
+  return args
 
 
 def claim_stdout() -> TextIO:
