@@ -36,7 +36,7 @@ ROWS = (
     Row('Logistic regression, ragged', 'logistic', 'ragged', 1000),
     Row('MLP 784-200-10, equal', 'mlp', 'equal', 100),
     Row('EMNIST CNN, EMNIST-like writers', 'cnn', 'emnist', 50),
-    Row('Shakespeare char-LSTM, speakers', 'lstm', 'shakespeare', 50),
+    Row('Shakespeare char-LSTM, speakers', 'lstm', 'shakespeare', 20),
 )
 NAMES = {'fedjax': 'FedJAX 0.0.17', 'flower': 'Flower 1.41', 'pfl': 'pfl 0.6.0'}
 
