@@ -14,8 +14,8 @@ from fedjax_sim.config.algorithms import build_algorithm
 from fedjax_sim.aggregators.median import median
 from fedjax_sim.core import (ClientResult, FederatedAlgorithm, build_round, init_state,
                              make_round, run_local_steps, train_locally)
-from fedjax_sim.core import lanes
-from fedjax_sim.core.lanes import LanesUnsupported, _snake
+from fedjax_sim.core.lane_loops import LanesUnsupported, prefetches
+from fedjax_sim.core.lanes import _snake
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.packed import pack
 from fedjax_sim.models import masked_loss
@@ -84,7 +84,7 @@ def test_prefetched_lanes_with_budgets_reports_and_packed_data(ragged_data, tiny
   params = tiny_mlp.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
   algorithm = configured('scaffold', tiny_mlp, ragged_data.num_clients)
   plan = plan_batches(ragged_data.max_examples, 4, steps=5)
-  assert lanes.prefetches(plan) and jax.default_backend() == 'cpu'
+  assert prefetches(plan) and jax.default_backend() == 'cpu'
   partial = dict(step_budgets=jnp.array([2, 5, 0, 1, 9], jnp.int32),
                  reported=jnp.array([True, True, True, False, True]))
   expected = two_rounds(algorithm, ragged_data, plan, 'sequential', 1, params, **partial)

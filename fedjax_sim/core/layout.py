@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from fedjax_sim.core import lanes
+from fedjax_sim.core import lane_loops
 
 PyTree = Any
 
@@ -98,7 +98,7 @@ def auto_layout(one_client: Callable, shared: PyTree, example: tuple, stacked: b
   update = stacked_out[1][0] if stacked else summed[2]
   update_size = sum(math.prod(a.shape) for a in jax.tree.leaves(update))
   backend = platform(mesh)
-  lanes_ok = lanes.supported(functools.partial(one_client, shared), example)
+  lanes_ok = lane_loops.supported(functools.partial(one_client, shared), example)
   if backend == 'cpu':
     return choose_layout(backend, update_size, clients_per_device, lanes_ok=lanes_ok)
   memory = jax.jit(one_client).lower(abstract(shared), *abstract(example)).compile()

@@ -15,7 +15,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from fedjax_sim.core.lanes import lanes_map_and_sum, loop_count
+from fedjax_sim.core.lane_loops import loop_count
+from fedjax_sim.core.lanes import lanes_map_and_sum
 from fedjax_sim.core.tree_util import zeros_of_output
 from fedjax_sim.errors import ConfigError
 
