@@ -32,13 +32,14 @@ round.
 - No torch.compile, no mixed precision, PyTorch on the CPU (pfl's default
   device without a GPU; `PFL_PYTORCH_DEVICE` overrides it).
 - Threads: `torch.set_num_threads(THREADS)`, 1. Measured on the 2-core CPU
-  shared with other jobs (load average 7 to 14), 100 clients, equal sizes,
-  3 interleaved timed rounds each (medians, client-steps/s):
+  (3 interleaved timed rounds each, medians): with other jobs running (load
+  average 7 to 14, 100 clients, equal sizes, client-steps/s)
     mlp:      1 thread 308 (3.25 s a round), 2 threads 11 (88 s a round)
     logistic: 1 thread 577 (1.73 s a round), 2 threads 29 (35 s a round)
-  Two intra-op threads fight the machine's other processes for 2 cores
-  (most likely each waiting on the other when one is descheduled), so 1
-  thread is by far the faster (`--threads` overrides it). pfl's other
+  and at a load average of 1.4 to 6 (round seconds)
+    mlp, equal, 100 clients:  1 thread 0.94 s, 2 threads 15.0 s
+    cnn, emnist, 10 clients:  1 thread 6.32 s, 2 threads 25.4 s
+  so 1 thread is by far the faster here (`--threads` overrides it). pfl's other
   speed-up, distributed simulation over several worker processes
   (`PFL_WORKER_RANK`, `PFL_WORKER_ADDRESSES`), is not used: the benchmark
   times one process per system, and the machine has 2 cores.
