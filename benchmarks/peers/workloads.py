@@ -11,11 +11,11 @@ Client sizes (`SIZES`):
   ceil(size / batch) (`RAGGED`).
 - `emnist`: EMNIST-like writers (Reddi et al. 2021 / TFF EMNIST-62: 3,400
   writers, 671,585 training examples, mean 198): the first `clients` of a
-  population of `EMNIST.population` LogNormal sizes with mean about 200;
+  population of 3,400 LogNormal sizes (`RAGGED['emnist']`) with mean about 200;
   one epoch of batch 20 (Reddi et al.'s EMNIST setting).
 - `shakespeare`: Shakespeare-like speakers (TFF/LEAF: 715 speakers, 16,068
   lines, each one sequence of `SEQUENCE` characters): the first `clients` of
-  a population of 715 LogNormal sizes with mean about 22 sequences and a
+  a population of 715 LogNormal sizes (`RAGGED['shakespeare']`) with mean about 22 sequences and a
   heavy tail; one epoch of batch 4 (Reddi et al.'s Shakespeare setting).
 - `flat`: the same number of clients and (up to rounding) the same total
   steps as `ragged`, every client the same size: what `ragged` would cost

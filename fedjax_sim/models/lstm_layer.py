@@ -38,8 +38,11 @@ def _zeros(x: jax.Array, hidden: int) -> tuple[jax.Array, jax.Array]:
 
 def _forward(wx, wh, b, x, unroll):
   """Time-major `x` [T, B, D] -> (hidden states [T, B, H], per-step residuals)."""
+  def step(carry, xp_t):
+    carry, residuals = _step(wh, b, carry, xp_t)
+    return carry, (carry[1], residuals)
+
   xp = jnp.einsum('tbd,dk->tbk', x, wx)
-  step = lambda carry, xp_t: (lambda nc, res: (nc, (nc[1], res)))(*_step(wh, b, carry, xp_t))
   _, (ys, res) = jax.lax.scan(step, _zeros(x, wh.shape[0]), xp, unroll=unroll)
   return ys, res
 
