@@ -69,8 +69,31 @@ def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs
       worker.close()
 
 
+def usage_error(message: str) -> None:
+  """Bad input: one line on stderr, exit 2."""
+  print(f'{os.path.basename(sys.argv[0])}: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def clients_per_round(values: list[str], sizes: str) -> list[int]:
+  """`--clients` as integers that `sizes` can draw (at most its population)."""
+  try:
+    clients = [int(v) for v in values]
+  except ValueError:
+    usage_error(f'--clients must be positive integers, got {",".join(values)!r}')
+  for n in clients:
+    if n < 1:
+      usage_error(f'--clients must be positive integers, got {n}')
+    try:
+      wl.client_sizes(sizes, n)
+    except ValueError as e:
+      usage_error(str(e))
+  return clients
+
+
 def main(argv):
   del argv
+  all_clients = clients_per_round(_CLIENTS.value, _SIZES.value)
   systems, log_dir = _SYSTEMS.value, tempfile.mkdtemp(prefix='compare_peers_')
   sizes, plan = _SIZES.value, wl.schedule(_SIZES.value)
   local = (f'{wl.STEPS} local SGD steps of batch {wl.BATCH}' if sizes == 'equal' else
@@ -85,7 +108,7 @@ def main(argv):
   print(f'| clients | system | round s (median) | client-steps/s | GFLOP/s | % peak | '
         f'{systems[0]} speed-up |')
   print('|---:|---|---:|---:|---:|---:|---:|')
-  for clients in map(int, _CLIENTS.value):
+  for clients in all_clients:
     counts = wl.client_sizes(sizes, clients)
     steps = wl.client_steps(counts, plan).sum()
     work = per_example * flops.examples_trained(counts, plan)

@@ -88,8 +88,13 @@ def headline(results: list[tuple[Row, dict[str, list[str]]]], systems: list[str]
 
 def main(argv):
   del argv
-  wanted = {tuple(r.split(':')) for r in _ROWS.value}
-  rows = [r for r in ROWS if (r.workload, r.sizes) in wanted]
+  known = {f'{r.workload}:{r.sizes}' for r in ROWS}
+  unknown = [r for r in _ROWS.value if r not in known]
+  if unknown:
+    print(f'headline.py: --rows: unknown row {unknown[0]!r}; expected some of '
+          f'{sorted(known)}', file=sys.stderr)
+    sys.exit(2)
+  rows = [r for r in ROWS if f'{r.workload}:{r.sizes}' in _ROWS.value]
   results = []
   for row in rows:
     output, cells = run_row(row, _SYSTEMS.value, _REPEATS.value)

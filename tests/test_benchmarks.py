@@ -181,3 +181,20 @@ def test_headline_table_names_the_date_cpu_command_and_each_peer(tmp_path):
   # The peer's steps/s times its slowdown is the first system's steps/s (rounded cells).
   assert float(peer_steps.replace(',', '')) * float(ratio.rstrip('x)')) == pytest.approx(
       float(steps.replace(',', '')), rel=0.1)
+
+
+@pytest.mark.parametrize('script,args,message', [
+    ('compare_peers.py', ['--workload=cnn', '--sizes=emnist', '--clients=5000'],
+     'compare_peers.py: --clients must be at most 3400 for these sizes (the population), '
+     'got 5000'),
+    ('compare_peers.py', ['--clients=10,abc'],
+     "compare_peers.py: --clients must be positive integers, got '10,abc'"),
+    ('headline.py', ['--rows=mlp:equal,cnn:ragged'],
+     "headline.py: --rows: unknown row 'cnn:ragged'; expected some of"),
+])
+def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, message):
+  out = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script)] + args,
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert out.stderr.strip().startswith(message) and len(out.stderr.strip().splitlines()) == 1
+  assert out.stdout == ''
