@@ -28,7 +28,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import flops  # noqa: E402
 import launch  # noqa: E402
@@ -123,4 +123,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  launch.run_app(main)

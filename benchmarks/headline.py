@@ -17,9 +17,12 @@ import subprocess
 import sys
 from typing import NamedTuple
 
-from absl import app, flags
+from absl import flags
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, 'peers'))
+
+import launch  # noqa: E402
 
 
 class Row(NamedTuple):
@@ -111,4 +114,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  launch.run_app(main)

@@ -3,8 +3,10 @@ environment, and its workloads are what they claim to be."""
 
 import datetime
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -198,3 +200,32 @@ def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, 
   assert out.returncode == 2, out.stderr[-2000:]
   assert out.stderr.strip().startswith(message) and len(out.stderr.strip().splitlines()) == 1
   assert out.stdout == ''
+
+
+def test_compare_peers_ctrl_c_is_one_line_and_stops_its_workers(tmp_path):
+  # As a terminal's Ctrl-C: SIGINT to the whole process group, workers included.
+  proc = subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'benchmarks', 'compare_peers.py'),
+       '--workload=logistic', '--clients=6', '--repeats=100000',
+       '--systems=fedjax_sim:sequential,jit_loop'],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+      start_new_session=True)
+  for line in proc.stdout:  # the table's header: the workers are being started
+    if line.startswith('|---'):
+      break
+  time.sleep(15)
+  os.killpg(proc.pid, signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err[-2000:]
+  assert err.strip().splitlines()[-1] == (
+      'compare_peers.py: interrupted; rounds not yet timed are not reported')
+  assert 'Traceback' not in err
+  # The group empties: no worker is left behind (they may take a moment to exit).
+  deadline = time.monotonic() + 60
+  while time.monotonic() < deadline:
+    try:
+      os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+      return
+    time.sleep(0.5)
+  pytest.fail('a worker outlived compare_peers.py after Ctrl-C')

@@ -45,6 +45,18 @@ def worker_command(system: str, workload: str, clients: int, rounds: int,
   return [python, os.path.join(HERE, f'{system}_worker.py')] + args + extra
 
 
+def run_app(main) -> None:
+  """`absl.app.run(main)`; a Ctrl-C is one line and exit 130 (the workers,
+  in the same process group, stop with it; their logs keep their output)."""
+  from absl import app
+  try:
+    app.run(main)
+  except KeyboardInterrupt:
+    print(f'{os.path.basename(sys.argv[0])}: interrupted; rounds not yet timed are not '
+          'reported', file=sys.stderr)
+    sys.exit(130)
+
+
 class Worker:
   """One running worker; samples the peak resident memory of its process
   tree (Flower's Ray processes included) while it lives."""
