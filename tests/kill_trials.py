@@ -117,14 +117,24 @@ def complete(workdir: str) -> set[str]:
 
 
 def kill_when(pid: int, ready: Callable[[], bool]) -> None:
-  """SIGKILLs the run as soon as `ready()`, and reaps it (a run that ends
-  first is reaped unkilled)."""
-  while not ready():
-    if os.waitpid(pid, os.WNOHANG)[0]:
+  """SIGKILLs the run as soon as `ready()` holds while it is stopped, and
+  reaps it (a run that ends first is reaped unkilled). The run is stopped
+  (SIGSTOP) before `ready()` is confirmed, so a write seen in progress cannot
+  finish between the look and the kill, however loaded the host."""
+  while True:
+    while not ready():
+      if os.waitpid(pid, os.WNOHANG)[0]:
+        return
+      time.sleep(0.0005)
+    os.kill(pid, signal.SIGSTOP)
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(status):  # it ended before the stop took
       return
-    time.sleep(0.0005)
-  os.kill(pid, signal.SIGKILL)
-  wait(pid)
+    if ready():
+      os.kill(pid, signal.SIGKILL)
+      wait(pid)
+      return
+    os.kill(pid, signal.SIGCONT)
 
 
 def kill(pid: int, workdir: str, aim: str) -> None:

@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 
 from fedjax_sim.cli import to_stderr
 from fedjax_sim.rundir import runlog
+from fedjax_sim.rundir.write_errors import writing
 from fedjax_sim.distributed import any_process, barrier, from_primary, is_primary
 
 PyTree = Any
@@ -96,11 +97,14 @@ def save(mgr: ocp.CheckpointManager, rounds_done: int, state: PyTree) -> None:
   checksums. Orbax writes to a temporary directory and renames it when
   complete; a checkpoint killed before its checksums are written counts as
   incomplete on resume."""
-  mgr.save(rounds_done, args=ocp.args.StandardSave(state))
-  mgr.wait_until_finished()
+  step_dir = os.path.join(str(mgr.directory), str(rounds_done))
+  with writing(step_dir):  # an OS error that names no file names the checkpoint
+    mgr.save(rounds_done, args=ocp.args.StandardSave(state))
+    mgr.wait_until_finished()
   if is_primary():
-    step_dir = os.path.join(str(mgr.directory), str(rounds_done))
-    runlog.write_json_atomic(os.path.join(step_dir, SUMS), _checksums(step_dir))
+    sums = os.path.join(step_dir, SUMS)
+    with writing(sums):
+      runlog.write_json_atomic(sums, _checksums(step_dir))
   barrier(f'checksums {rounds_done}')
 
 
