@@ -72,10 +72,16 @@ def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
     outside = (jnp.einsum('tbd,dk->tbk', x, dwx) + jnp.einsum('tbd,dk->tbk', dx, wx)
                + jnp.einsum('tbh,hk->tbk', h_prev, dwh) + db)
 
+    # `dh @ wh` written against a materialised `wh.T` [4H, H]: transposed for
+    # the gradient it becomes `dz @ wh.T` in the [B, 4H] x [4H, H] layout,
+    # which XLA:CPU runs about twice as fast as the [B, 4H] x [H, 4H]^T one
+    # it would otherwise get (the barrier keeps XLA from folding it back).
+    wht = jax.lax.optimization_barrier(wh.T)
+
     def tangent(carry, t):
       dh, dc = carry
       a, i, f, g, o, c, cp = t
-      dzi, dzf, dzg, dzo = jnp.split(a + dh @ wh, 4, axis=-1)
+      dzi, dzf, dzg, dzo = jnp.split(a + jnp.einsum('bh,kh->bk', dh, wht), 4, axis=-1)
       dc = (f * (1 - f) * dzf) * cp + f * dc + (i * (1 - i) * dzi) * g + i * ((1 - g * g) * dzg)
       tc = jnp.tanh(c)
       dh = (o * (1 - o) * dzo) * tc + o * (1 - tc * tc) * dc
