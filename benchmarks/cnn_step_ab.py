@@ -212,9 +212,54 @@ def _barrier_conv():
       jax.lax.optimization_barrier(x), kernel, bias, strides, padding)
 
 
+def _rowtap_conv():
+  """The kernel's rows as `kh` matmuls over a width-only im2col (`kw*cin`
+  inputs), summed: a `kh`-times smaller im2col copy, and an input gradient
+  reassembled from `kh` row slices of it instead of `kh*kw` taps."""
+  from fedjax_sim.models.tap_conv import im2col
+
+  def conv(x, kernel, bias=None, strides=(1, 1), padding='VALID'):
+    assert padding == 'VALID'
+    kh, kw, cin, cout = kernel.shape
+    sh, sw = strides
+    cols = im2col(x, 1, kw, (1, sw))
+    out_h = (x.shape[-3] - kh) // sh + 1
+    y = sum(cols[..., i:i + (out_h - 1) * sh + 1:sh, :, :] @ kernel[i].reshape(kw * cin, cout)
+            for i in range(kh))
+    return y if bias is None else y + bias
+  return conv
+
+
+def _nn_dx_conv():
+  """tap_conv whose matmul has a custom JVP with `dp @ W` written against a
+  materialised `W.T`: its transpose (the input gradient) is then the
+  `[N, cout] x [cout, K]` layout rather than `[N, cout] x [K, cout]^T`."""
+  import jax
+  import jax.numpy as jnp
+  from fedjax_sim.models.tap_conv import im2col
+
+  @jax.custom_jvp
+  def matmul(p, w):
+    return p @ w
+
+  @matmul.defjvp
+  def matmul_jvp(primals, tangents):
+    p, w = primals
+    dp, dw = tangents
+    wt = jax.lax.optimization_barrier(w.T)
+    return p @ w, jnp.einsum('...k,ok->...o', dp, wt) + p @ dw
+
+  def conv(x, kernel, bias=None, strides=(1, 1), padding='VALID'):
+    assert padding == 'VALID'
+    kh, kw, cin, cout = kernel.shape
+    y = matmul(im2col(x, kh, kw, tuple(strides)), kernel.reshape(-1, cout))
+    return y if bias is None else y + bias
+  return conv
+
+
 VARIANTS = {'vjp_pad': _vjp_conv('pad'), 'vjp_flip': _vjp_conv('flip'),
             'vjp_padded_gemm': _vjp_conv('padded_gemm'),
-            'barrier': _barrier_conv()}
+            'barrier': _barrier_conv(), 'rowtap': _rowtap_conv(), 'nn_dx': _nn_dx_conv()}
 
 if __name__ == '__main__':
   main()

@@ -10,6 +10,7 @@ with the date, the CPU model and the command; `--out` also writes it there.
 from __future__ import annotations
 
 import datetime
+import glob
 import os
 import platform
 import re
@@ -41,7 +42,8 @@ ROWS = (
     Row('EMNIST CNN, EMNIST-like writers', 'cnn', 'emnist', 50),
     Row('Shakespeare char-LSTM, speakers', 'lstm', 'shakespeare', 20),
 )
-NAMES = {'fedjax': 'FedJAX 0.0.17', 'flower': 'Flower 1.41', 'pfl': 'pfl 0.6.0'}
+# Each peer's display name and the package whose installed version names it.
+PEERS = {'fedjax': ('FedJAX', 'fedjax'), 'flower': ('Flower', 'flwr'), 'pfl': ('pfl', 'pfl')}
 
 _SYSTEMS = flags.DEFINE_list('systems', ['fedjax_sim:auto', 'fedjax', 'flower', 'pfl'],
                              'Systems; the first is the one the others are compared with.')
@@ -56,6 +58,17 @@ def cpu_model() -> str:
   with open('/proc/cpuinfo') as f:
     names = re.findall(r'^model name\s*:\s*(.*)$', f.read(), re.M)
   return f'{names[0] if names else platform.processor()}, {len(os.sched_getaffinity(0))} cores'
+
+
+def peer_name(system: str, venvs: str = launch.DEFAULT_VENVS) -> str:
+  """A peer's name with the version installed in its venv (`FedJAX 0.0.17`);
+  other systems as given."""
+  if system not in PEERS:
+    return system
+  name, package = PEERS[system]
+  found = glob.glob(os.path.join(venvs, system, 'lib', 'python*', 'site-packages',
+                                 f'{package}-*.dist-info'))
+  return f'{name} {os.path.basename(found[0])[len(package) + 1:-len(".dist-info")]}' if found else name
 
 
 def run_row(row: Row, systems: list[str], repeats: int) -> tuple[str, dict[str, list[str]]]:
@@ -79,7 +92,7 @@ def headline(results: list[tuple[Row, dict[str, list[str]]]], systems: list[str]
   each other system's client-steps/s and how many times slower it is."""
   first, peers = systems[0], systems[1:]
   lines = [f'| workload | clients/round | {first} steps/s | % peak | '
-           + ' | '.join(f'{NAMES.get(p, p)} steps/s (slower)' for p in peers) + ' |',
+           + ' | '.join(f'{peer_name(p)} steps/s (slower)' for p in peers) + ' |',
            '|---|---:|---:|---:|' + '---:|' * len(peers)]
   for row, cells in results:
     ours = cells[first]

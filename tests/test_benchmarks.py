@@ -185,6 +185,19 @@ def test_headline_table_names_the_date_cpu_command_and_each_peer(tmp_path):
       float(steps.replace(',', '')), rel=0.1)
 
 
+def test_headline_names_each_peer_with_the_version_in_its_venv(tmp_path):
+  site = tmp_path / 'fedjax' / 'lib' / 'python3.11' / 'site-packages'
+  (site / 'fedjax-9.8.7.dist-info').mkdir(parents=True)
+  (site / 'fedjax_extra-1.0.dist-info').mkdir()  # another package, not a version
+  code = ('import sys; sys.path.insert(0, "benchmarks"); import headline; '
+          f'print([headline.peer_name(p, {str(tmp_path)!r}) for p in '
+          '("fedjax", "pfl", "fedjax_sim:auto")])')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.strip() == "['FedJAX 9.8.7', 'pfl', 'fedjax_sim:auto']"
+
+
 @pytest.mark.parametrize('script,args,message', [
     ('compare_peers.py', ['--workload=cnn', '--sizes=emnist', '--clients=5000'],
      'compare_peers.py: --clients must be at most 3400 for these sizes (the population), '
@@ -229,3 +242,17 @@ def test_compare_peers_ctrl_c_is_one_line_and_stops_its_workers(tmp_path):
       return
     time.sleep(0.5)
   pytest.fail('a worker outlived compare_peers.py after Ctrl-C')
+
+
+def test_lstm_step_ab_times_this_layer_against_a_revision_of_it():
+  out = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'lstm_step_ab.py'),
+                        '--against=HEAD', '--repeats=1', '--steps=1'],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-3000:]
+  lines = out.stdout.strip().splitlines()
+  # One SGD step of a layer that computes the same values: the layers at
+  # HEAD and here end within float32 rounding (identical when unchanged).
+  diff = float(lines[0].split('parameters differ by ')[1].split()[0])
+  assert diff < 1e-6
+  rates = {line.split(':')[0].strip(): float(line.split(':')[1].split()[0]) for line in lines[1:]}
+  assert set(rates) == {'here', 'HEAD'} and min(rates.values()) > 0
