@@ -80,6 +80,8 @@ def test_a_rollback_cut_short_is_finished_by_the_next(tmp_path, monkeypatch):
   removed = []
 
   def remove_once(path):  # killed after deleting one entry
+    if not str(path).startswith(str(tmp_path)):  # os.remove is everyone's (finalizers)
+      return os.unlink(path)
     if removed:
       raise KeyboardInterrupt
     removed.append(path)
