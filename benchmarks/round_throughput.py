@@ -19,6 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -27,6 +28,7 @@ import optax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import fedjax_sim as fs  # noqa: E402
+from flops import matmul_peak  # noqa: E402
 from fedjax_sim.models import masked_loss  # noqa: E402
 
 _CLIENTS = flags.DEFINE_list('clients', ['100', '1000'], 'Clients per round.')
@@ -49,17 +51,6 @@ def median_seconds(fn, repeats: int) -> float:
     fn()
     times.append(time.perf_counter() - start)
   return statistics.median(times)
-
-
-def matmul_peak_gflops(repeats: int) -> float:
-  """Best fp32 GFLOP/s of a large square matmul on this machine, now."""
-  best = 0.
-  for n in (1024, 2048):
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    best = max(best, 2 * n ** 3 / median_seconds(lambda: f(a).block_until_ready(),
-                                                 repeats) / 1e9)
-  return best
 
 
 def step_gflop(model, params) -> float:
@@ -144,7 +135,7 @@ def main(argv):
   fs.use_cpu_cores()  # what scripts/train.py does; `auto` then uses every core
   model = fs.get_model('mlp', CLASSES, {'hidden': (HIDDEN,)})
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, FEATURES)))
-  peak = matmul_peak_gflops(_REPEATS.value)
+  peak = matmul_peak(_REPEATS.value) / 1e9  # GFLOP/s, 2048^3
   gflop = step_gflop(model, params)
   print(f'jax {jax.__version__}  devices {jax.devices()}  cpu cores {os.cpu_count()}')
   print(f'fp32 matmul peak (measured now): {peak:.1f} GFLOP/s; '

@@ -62,10 +62,7 @@ def main(argv):
   jax.config.update('jax_num_cpu_devices', 1)
   model = fs.get_model('mlp', rt.CLASSES, {'hidden': (rt.HIDDEN,)})
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, rt.FEATURES)))
-  big = jnp.ones((2048, 2048))
-  square = jax.jit(lambda a: a @ a)
-  peak = 2 * 2048 ** 3 / rt.median_seconds(lambda: square(big).block_until_ready(),
-                                           _REPEATS.value) / 1e9
+  peak = rt.matmul_peak(_REPEATS.value) / 1e9  # GFLOP/s, 2048^3
   clients = int(_CLIENTS.value[0])
   data = jax.device_put(rt.make_data(clients))
   round_gflop = clients * rt.STEPS * rt.step_gflop(model, params)
