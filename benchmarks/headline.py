@@ -84,6 +84,10 @@ def run_row(row: Row, systems: list[str], repeats: int) -> tuple[str, dict[str, 
     parts = [p.strip() for p in line.split('|')[1:-1]]
     if len(parts) == 7 and parts[0] == str(row.clients):
       cells[parts[1]] = parts
+  missing = [s for s in systems if s not in cells]
+  if missing:  # a changed table format must not make an empty or partial headline
+    raise RuntimeError(f'{" ".join(command)} printed no 7-column table row for {missing}:\n'
+                       f'{out.stdout[-3000:]}')
   return out.stdout, cells
 
 
@@ -96,7 +100,7 @@ def headline(results: list[tuple[Row, dict[str, list[str]]]], systems: list[str]
            '|---|---:|---:|---:|' + '---:|' * len(peers)]
   for row, cells in results:
     ours = cells[first]
-    peer_cells = [f'{cells[p][3]} ({cells[p][6]})' if p in cells else 'n/a' for p in peers]
+    peer_cells = [f'{cells[p][3]} ({cells[p][6]})' for p in peers]
     lines.append(f'| {row.label} | {row.clients} | {ours[3]} | {ours[5]} | '
                  + ' | '.join(peer_cells) + ' |')
   return '\n'.join(lines)
