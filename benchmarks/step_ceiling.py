@@ -25,6 +25,7 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
                            + ' --xla_cpu_multi_thread_eigen=false')
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -32,6 +33,7 @@ from absl import app  # noqa: E402
 
 import fedjax_sim as fs  # noqa: E402
 import round_throughput as rt  # noqa: E402
+from flops import matmul_peak  # noqa: E402
 
 # Flags (shared with round_throughput): --clients (the first value is used), --repeats.
 _CLIENTS, _REPEATS = rt._CLIENTS, rt._REPEATS
@@ -62,7 +64,7 @@ def main(argv):
   jax.config.update('jax_num_cpu_devices', 1)
   model = fs.get_model('mlp', rt.CLASSES, {'hidden': (rt.HIDDEN,)})
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, rt.FEATURES)))
-  peak = rt.matmul_peak(_REPEATS.value) / 1e9  # GFLOP/s, 2048^3
+  peak = matmul_peak(_REPEATS.value) / 1e9  # GFLOP/s, 2048^3
   clients = int(_CLIENTS.value[0])
   data = jax.device_put(rt.make_data(clients))
   round_gflop = clients * rt.STEPS * rt.step_gflop(model, params)

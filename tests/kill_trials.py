@@ -130,7 +130,13 @@ def kill_when(pid: int, ready: Callable[[], bool]) -> None:
     _, status = os.waitpid(pid, os.WUNTRACED)
     if not os.WIFSTOPPED(status):  # it ended before the stop took
       return
-    if ready():
+    try:
+      confirmed = ready()
+    except BaseException:  # never leave a stopped child behind
+      os.kill(pid, signal.SIGKILL)
+      wait(pid)
+      raise
+    if confirmed:
       os.kill(pid, signal.SIGKILL)
       wait(pid)
       return

