@@ -69,25 +69,19 @@ def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs
       worker.close()
 
 
-def usage_error(message: str) -> None:
-  """Bad input: one line on stderr, exit 2."""
-  print(f'{os.path.basename(sys.argv[0])}: {message}', file=sys.stderr)
-  sys.exit(2)
-
-
 def clients_per_round(values: list[str], sizes: str) -> list[int]:
   """`--clients` as integers that `sizes` can draw (at most its population)."""
   try:
     clients = [int(v) for v in values]
   except ValueError:
-    usage_error(f'--clients must be positive integers, got {",".join(values)!r}')
+    launch.usage_error(f'--clients must be positive integers, got {",".join(values)!r}')
   for n in clients:
     if n < 1:
-      usage_error(f'--clients must be positive integers, got {n}')
+      launch.usage_error(f'--clients must be positive integers, got {n}')
     try:
       wl.client_sizes(sizes, n)
     except ValueError as e:
-      usage_error(str(e))
+      launch.usage_error(str(e))
   return clients
 
 

@@ -111,9 +111,7 @@ def main(argv):
   known = {f'{r.workload}:{r.sizes}' for r in ROWS}
   unknown = [r for r in _ROWS.value if r not in known]
   if unknown:
-    print(f'headline.py: --rows: unknown row {unknown[0]!r}; expected some of '
-          f'{sorted(known)}', file=sys.stderr)
-    sys.exit(2)
+    launch.usage_error(f'--rows: unknown row {unknown[0]!r}; expected some of {sorted(known)}')
   rows = [r for r in ROWS if f'{r.workload}:{r.sizes}' in _ROWS.value]
   results = []
   for row in rows:

@@ -131,15 +131,14 @@ def kill_when(pid: int, ready: Callable[[], bool]) -> None:
     _, status = os.waitpid(pid, os.WUNTRACED)
     if not os.WIFSTOPPED(status):  # it ended before the stop took
       return
+    confirmed = True  # if `ready()` raises, too: never leave a stopped child behind
     try:
       confirmed = ready()
-    except BaseException:  # never leave a stopped child behind
-      os.kill(pid, signal.SIGKILL)
-      wait(pid)
-      raise
+    finally:
+      if confirmed:
+        os.kill(pid, signal.SIGKILL)
+        wait(pid)
     if confirmed:
-      os.kill(pid, signal.SIGKILL)
-      wait(pid)
       return
     os.kill(pid, signal.SIGCONT)
 

@@ -45,6 +45,12 @@ def worker_command(system: str, workload: str, clients: int, rounds: int,
   return [python, os.path.join(HERE, f'{system}_worker.py')] + args + extra
 
 
+def usage_error(message: str) -> None:
+  """Bad input to a benchmark script: one line on stderr, exit 2."""
+  print(f'{os.path.basename(sys.argv[0])}: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
 def run_app(main) -> None:
   """`absl.app.run(main)`; a Ctrl-C is one line and exit 130 (the workers,
   in the same process group, stop with it; their logs keep their output)."""
