@@ -1,10 +1,13 @@
 """fedjax_sim against FedJAX, Flower and a per-client `jax.jit` loop on one
 workload, interleaved in one run.
 
-All systems' workers start first (set-up and one warm-up round each); then
-every repetition times one round of each system in turn, the order rotating
-between repetitions (A B C, B C A, ...), so slow drifts of a shared machine
-hit all systems alike. Prints the median round time, real client-steps/s
+All systems' workers start first (set-up and one warm-up round each) and run
+one untimed calibration round; then every repetition times one sample of
+each system in turn, the order rotating between repetitions (A B C, B C A,
+...), so slow drifts of a shared machine hit all systems alike. A sample is
+as many rounds back to back as fill `--sample_seconds` by the calibration
+round (one for a round that long; so a 0.03 s round is not left to a single
+timer reading), and counts their mean. Prints the median round time, real client-steps/s
 (the steps clients really train, not padding), the arithmetic rate as % of
 the CPU's matmul peak (FLOPs per example from XLA's cost analysis of the
 fedjax_sim step times the examples trained; peak: a 2048^3 float32 matmul
@@ -41,17 +44,24 @@ _SYSTEMS = flags.DEFINE_list(
     'Systems; the ratios are how much faster the first is. fedjax_sim:<strategy>[@<n>] '
     'runs the engine with that strategy, over a mesh of n CPU devices if given.')
 _SIZES = flags.DEFINE_enum('sizes', 'equal', list(wl.SIZES), 'Client sizes.')
-_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed rounds per system (median).')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed samples per system (median).')
+_SAMPLE_SECONDS = flags.DEFINE_float(
+    'sample_seconds', 1.0, 'Each timed sample of a system runs as many rounds back to back as '
+    'fill about this many seconds (at least one, at most launch.MAX_ROUNDS_PER_SAMPLE; from an '
+    'untimed calibration round after the warm-up) and counts their mean; 0: one round.')
 _VENVS = flags.DEFINE_string('venvs', launch.DEFAULT_VENVS, "The peers' virtual environments.")
 
 
 def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs: str,
-            log_dir: str, sizes: str = 'equal') -> dict[str, list[float]]:
-  """Round times of each system, interleaved."""
+            log_dir: str, sizes: str = 'equal',
+            sample_seconds: float = 0.) -> tuple[dict[str, list[float]], dict[str, int]]:
+  """Each system's mean round time per timed sample, interleaved, and its
+  rounds per sample (`launch.rounds_per_sample`)."""
   workers = {}
   try:
     for system in systems:
-      command = launch.worker_command(system, workload, clients, repeats, venvs, sizes)
+      command = launch.worker_command(system, workload, clients,
+                                      1 + repeats * launch.MAX_ROUNDS_PER_SAMPLE, venvs, sizes)
       log = os.path.join(log_dir, f"{system.replace(':', '_')}_{clients}.log")
       workers[system] = launch.Worker(system, command, log)
       workers[system].wait_ready()
@@ -59,11 +69,14 @@ def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs
     if len(set(params.values())) != 1 or wl.NUM_PARAMS[workload] not in params.values():
       raise RuntimeError(f'the systems do not train the same model: parameters {params}, '
                          f'expected {wl.NUM_PARAMS[workload]}')
+    rounds = {s: launch.rounds_per_sample(w.time_round(), sample_seconds)
+              for s, w in workers.items()}
     times = {s: [] for s in systems}
     for r in range(repeats):
       for system in systems[r % len(systems):] + systems[:r % len(systems)]:
-        times[system].append(workers[system].time_round())
-    return times
+        total = sum(workers[system].time_round() for _ in range(rounds[system]))
+        times[system].append(total / rounds[system])
+    return times, rounds
   finally:
     for worker in workers.values():
       worker.close()
@@ -94,7 +107,8 @@ def main(argv):
            f'{sizes} sizes, 1 epoch of batch {plan.batch}')
   print(f'workload {_WORKLOAD.value}: {local} per client, '
         f'{wl.NUM_PARAMS[_WORKLOAD.value]:,} parameters; {_REPEATS.value} '
-        f'interleaved repetitions, medians; worker logs in {log_dir}')
+        f'interleaved samples of about {_SAMPLE_SECONDS.value:g} s or one round each, '
+        f'medians of their mean round times; worker logs in {log_dir}')
   per_example = flops.step_flops(_WORKLOAD.value, plan.batch) / plan.batch
   peak = flops.matmul_peak()
   print(f'{per_example * plan.batch / 1e6:,.2f} MFLOP per step of batch {plan.batch} '
@@ -106,8 +120,10 @@ def main(argv):
     counts = wl.client_sizes(sizes, clients)
     steps = wl.client_steps(counts, plan).sum()
     work = per_example * flops.examples_trained(counts, plan)
-    times = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value, log_dir,
-                    sizes)
+    times, rounds = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value,
+                            log_dir, sizes, _SAMPLE_SECONDS.value)
+    print(f'{clients} clients: rounds per timed sample: '
+          + ', '.join(f'{s} {n}' for s, n in rounds.items()), flush=True)
     medians = {s: statistics.median(t) for s, t in times.items()}
     for system in systems:
       rate = work / medians[system]

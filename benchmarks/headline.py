@@ -1,7 +1,8 @@
 """The headline table of `RESULTS.md`: every workload against every peer, one
 `compare_peers.py` run (interleaved, medians) per workload, in turn.
 
-  python benchmarks/headline.py [--repeats=5] [--systems=fedjax_sim:auto,fedjax,flower,pfl]
+  python benchmarks/headline.py [--repeats=5] [--sample_seconds=1] \
+      [--systems=fedjax_sim:auto,fedjax,flower,pfl]
 
 Prints each workload's full table as it finishes, then the headline table
 with the date, the CPU model and the command; `--out` also writes it there.
@@ -49,7 +50,9 @@ _SYSTEMS = flags.DEFINE_list('systems', ['fedjax_sim:auto', 'fedjax', 'flower', 
                              'Systems; the first is the one the others are compared with.')
 _ROWS = flags.DEFINE_list('rows', [r.workload + ':' + r.sizes for r in ROWS],
                           'Workloads to run, as workload:sizes.')
-_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed rounds per system (median).')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed samples per system (median).')
+_SAMPLE_SECONDS = flags.DEFINE_float('sample_seconds', 1.0,
+                                     "compare_peers.py's --sample_seconds: rounds per sample.")
 _OUT = flags.DEFINE_string('out', '', 'Also write the headline table here.')
 
 
@@ -71,11 +74,12 @@ def peer_name(system: str, venvs: str = launch.DEFAULT_VENVS) -> str:
   return f'{name} {os.path.basename(found[0])[len(package) + 1:-len(".dist-info")]}' if found else name
 
 
-def run_row(row: Row, systems: list[str], repeats: int) -> tuple[str, dict[str, list[str]]]:
+def run_row(row: Row, systems: list[str], repeats: int,
+            sample_seconds: float = 1.0) -> tuple[str, dict[str, list[str]]]:
   """`compare_peers.py`'s output for `row` and its table rows by system."""
   command = [sys.executable, os.path.join(HERE, 'compare_peers.py'), f'--workload={row.workload}',
              f'--sizes={row.sizes}', f'--clients={row.clients}', f'--repeats={repeats}',
-             f'--systems={",".join(systems)}']
+             f'--sample_seconds={sample_seconds}', f'--systems={",".join(systems)}']
   out = subprocess.run(command, capture_output=True, text=True)
   if out.returncode:
     raise RuntimeError(f'{" ".join(command)} failed:\n{out.stderr[-3000:]}')
@@ -115,7 +119,7 @@ def main(argv):
   rows = [r for r in ROWS if f'{r.workload}:{r.sizes}' in _ROWS.value]
   results = []
   for row in rows:
-    output, cells = run_row(row, _SYSTEMS.value, _REPEATS.value)
+    output, cells = run_row(row, _SYSTEMS.value, _REPEATS.value, _SAMPLE_SECONDS.value)
     print(f'## {row.label}\n\n{output}', flush=True)
     results.append((row, cells))
   import jax

@@ -91,6 +91,20 @@ def test_compare_peers_runs_interleaved_and_reports_speedups(tmp_path):
   assert percent == pytest.approx(100 * gflops / peak, abs=1)
   assert rows[0][6].strip() == '1.0x'
   assert float(rows[1][6].strip()[:-1]) == pytest.approx(seconds[1] / seconds[0], abs=0.06)
+  # Rounds of milliseconds are timed in samples of many rounds (default 1 s).
+  counts = dict(item.rsplit(' ', 1) for item in
+                out.stdout.split('6 clients: rounds per timed sample: ')[1].split('\n')[0]
+                .split(', '))
+  assert list(counts) == ['fedjax_sim:sequential@2', 'jit_loop']
+  assert all(1 < int(n) <= launch.MAX_ROUNDS_PER_SAMPLE for n in counts.values())
+
+
+def test_rounds_per_sample_fill_the_sample_seconds_within_bounds():
+  assert launch.rounds_per_sample(0.03, 1.0) == 34
+  assert launch.rounds_per_sample(0.25, 1.0) == 4
+  assert launch.rounds_per_sample(2.0, 1.0) == 1
+  assert launch.rounds_per_sample(1e-4, 1.0) == launch.MAX_ROUNDS_PER_SAMPLE
+  assert launch.rounds_per_sample(0.03, 0.) == 1
 
 
 # (workload, sizes) of the smoke runs: the new workloads on their real-data sizes.
@@ -166,8 +180,11 @@ def test_headline_table_names_the_date_cpu_command_and_each_peer(tmp_path):
   out = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'benchmarks', 'headline.py'),
        '--rows=logistic:equal', '--systems=fedjax_sim:auto,jit_loop', '--repeats=1',
-       f'--out={out_file}'], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+       '--sample_seconds=0', f'--out={out_file}'],
+      capture_output=True, text=True, timeout=600, cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-3000:]
+  # --sample_seconds reaches compare_peers.py: 0 is one round per sample.
+  assert '1000 clients: rounds per timed sample: fedjax_sim:auto 1, jit_loop 1' in out.stdout
   text = out_file.read_text()
   header, table = text.split('\n\n', 1)
   assert header.startswith(datetime.date.today().isoformat())

@@ -7,6 +7,7 @@ Systems: `fedjax_sim:<strategy>` and `jit_loop` run in this environment;
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -21,6 +22,8 @@ import protocol
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VENVS = os.path.join(os.path.dirname(HERE), '.venvs')
 PEERS = ('fedjax', 'flower', 'pfl')
+# Most rounds in one timed sample (`rounds_per_sample`).
+MAX_ROUNDS_PER_SAMPLE = 50
 
 
 def worker_command(system: str, workload: str, clients: int, rounds: int,
@@ -45,6 +48,14 @@ def worker_command(system: str, workload: str, clients: int, rounds: int,
   return [python, os.path.join(HERE, f'{system}_worker.py')] + args + extra
 
 
+def rounds_per_sample(round_seconds: float, sample_seconds: float) -> int:
+  """Rounds of `round_seconds` each that fill about `sample_seconds`: at
+  least 1, at most `MAX_ROUNDS_PER_SAMPLE`."""
+  if sample_seconds <= 0 or round_seconds >= sample_seconds:
+    return 1
+  return min(MAX_ROUNDS_PER_SAMPLE, math.ceil(sample_seconds / max(round_seconds, 1e-9)))
+
+
 def usage_error(message: str) -> None:
   """Bad input to a benchmark script: one line on stderr, exit 2."""
   print(f'{os.path.basename(sys.argv[0])}: {message}', file=sys.stderr)
@@ -65,12 +76,16 @@ def run_app(main) -> None:
 
 class Worker:
   """One running worker; samples the peak resident memory of its process
-  tree (Flower's Ray processes included) while it lives."""
+  tree (Flower's Ray processes included) while it starts and runs rounds.
+  An idle worker's memory does not grow, and not sampling it leaves the
+  cores to the system being timed."""
 
   def __init__(self, system: str, command: list[str], log_path: str):
     self.system = system
     self.info: dict[str, Any] = {}
     self.peak_rss = 0
+    self._busy = threading.Event()
+    self._busy.set()  # starting up
     self._log = open(log_path, 'w')
     self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self._log, text=True, bufsize=1)
@@ -81,6 +96,8 @@ class Worker:
     try:
       root = psutil.Process(self._proc.pid)
       while self._proc.poll() is None:
+        if not self._busy.wait(timeout=0.5):
+          continue
         total = 0
         for p in [root] + root.children(recursive=True):
           try:
@@ -102,12 +119,17 @@ class Worker:
 
   def wait_ready(self) -> dict[str, Any]:
     self.info = self._expect('ready')
+    self._busy.clear()
     return self.info
 
   def time_round(self) -> float:
-    self._proc.stdin.write('round\n')
-    self._proc.stdin.flush()
-    return self._expect('round')['seconds']
+    self._busy.set()
+    try:
+      self._proc.stdin.write('round\n')
+      self._proc.stdin.flush()
+      return self._expect('round')['seconds']
+    finally:
+      self._busy.clear()
 
   def close(self) -> None:
     try:
