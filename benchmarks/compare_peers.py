@@ -10,8 +10,8 @@ round (one for a round that long; so a 0.03 s round is not left to a single
 timer reading), and counts their mean. Prints the median round time, real client-steps/s
 (the steps clients really train, not padding), the arithmetic rate as % of
 the CPU's matmul peak (FLOPs per example from XLA's cost analysis of the
-fedjax_sim step times the examples trained; peak: a 2048^3 float32 matmul
-timed before the workers start, `peers/flops.py`) and the speed-up of the
+fedjax_sim step times the examples trained; peak: the fastest of 20 2048^3
+float32 matmuls timed before the workers start, `peers/flops.py`) and the speed-up of the
 first system (system's time / its time) for each clients-per-round value.
 `--sizes=ragged` gives the clients heavy-tailed sizes (the same for every
 system; see `peers/workloads.py`).
