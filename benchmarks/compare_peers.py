@@ -7,12 +7,13 @@ each system in turn, the order rotating between repetitions (A B C, B C A,
 ...), so slow drifts of a shared machine hit all systems alike. A sample is
 as many rounds back to back as fill `--sample_seconds` by the calibration
 round (one for a round that long; so a 0.03 s round is not left to a single
-timer reading), and counts their mean. Prints the median round time, real client-steps/s
-(the steps clients really train, not padding), the arithmetic rate as % of
-the CPU's matmul peak (FLOPs per example from XLA's cost analysis of the
-fedjax_sim step times the examples trained; peak: the fastest of 20 2048^3
-float32 matmuls timed before the workers start, `peers/flops.py`) and the speed-up of the
-first system (system's time / its time) for each clients-per-round value.
+timer reading), and counts their mean. Prints the median round time, real
+client-steps/s (the steps clients really train, not padding), the
+arithmetic rate as % of the CPU's matmul peak (FLOPs per example from XLA's
+cost analysis of the fedjax_sim step times the examples trained; peak: the
+fastest of 20 2048^3 float32 matmuls timed before the workers start,
+`peers/flops.py`) and the speed-up of the first system (system's time / its
+time) for each clients-per-round value.
 `--sizes=ragged` gives the clients heavy-tailed sizes (the same for every
 system; see `peers/workloads.py`).
 
@@ -101,6 +102,7 @@ def clients_per_round(values: list[str], sizes: str) -> list[int]:
 def main(argv):
   del argv
   all_clients = clients_per_round(_CLIENTS.value, _SIZES.value)
+  launch.check_sampling(_REPEATS.value, _SAMPLE_SECONDS.value)
   systems, log_dir = _SYSTEMS.value, tempfile.mkdtemp(prefix='compare_peers_')
   sizes, plan = _SIZES.value, wl.schedule(_SIZES.value)
   local = (f'{wl.STEPS} local SGD steps of batch {wl.BATCH}' if sizes == 'equal' else

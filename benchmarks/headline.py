@@ -116,6 +116,7 @@ def main(argv):
   unknown = [r for r in _ROWS.value if r not in known]
   if unknown:
     launch.usage_error(f'--rows: unknown row {unknown[0]!r}; expected some of {sorted(known)}')
+  launch.check_sampling(_REPEATS.value, _SAMPLE_SECONDS.value)
   rows = [r for r in ROWS if f'{r.workload}:{r.sizes}' in _ROWS.value]
   results = []
   for row in rows:

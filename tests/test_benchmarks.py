@@ -221,6 +221,12 @@ def test_headline_names_each_peer_with_the_version_in_its_venv(tmp_path):
      'got 5000'),
     ('compare_peers.py', ['--clients=10,abc'],
      "compare_peers.py: --clients must be positive integers, got '10,abc'"),
+    ('compare_peers.py', ['--repeats=0'],
+     'compare_peers.py: --repeats must be a positive integer, got 0'),
+    ('compare_peers.py', ['--sample_seconds=-1'],
+     'compare_peers.py: --sample_seconds must be 0 or more seconds, got -1'),
+    ('headline.py', ['--sample_seconds=nan'],
+     'headline.py: --sample_seconds must be 0 or more seconds, got nan'),
     ('headline.py', ['--rows=mlp:equal,cnn:ragged'],
      "headline.py: --rows: unknown row 'cnn:ragged'; expected some of"),
 ])

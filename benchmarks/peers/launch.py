@@ -62,6 +62,14 @@ def usage_error(message: str) -> None:
   sys.exit(2)
 
 
+def check_sampling(repeats: int, sample_seconds: float) -> None:
+  """`--repeats` and `--sample_seconds` of a benchmark script, or `usage_error`."""
+  if repeats < 1:
+    usage_error(f'--repeats must be a positive integer, got {repeats}')
+  if not sample_seconds >= 0:
+    usage_error(f'--sample_seconds must be 0 or more seconds, got {sample_seconds:g}')
+
+
 def run_app(main) -> None:
   """`absl.app.run(main)`; a Ctrl-C is one line and exit 130 (the workers,
   in the same process group, stop with it; their logs keep their output)."""
