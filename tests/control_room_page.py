@@ -25,9 +25,15 @@ def browser_or_reason(env, which):
 
 
 def wait(driver, condition, timeout=90, what=''):
+  """`condition()` once it is truthy; an element the page re-rendered while
+  `condition` read it (stale) counts as not yet."""
+  from selenium.common.exceptions import StaleElementReferenceException
   deadline = time.monotonic() + timeout
   while True:
-    value = condition()
+    try:
+      value = condition()
+    except StaleElementReferenceException:
+      value = None
     if value:
       return value
     assert time.monotonic() < deadline, f'timed out waiting for {what() if callable(what) else what}'

@@ -240,12 +240,14 @@ def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, 
 
 def test_compare_peers_ctrl_c_is_one_line_and_stops_its_workers(tmp_path):
   # As a terminal's Ctrl-C: SIGINT to the whole process group, workers included.
+  # The script starts with Ctrl-C's default action even when this suite runs as
+  # a shell's background job, which ignores SIGINT (children inherit that).
   proc = subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'benchmarks', 'compare_peers.py'),
        '--workload=logistic', '--clients=6', '--repeats=100000',
        '--systems=fedjax_sim:sequential,jit_loop'],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-      start_new_session=True)
+      start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   for line in proc.stdout:  # the table's header: the workers are being started
     if line.startswith('|---'):
       break
