@@ -54,8 +54,8 @@ _VENVS = flags.DEFINE_string('venvs', launch.DEFAULT_VENVS, "The peers' virtual 
 
 
 def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs: str,
-            log_dir: str, sizes: str = 'equal',
-            sample_seconds: float = 0.) -> tuple[dict[str, list[float]], dict[str, int]]:
+            log_dir: str, sizes: str,
+            sample_seconds: float) -> tuple[dict[str, list[float]], dict[str, int]]:
   """Each system's mean round time per timed sample, interleaved, and its
   rounds per sample (`launch.rounds_per_sample`)."""
   workers = {}
