@@ -5,11 +5,13 @@ One process (`fs.use_cpu_cores()`, as `fedjax_sim:auto` runs): the
 client, dropout 0.25) in `engine_round(..., 'auto')`, for each convolution
 variant, timed interleaved (A, B, A, B, ...) with a 2048^3 fp32 matmul
 (the peak), medians. FLOPs: XLA's cost analysis of one client step (batch
-20, `masked_loss` gradient), as `round_throughput.step_gflop` counts them.
+20, `masked_loss` gradient) with im2col convolutions (a direct convolution's
+FLOPs, whatever the variant computes them by).
 
   python benchmarks/cnn_step_ab.py [--clients=20] [--repeats=5] [--variants=default,xla]
 
-Variants: `default` (the library as it is), `xla` (`lax.conv`),
+Variants: `default` (the library as it is), `taps`, `winograd` and `xla`
+(`lax.conv`) (`model.options.conv`),
 `strategy=<engine strategy>` (the library's convolution, another client
 mapping, e.g. `strategy=chunked:2@2`), and the names in `VARIANTS`
 (experiments, swapped in for `tap_conv.tap_conv`).
@@ -48,7 +50,7 @@ def main() -> None:
   from fedjax_sim.models import cnn, tap_conv
   from fedjax_sim.models.model import masked_loss
 
-  model, shape = jax_worker.build_model('cnn')
+  model, shape = jax_worker.build_model('cnn', conv='taps')  # direct convolution FLOPs
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + shape))
   x, y = jnp.zeros((20,) + shape), jnp.zeros(20, jnp.int32)
   step = jax.jit(lambda p: jax.grad(masked_loss, argnums=1)(
@@ -63,8 +65,8 @@ def main() -> None:
   for name in args.variants.split(','):
     cnn.conv_layer = original_conv
     tap_conv.tap_conv = original_fn
-    if name == 'xla':
-      cnn.conv_layer = lambda f, k, impl, n: original_conv(f, k, 'xla', n)
+    if name in ('taps', 'winograd', 'xla'):
+      cnn.conv_layer = lambda f, k, impl, n, name=name: original_conv(f, k, name, n)
     elif name != 'default' and not name.startswith('strategy='):
       tap_conv.tap_conv = VARIANTS[name]
     strategy = name.partition('=')[2] if name.startswith('strategy=') else 'auto'

@@ -23,12 +23,14 @@ import protocol  # noqa: E402
 import workloads as wl  # noqa: E402
 
 
-def build_model(workload: str):
+def build_model(workload: str, **options):
+  """The workload's fedjax_sim model (`options` added to its own) and its
+  example shape."""
   import fedjax_sim as fs
   shape, classes = wl.SHAPES[workload]
-  name, options = {'logistic': ('logistic', {}), 'mlp': ('mlp', {'hidden': (200,)}),
-                   'cnn': ('cnn', {'dropout_rate': 0.25}), 'lstm': ('char_lstm', {})}[workload]
-  return fs.get_model(name, classes, options), shape
+  name, own = {'logistic': ('logistic', {}), 'mlp': ('mlp', {'hidden': (200,)}),
+               'cnn': ('cnn', {'dropout_rate': 0.25}), 'lstm': ('char_lstm', {})}[workload]
+  return fs.get_model(name, classes, dict(own, **options)), shape
 
 
 def sample_input(workload: str):

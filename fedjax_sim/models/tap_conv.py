@@ -4,16 +4,14 @@ XLA:CPU runs `lax.conv` inside loop bodies (every local-training scan) about
 14x slower than outside them (jax-ml/jax#12868); the same convolution as the
 `kh*kw` shifted input views side by side (im2col) times the flattened kernel
 runs at full speed there, and one matmul with `kh*kw*cin` inputs is ~2x
-faster on CPU than `kh*kw` matmuls with `cin` inputs each. Parameters (`kernel`
-HWIO, `bias`) have the shapes, names and initializers of `flax.linen.Conv`, so
-the two are interchangeable (checkpoints included).
+faster on CPU than `kh*kw` matmuls with `cin` inputs each. The layer
+(`conv_layers.MatmulConv`) holds the parameters of `flax.linen.Conv`.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -50,21 +48,3 @@ def tap_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None,
   y = im2col(x, kh, kw, strides) @ kernel.reshape(kh * kw * cin, cout)
   return y if bias is None else y + bias
 
-
-class TapConv(nn.Module):
-  """`nn.Conv(features, kernel_size, strides, padding, use_bias)` via
-  `tap_conv` (the same parameters)."""
-
-  features: int
-  kernel_size: tuple[int, int]
-  strides: tuple[int, int] = (1, 1)
-  padding: str = 'VALID'
-  use_bias: bool = True
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', nn.initializers.lecun_normal(),
-                        (*self.kernel_size, x.shape[-1], self.features))
-    bias = (self.param('bias', nn.initializers.zeros_init(), (self.features,))
-            if self.use_bias else None)
-    return tap_conv(x, kernel, bias, self.strides, self.padding)
