@@ -7,7 +7,8 @@ matmul rate drifts between phases, so every ratio is taken within one):
 
 - the step's matmuls alone, each looped in its fastest layout (`--dots`
   prints them one by one): the step's time if nothing but its matmuls took
-  any;
+  any (for the CNN, its convolutions as im2col matmuls: Winograd, which
+  fedjax_sim runs conv2 by on CPU, does fewer multiplications);
 - fedjax_sim's step (gradient and SGD update, dropout on: `jax_worker`'s
   model), 10 in a `fori_loop`, as inside a round;
 - PyTorch's step (`peers/torch_step.py` in the pfl environment, one torch
