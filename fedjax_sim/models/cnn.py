@@ -10,9 +10,11 @@ from fedjax_sim.models.conv_layers import max_pool_2x2
 class EmnistCNN(nn.Module):
   """conv3x3(32) - conv3x3(64) - maxpool2 - dropout - dense(128) - dropout - dense.
 
-  `conv`: 'xla' (`lax.conv`), 'taps' (one matmul per kernel tap, see
-  `tap_conv`; same parameters and results) or 'auto' (taps on CPU, where
-  `lax.conv` inside the local-training scan is ~14x slower).
+  `conv`: 'xla' (`lax.conv`), 'taps' (one im2col matmul, see `tap_conv`),
+  'winograd' (conv2 by Winograd's F(2x2, 3x3), see `winograd`) or 'auto'
+  (on CPU, where `lax.conv` inside the local-training scan is ~14x slower:
+  conv1, with one input channel, as taps, conv2 by Winograd; see
+  `conv_layers.conv`). The same parameters and results, to rounding.
   """
 
   num_classes: int

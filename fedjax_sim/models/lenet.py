@@ -12,7 +12,8 @@ class LeNet5(nn.Module):
 
   ReLU activations. Both convolutions pad by 2 ('SAME'), as LeNet-5 pads
   MNIST's 28x28 digits to 32x32, so the model also fits 8x8 digits. `conv` is
-  the implementation ('auto', 'taps' or 'xla'; see `conv_layers.conv`).
+  the implementation ('auto', 'taps', 'winograd' or 'xla'; see
+  `conv_layers.conv`; its 5x5 kernels are im2col matmuls on CPU).
   """
 
   num_classes: int

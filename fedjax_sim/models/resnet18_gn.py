@@ -54,9 +54,11 @@ class ResNet18GN(nn.Module):
   number of GroupNorm groups of every layer; `crop` the side of the square
   crop taken of the `[batch, height, width, channels]` inputs (0: none);
   `standardize` 'per_image' or 'none' (see the module docstring); `conv`
-  the convolutions' implementation ('auto', 'taps' or 'xla', see
-  `conv_layers.conv`: 'auto' is the im2col matmul on CPU, where `lax.conv`
-  inside the local-training scan is much slower; the same parameters)."""
+  the convolutions' implementation ('auto', 'taps', 'winograd' or 'xla', see
+  `conv_layers.conv`: on CPU, where `lax.conv` inside the local-training
+  scan is much slower, 'auto' runs the 3x3 stride-1 convolutions with 16 or
+  more channels and 16x16 or more outputs by Winograd, the others as im2col
+  matmuls; the same parameters)."""
 
   num_classes: int
   width: int = 64
