@@ -40,7 +40,7 @@ def get_config(path: str = 'data/emnist') -> ml_collections.ConfigDict:
   config.eval_every = 100
   config.data = defaults('data', name='emnist', path=path)
   config.model.name = 'cnn'
-  config.model.options = ml_collections.ConfigDict({'dropout_rate': 0.25})
+  config.model.options = ml_collections.ConfigDict({'dropout_rate': 0.25, 'conv': 'auto'})
   config.client.batch_size = 20
   config.client.epochs = 1
   config.client.optimizer.learning_rate = 10 ** -1.5
