@@ -15,6 +15,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks', 'peers'))
 
+import interruptible  # noqa: E402
 import jax_worker  # noqa: E402
 import launch  # noqa: E402
 import workloads as wl  # noqa: E402
@@ -241,13 +242,13 @@ def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, 
 def test_compare_peers_ctrl_c_is_one_line_and_stops_its_workers(tmp_path):
   # As a terminal's Ctrl-C: SIGINT to the whole process group, workers included.
   # The script starts with Ctrl-C's default action even when this suite runs as
-  # a shell's background job, which ignores SIGINT (children inherit that).
-  proc = subprocess.Popen(
+  # a shell's background job (`interruptible.popen`).
+  proc = interruptible.popen(
       [sys.executable, os.path.join(ROOT, 'benchmarks', 'compare_peers.py'),
        '--workload=logistic', '--clients=6', '--repeats=100000',
        '--systems=fedjax_sim:sequential,jit_loop'],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-      start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+      start_new_session=True)
   for line in proc.stdout:  # the table's header: the workers are being started
     if line.startswith('|---'):
       break

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import interruptible
 from test_data_pin import csv_config, small_csv
 from fedjax_sim.config.train import train
 
@@ -23,16 +24,9 @@ pytestmark = pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='reads /
 
 
 def start(*flags: str) -> subprocess.Popen:
-  """The script, with Ctrl-C not ignored (a shell's background job ignores it,
-  and a child inherits that; a handled signal is reset to its default)."""
-  previous = signal.getsignal(signal.SIGINT)
-  if previous == signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-  try:
-    return subprocess.Popen([sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
-  finally:
-    signal.signal(signal.SIGINT, previous)
+  """The script, with Ctrl-C not ignored (`interruptible.popen`)."""
+  return interruptible.popen([sys.executable, SCRIPT, *flags], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
 def catches_sigterm(pid: int) -> bool:

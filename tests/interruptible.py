@@ -1,0 +1,20 @@
+"""Starting a child that Ctrl-C interrupts, even when this suite runs as a
+shell's background job: such a job ignores SIGINT, and a child inherits an
+ignored signal (a handled one is reset to its default by exec). No
+`preexec_fn`, which is unsafe in a process with threads (JAX's)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+
+def popen(args: list[str], **kwargs) -> subprocess.Popen:
+  """`subprocess.Popen(args, **kwargs)` with SIGINT's default action in the child."""
+  previous = signal.getsignal(signal.SIGINT)
+  if previous == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    return subprocess.Popen(args, **kwargs)
+  finally:
+    signal.signal(signal.SIGINT, previous)
