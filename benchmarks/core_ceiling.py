@@ -179,41 +179,24 @@ def torch_step_timer(workload: str, venvs: str) -> tuple[Callable[[], float], st
   return seconds, version, stop
 
 
-def peak_timer() -> Callable[[], float]:
-  """Seconds of one 2048^3 float32 matmul (the fastest of 3)."""
-  import jax
-  import jax.numpy as jnp
-  a = jnp.ones((2048, 2048), jnp.float32)
-  square = jax.jit(lambda a: a @ a)
-  square(a).block_until_ready()
-
-  def seconds() -> float:
-    times = []
-    for _ in range(3):
-      start = time.perf_counter()
-      square(a).block_until_ready()
-      times.append(time.perf_counter() - start)
-    return min(times)
-  return seconds
-
-
 def measure(workload: str, repeats: int, venvs: str, show_dots: bool) -> None:
   """Prints `workload`'s table: each row's ms per step and % of the peak."""
   import flops
   gflop = flops.step_flops(workload, BATCH[workload]) / 1e9
   dots = cnn_dots() if workload == 'cnn' else lstm_dots()
-  timers = {'peak': peak_timer(), 'fedjax_sim step': jax_step_timer(workload)}
+  timers = {'fedjax_sim step': jax_step_timer(workload)}
   timers.update({f'dot: {d.name}': dot_timer(d) for d in dots})
   torch_seconds, version, stop = torch_step_timer(workload, venvs)
   timers[f'PyTorch {version} step'] = torch_seconds
   samples = {name: [] for name in timers}
+  peaks = []  # GFLOP/s of each sample's 2048^3 matmul, the fastest of 3
   try:
     for _ in range(repeats):
+      peaks.append(flops.matmul_peak(3) / 1e9)
       for name, seconds in timers.items():
         samples[name].append(seconds())
   finally:
     stop()
-  peaks = [2 * 2048 ** 3 / s / 1e9 for s in samples.pop('peak')]
   dot_names = [n for n in samples if n.startswith('dot: ')]
   samples['the step\'s matmuls alone'] = [sum(samples[n][r] for n in dot_names)
                                           for r in range(repeats)]
@@ -223,10 +206,10 @@ def measure(workload: str, repeats: int, venvs: str, show_dots: bool) -> None:
         f'(cpu {sorted(os.sched_getaffinity(0))}); peak {statistics.median(peaks):.1f} GFLOP/s')
   print('| on one core | ms per step | % of the core\'s peak |\n|---|---:|---:|')
   for name, ts in samples.items():
-    if show_dots or not name.startswith('dot: '):
+    dot = name.startswith('dot: ')
+    if show_dots or not dot:
       print(f'| {name} | {1e3 * statistics.median(ts):.2f} | '
-            f'{share(ts) if not name.startswith("dot: ") else float("nan"):.1f}% |'
-            .replace('| nan% |', '| |'))
+            f'{"" if dot else f"{share(ts):.1f}%"} |')
   jax_ms, torch_ms = (statistics.median(samples[n]) for n in
                       ('fedjax_sim step', f'PyTorch {version} step'))
   print(f'PyTorch step / fedjax_sim step: {torch_ms / jax_ms:.2f}')
@@ -237,15 +220,14 @@ def main() -> None:
   parser.add_argument('--workloads', default='cnn,lstm')
   parser.add_argument('--repeats', type=int, default=7)
   parser.add_argument('--dots', action='store_true', help='print each matmul too')
-  parser.add_argument('--venvs', default=os.path.join(HERE, '.venvs'))
-  args = parser.parse_args()
   import launch
+  parser.add_argument('--venvs', default=launch.DEFAULT_VENVS)
+  args = parser.parse_args()
   workloads = args.workloads.split(',')
   for w in workloads:
     if w not in BATCH:
       launch.usage_error(f'--workloads: unknown workload {w!r}; expected cnn, lstm')
-  if args.repeats < 1:
-    launch.usage_error(f'--repeats: {args.repeats}; expected at least 1')
+  launch.check_sampling(args.repeats, 0)
   os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before JAX starts its threads
   import jax
   jax.config.update('jax_num_cpu_devices', 1)

@@ -54,7 +54,7 @@ def test_the_pytorch_child_times_the_steps_it_is_asked_for():
 
 @pytest.mark.parametrize('args,message', [
     (['--workloads=mlp'], "--workloads: unknown workload 'mlp'; expected cnn, lstm"),
-    (['--repeats=0'], '--repeats: 0; expected at least 1'),
+    (['--repeats=0'], '--repeats must be a positive integer, got 0'),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
   out = subprocess.run([sys.executable, os.path.join(BENCH, 'core_ceiling.py')] + args,
