@@ -237,4 +237,8 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-  main()
+  try:
+    main()
+  except KeyboardInterrupt:  # Ctrl-C: one line (the PyTorch child stops with its group)
+    print('core_ceiling.py: interrupted; nothing was measured to the end', file=sys.stderr)
+    sys.exit(130)

@@ -52,4 +52,7 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-  main()
+  try:
+    main()
+  except KeyboardInterrupt:  # the parent's Ctrl-C reaches its whole group; it reports
+    sys.exit(130)
