@@ -130,7 +130,7 @@ def main(argv):
     for system in systems:
       rate = work / medians[system]
       print(f'| {clients} | {system} | {medians[system]:.4g} | '
-            f'{steps / medians[system]:,.0f} | {rate / 1e9:.1f} | {100 * rate / peak:.0f}% | '
+            f'{steps / medians[system]:,.0f} | {rate / 1e9:.3g} | {100 * rate / peak:.0f}% | '
             f'{medians[system] / medians[systems[0]]:.1f}x |', flush=True)
 
 
