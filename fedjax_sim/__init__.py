@@ -12,6 +12,9 @@ from fedjax_sim.models import Model, get_model
 
 __version__ = '0.1.0'
 
+# The same random bits, faster and quicker to compile on CPU (see `cpu_random`).
+core.cpu_random.unroll_threefry()
+
 # Imported on first use: the experiment runner and the exporter bring
 # matplotlib, orbax, tensorboardX and dp-accounting, which the engine alone
 # does not need.

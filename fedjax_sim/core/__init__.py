@@ -1,5 +1,6 @@
 """The round engine and the federated-algorithm interface."""
 
+from fedjax_sim.core import cpu_random
 from fedjax_sim.core.aggregator import Aggregator, Reduced, weighted_mean
 from fedjax_sim.core.algorithm import ClientResult, FederatedAlgorithm, no_client_state
 from fedjax_sim.core.client_batches import ClientBatches
