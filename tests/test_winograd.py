@@ -1,5 +1,5 @@
 """Winograd's F(2x2, 3x3) convolution equals lax.conv in float64: values,
-gradients, forward mode (to 1e-5 of each array's largest entry: a float32
+gradients, forward mode, second order (to 1e-5 of each array's largest entry: a float32
 convolution's sums of hundreds of terms round differently, whatever its
 algorithm; Winograd's error there is no larger than im2col's or lax.conv's)."""
 
@@ -47,9 +47,13 @@ def test_winograd_conv_equals_lax_conv(shape, cout, padding, bias):
   argnums = (0, 1, 2) if bias else (0, 1)
   tangents = tuple(jax.random.normal(key, a.shape) for key, a in zip(jax.random.split(keys[3], 2),
                                                                     (x, k)))
+  dx = lambda f: lambda x, k, b: jax.grad(loss(f))(x, k, b)  # noqa: E731
   results = lambda f: jax.jit(lambda x, k, b, t: (  # noqa: E731
       f(x, k, b), jax.grad(loss(f), argnums)(x, k, b),
-      jax.jvp(lambda x, k: f(x, k, b), (x, k), t)))
+      jax.jvp(lambda x, k: f(x, k, b), (x, k), t),
+      # second order, as hypergradients through local steps take it
+      jax.jvp(lambda x: dx(f)(x, k, b), (x,), t[:1])[1],
+      jax.grad(lambda x, k: jnp.vdot(dx(f)(x, k, b), t[0]), (0, 1))(x, k)))
   got = results(got_fn)(x, k, b, tangents)
   with jax.enable_x64(True):
     want = results(want_fn)(*jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)),
