@@ -13,13 +13,16 @@ FLOPs, whatever the variant computes them by).
 Variants: `default` (the library as it is), `taps`, `winograd` and `xla`
 (`lax.conv`) (`model.options.conv`),
 `strategy=<engine strategy>` (the library's convolution, another client
-mapping, e.g. `strategy=chunked:2@2`), and the names in `VARIANTS`
+mapping, e.g. `strategy=chunked:2@2`), `threefry_rolled` (the library,
+compiled with JAX's own rolled threefry loop on CPU, which `import
+fedjax_sim` replaces: `core/cpu_random.py`), and the names in `VARIANTS`
 (experiments, swapped in for `tap_conv.tap_conv`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -67,11 +70,13 @@ def main() -> None:
     tap_conv.tap_conv = original_fn
     if name in ('taps', 'winograd', 'xla'):
       cnn.conv_layer = lambda f, k, impl, n, name=name: original_conv(f, k, name, n)
-    elif name != 'default' and not name.startswith('strategy='):
+    elif name not in ('default', 'threefry_rolled') and not name.startswith('strategy='):
       tap_conv.tap_conv = VARIANTS[name]
     strategy = name.partition('=')[2] if name.startswith('strategy=') else 'auto'
-    run, _ = jax_worker.engine_round('cnn', args.clients, strategy)
-    run()  # traces and compiles with this variant in place
+    lowering = rolled_threefry() if name == 'threefry_rolled' else contextlib.nullcontext()
+    with lowering:
+      run, _ = jax_worker.engine_round('cnn', args.clients, strategy)
+      run()  # traces and compiles with this variant in place
     runs[name] = run
   cnn.conv_layer, tap_conv.tap_conv = original_conv, original_fn
 
@@ -99,6 +104,20 @@ def main() -> None:
           f'(rounds {", ".join(f"{t:.3f}" for t in ts)}); by CPU time: '
           f'{100 * steps * gflop / statistics.median(cpu[name]) / cpu_peak:5.1f}% of peak',
           flush=True)
+
+
+@contextlib.contextmanager
+def rolled_threefry():
+  """Within: programs lowered with JAX's own CPU rule for threefry (a rolled
+  loop), as without `import fedjax_sim`."""
+  from jax.extend.random import threefry2x32_p
+  from jax.interpreters import mlir
+  from jax._src.random import threefry2x32 as threefry
+  mlir.register_lowering(threefry2x32_p, threefry._threefry2x32_cpu_lowering_rule, platform='cpu')
+  try:
+    yield
+  finally:
+    mlir.register_lowering(threefry2x32_p, threefry._threefry2x32_lowering_rule, platform='cpu')
 
 
 def profile() -> None:
