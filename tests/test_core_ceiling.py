@@ -1,11 +1,16 @@
 """`benchmarks/core_ceiling.py`: its matmul lists cover the steps they bound,
-its PyTorch child answers, and bad input is one line and exit 2."""
+its PyTorch child answers, bad input is one line and exit 2, and Ctrl-C
+one line and exit 130 with its child gone."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+
+import interruptible
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, 'benchmarks')
@@ -61,3 +66,42 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
                        capture_output=True, text=True, timeout=120)
   assert out.returncode == 2
   assert out.stderr.strip().splitlines() == [f'core_ceiling.py: {message}']
+
+
+def _in_group(group: int, needle: str) -> bool:
+  """Whether a process of process group `group` runs a command containing `needle`."""
+  for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+      with open(f'/proc/{pid}/cmdline', 'rb') as f:
+        command = f.read().decode(errors='replace')
+      if os.getpgid(int(pid)) == group and needle in command:
+        return True
+    except (OSError, ProcessLookupError):
+      continue
+  return False
+
+
+def test_ctrl_c_is_one_line_and_stops_the_pytorch_child():
+  """Was: a traceback. As a terminal's Ctrl-C: SIGINT to the process group,
+  once the PyTorch child runs (the steps are being timed)."""
+  require_peer('pfl')
+  proc = interruptible.popen([sys.executable, os.path.join(BENCH, 'core_ceiling.py'),
+                              '--workloads=cnn', '--repeats=100000'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+  deadline = time.monotonic() + 300
+  while not _in_group(proc.pid, 'torch_step.py'):
+    assert proc.poll() is None, proc.communicate()
+    assert time.monotonic() < deadline, 'the PyTorch child never started'
+    time.sleep(0.2)
+  time.sleep(3)
+  os.killpg(proc.pid, signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err[-2000:]
+  assert err.strip().splitlines()[-1] == (
+      'core_ceiling.py: interrupted; nothing was measured to the end')
+  assert 'Traceback' not in err
+  deadline = time.monotonic() + 60
+  while _in_group(proc.pid, 'torch_step.py'):
+    assert time.monotonic() < deadline, 'the PyTorch child outlived core_ceiling.py'
+    time.sleep(0.5)
