@@ -5,8 +5,10 @@ ignored signal (a handled one is reset to its default by exec). No
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import time
 
 
 def popen(args: list[str], **kwargs) -> subprocess.Popen:
@@ -18,3 +20,16 @@ def popen(args: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(args, **kwargs)
   finally:
     signal.signal(signal.SIGINT, previous)
+
+
+def group_ends(group: int, timeout: float = 60.) -> bool:
+  """Whether process group `group` empties within `timeout` seconds (its
+  members may take a moment to exit after their leader)."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    try:
+      os.killpg(group, 0)
+    except ProcessLookupError:
+      return True
+    time.sleep(0.5)
+  return False

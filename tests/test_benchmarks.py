@@ -260,15 +260,7 @@ def test_compare_peers_ctrl_c_is_one_line_and_stops_its_workers(tmp_path):
   assert err.strip().splitlines()[-1] == (
       'compare_peers.py: interrupted; rounds not yet timed are not reported')
   assert 'Traceback' not in err
-  # The group empties: no worker is left behind (they may take a moment to exit).
-  deadline = time.monotonic() + 60
-  while time.monotonic() < deadline:
-    try:
-      os.killpg(proc.pid, 0)
-    except ProcessLookupError:
-      return
-    time.sleep(0.5)
-  pytest.fail('a worker outlived compare_peers.py after Ctrl-C')
+  assert interruptible.group_ends(proc.pid), 'a worker outlived compare_peers.py after Ctrl-C'
 
 
 def test_lstm_step_ab_times_this_layer_against_a_revision_of_it():
