@@ -33,3 +33,15 @@ def group_ends(group: int, timeout: float = 60.) -> bool:
       return True
     time.sleep(0.5)
   return False
+
+
+def ctrl_c(proc: subprocess.Popen) -> str:
+  """SIGINT to the process group `proc` leads (started with
+  `start_new_session=True`), as a terminal's Ctrl-C. Asserts exit 130, no
+  traceback and the group emptied; returns stderr's last line."""
+  os.killpg(proc.pid, signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err[-2000:]
+  assert 'Traceback' not in err, err[-2000:]
+  assert group_ends(proc.pid), 'a child outlived its Ctrl-C'
+  return err.strip().splitlines()[-1]
