@@ -113,11 +113,12 @@ def rolled_threefry():
   from jax.extend.random import threefry2x32_p
   from jax.interpreters import mlir
   from jax._src.random import threefry2x32 as threefry
+  from fedjax_sim.core import cpu_random
   mlir.register_lowering(threefry2x32_p, threefry._threefry2x32_cpu_lowering_rule, platform='cpu')
   try:
     yield
   finally:
-    mlir.register_lowering(threefry2x32_p, threefry._threefry2x32_lowering_rule, platform='cpu')
+    cpu_random.unroll_threefry()  # the library's lowering again
 
 
 def profile() -> None:
