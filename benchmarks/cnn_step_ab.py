@@ -45,6 +45,12 @@ def main() -> None:
   if args.profile:
     profile()
     return
+  import launch
+  known = ('default', 'taps', 'winograd', 'xla', 'threefry_rolled', *VARIANTS)
+  for name in args.variants.split(','):
+    if name not in known and not name.startswith('strategy='):
+      launch.usage_error(f'--variants: unknown variant {name!r}; expected one of '
+                         f'{", ".join(known)} or strategy=<engine strategy>')
   import jax
   import fedjax_sim as fs
   fs.use_cpu_cores()

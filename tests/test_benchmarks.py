@@ -230,6 +230,8 @@ def test_headline_names_each_peer_with_the_version_in_its_venv(tmp_path):
      'headline.py: --sample_seconds must be 0 or more seconds, got nan'),
     ('headline.py', ['--rows=mlp:equal,cnn:ragged'],
      "headline.py: --rows: unknown row 'cnn:ragged'; expected some of"),
+    ('cnn_step_ab.py', ['--variants=default,bogus'],
+     "cnn_step_ab.py: --variants: unknown variant 'bogus'; expected one of default, taps"),
 ])
 def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, message):
   out = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script)] + args,
