@@ -11,9 +11,11 @@ timer reading), and counts their mean. Prints the median round time, real
 client-steps/s (the steps clients really train, not padding), the
 arithmetic rate as % of the CPU's matmul peak (FLOPs per example from XLA's
 cost analysis of the fedjax_sim step times the examples trained; peak: the
-fastest of 20 2048^3 float32 matmuls timed before the workers start,
-`peers/flops.py`) and the speed-up of the first system (system's time / its
-time) for each clients-per-round value.
+fastest of 5 2048^3 float32 matmuls timed right before each sample, the
+median of a system's, `peers/flops.py`: a shared VM's rate drifts by 30% over
+minutes, so a peak timed once would misstate the later samples) and the
+speed-up of the first system (system's time / its time) for each
+clients-per-round value.
 `--sizes=ragged` gives the clients heavy-tailed sizes (the same for every
 system; see `peers/workloads.py`).
 
@@ -29,6 +31,7 @@ import os
 import statistics
 import sys
 import tempfile
+from typing import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
@@ -55,9 +58,11 @@ _VENVS = flags.DEFINE_string('venvs', launch.DEFAULT_VENVS, "The peers' virtual 
 
 def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs: str,
             log_dir: str, sizes: str,
-            sample_seconds: float) -> tuple[dict[str, list[float]], dict[str, int]]:
-  """Each system's mean round time per timed sample, interleaved, and its
-  rounds per sample (`launch.rounds_per_sample`)."""
+            sample_seconds: float, peak: Callable[[], float]
+            ) -> tuple[dict[str, list[float]], dict[str, int], dict[str, list[float]]]:
+  """Each system's mean round time per timed sample, interleaved, its rounds
+  per sample (`launch.rounds_per_sample`) and the `peak()` timed right
+  before each of its samples."""
   workers = {}
   try:
     for system in systems:
@@ -72,12 +77,13 @@ def compare(workload: str, clients: int, systems: list[str], repeats: int, venvs
                          f'expected {wl.NUM_PARAMS[workload]}')
     rounds = {s: launch.rounds_per_sample(w.time_round(), sample_seconds)
               for s, w in workers.items()}
-    times = {s: [] for s in systems}
+    times, peaks = {s: [] for s in systems}, {s: [] for s in systems}
     for r in range(repeats):
       for system in systems[r % len(systems):] + systems[:r % len(systems)]:
+        peaks[system].append(peak())
         total = sum(workers[system].time_round() for _ in range(rounds[system]))
         times[system].append(total / rounds[system])
-    return times, rounds
+    return times, rounds, peaks
   finally:
     for worker in workers.values():
       worker.close()
@@ -112,9 +118,8 @@ def main(argv):
         f'interleaved samples of about {_SAMPLE_SECONDS.value:g} s or one round each, '
         f'medians of their mean round times; worker logs in {log_dir}')
   per_example = flops.step_flops(_WORKLOAD.value, plan.batch) / plan.batch
-  peak = flops.matmul_peak()
   print(f'{per_example * plan.batch / 1e6:,.2f} MFLOP per step of batch {plan.batch} '
-        f'(XLA cost analysis); matmul peak {peak / 1e9:.1f} GFLOP/s (2048^3 float32)')
+        f'(XLA cost analysis); matmul peak (2048^3 float32) timed before each sample')
   print(f'| clients | system | round s (median) | client-steps/s | GFLOP/s | % peak | '
         f'{systems[0]} speed-up |')
   print('|---:|---|---:|---:|---:|---:|---:|')
@@ -122,15 +127,21 @@ def main(argv):
     counts = wl.client_sizes(sizes, clients)
     steps = wl.client_steps(counts, plan).sum()
     work = per_example * flops.examples_trained(counts, plan)
-    times, rounds = compare(_WORKLOAD.value, clients, systems, _REPEATS.value, _VENVS.value,
-                            log_dir, sizes, _SAMPLE_SECONDS.value)
+    times, rounds, peaks = compare(_WORKLOAD.value, clients, systems, _REPEATS.value,
+                                   _VENVS.value, log_dir, sizes, _SAMPLE_SECONDS.value,
+                                   lambda: flops.matmul_peak(5))
     print(f'{clients} clients: rounds per timed sample: '
           + ', '.join(f'{s} {n}' for s, n in rounds.items()), flush=True)
     medians = {s: statistics.median(t) for s, t in times.items()}
+    peak = {s: statistics.median(p) for s, p in peaks.items()}
+    print(f'{clients} clients: matmul peak before the samples (median, GFLOP/s): '
+          + ', '.join(f'{s} {p / 1e9:.1f} ({min(peaks[s]) / 1e9:.1f}-{max(peaks[s]) / 1e9:.1f})'
+                      for s, p in peak.items()), flush=True)
     for system in systems:
       rate = work / medians[system]
       print(f'| {clients} | {system} | {medians[system]:.4g} | '
-            f'{steps / medians[system]:,.0f} | {rate / 1e9:.3g} | {100 * rate / peak:.0f}% | '
+            f'{steps / medians[system]:,.0f} | {rate / 1e9:.3g} | '
+            f'{100 * rate / peak[system]:.0f}% | '
             f'{medians[system] / medians[systems[0]]:.1f}x |', flush=True)
 
 
