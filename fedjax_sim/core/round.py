@@ -204,7 +204,7 @@ def make_round(algorithm: FederatedAlgorithm, plan: BatchPlan, strategy: str = '
     if capped:
       budgets = jnp.zeros(padded, jnp.int32).at[:num_sampled].set(step_budgets)
       steps = jnp.minimum(steps, budgets)
-    # Longest clients first, snake-dealt over the devices (`schedule`): chunks
+    # Longest clients first, dealt to the lightest devices (`schedule`): chunks
     # of similar length, balanced devices; outputs return to sampled order.
     perm = balanced_order(steps, num_devices)
     columns.append(jnp.arange(padded, dtype=jnp.int32) if client_rows else ids)

@@ -3,11 +3,14 @@
 Clients run their own number of local steps, and clients mapped together
 (a `vmap`ped chunk) run in lock-step until the longest is done. Sorting the
 sampled clients by steps, longest first, makes every chunk hold clients of
-similar length (bucketing), so a round costs about the clients' real steps;
-dealing the sorted clients over the devices of a mesh in snake order
-(0, 1, ..., D-1, D-1, ..., 0, ...) gives every device a sorted share with
-balanced total steps. The order is a function of the steps only (no shape
-depends on which clients were sampled).
+similar length (bucketing), so a round costs about the clients' real steps.
+Over the D devices of a mesh the sorted clients are dealt in laps of D, one
+client per device per lap (so each device's share stays sorted and equal in
+number), the lap's longest client to the device with the fewest steps so far:
+a heavy-tailed head (one writer with twice anyone else's steps) is evened out
+by the laps after it, which dealing in a fixed snake order
+(0, 1, ..., D-1, D-1, ..., 0) does not do. The order is a function of the
+steps only (no shape depends on which clients were sampled).
 """
 
 from __future__ import annotations
@@ -23,11 +26,17 @@ def balanced_order(steps: jax.Array, num_devices: int = 1) -> jax.Array:
   longest first, and the devices' totals are balanced."""
   num = steps.shape[0]
   order = jnp.argsort(-steps, stable=True).astype(jnp.int32)
-  k = jnp.arange(num, dtype=jnp.int32)
-  lap, lane = k // num_devices, k % num_devices
-  device = jnp.where(lap % 2 == 0, lane, num_devices - 1 - lane)
-  slot = device * (num // num_devices) + lap
-  return jnp.zeros(num, jnp.int32).at[slot].set(order)
+  if num_devices == 1:
+    return order
+  laps = order.reshape(num // num_devices, num_devices)
+
+  def deal(totals: jax.Array, lap: jax.Array) -> tuple[jax.Array, jax.Array]:
+    lightest_first = jnp.argsort(totals, stable=True).astype(jnp.int32)
+    return totals.at[lightest_first].add(steps[lap]), lightest_first
+
+  _, device = jax.lax.scan(deal, jnp.zeros(num_devices, steps.dtype), laps)
+  slot = device * laps.shape[0] + jnp.arange(laps.shape[0], dtype=jnp.int32)[:, None]
+  return jnp.zeros(num, jnp.int32).at[slot.ravel()].set(laps.ravel())
 
 
 def inverse(perm: jax.Array) -> jax.Array:
