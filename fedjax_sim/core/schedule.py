@@ -29,14 +29,21 @@ def balanced_order(steps: jax.Array, num_devices: int = 1) -> jax.Array:
   if num_devices == 1:
     return order
   laps = order.reshape(num // num_devices, num_devices)
+  device = jnp.arange(num_devices, dtype=jnp.int32)
 
   def deal(totals: jax.Array, lap: jax.Array) -> tuple[jax.Array, jax.Array]:
-    lightest_first = jnp.argsort(totals, stable=True).astype(jnp.int32)
-    return totals.at[lightest_first].add(steps[lap]), lightest_first
+    # Each device's rank by steps so far (0: the fewest; ties to the lower
+    # device): device d takes the lap's client rank[d]. Comparisons, not a
+    # sort, as the scan runs once per lap in every round.
+    lighter = (totals[None, :] < totals[:, None]) | (
+        (totals[None, :] == totals[:, None]) & (device[None, :] < device[:, None]))
+    rank = lighter.sum(1, dtype=jnp.int32)
+    return totals + steps[lap[rank]], rank
 
-  _, device = jax.lax.scan(deal, jnp.zeros(num_devices, steps.dtype), laps)
+  _, rank = jax.lax.scan(deal, jnp.zeros(num_devices, steps.dtype), laps)
   slot = device * laps.shape[0] + jnp.arange(laps.shape[0], dtype=jnp.int32)[:, None]
-  return jnp.zeros(num, jnp.int32).at[slot.ravel()].set(laps.ravel())
+  return jnp.zeros(num, jnp.int32).at[slot.ravel()].set(
+      jnp.take_along_axis(laps, rank, axis=1).ravel())
 
 
 def inverse(perm: jax.Array) -> jax.Array:
