@@ -15,7 +15,6 @@ from fedjax_sim.aggregators.median import median
 from fedjax_sim.core import (ClientResult, FederatedAlgorithm, build_round, init_state,
                              make_round, run_local_steps, train_locally)
 from fedjax_sim.core.lane_loops import LanesUnsupported, prefetches
-from fedjax_sim.core.lanes import _snake
 from fedjax_sim.data.batching import plan_batches
 from fedjax_sim.data.packed import pack
 from fedjax_sim.models import masked_loss
@@ -114,9 +113,9 @@ def test_lanes_with_a_stacked_aggregator_and_clients_without_a_loop(ragged_data,
 
 
 def test_a_lane_runs_its_clients_back_to_back():
-  """Two lanes over clients of 12, 1, 1, 12, 0 and 2 steps: sorted and dealt
-  in snake order, lane 0 runs 12 + 1 + 1 steps, lane 1 runs 12 + 2 + 0 (the
-  empty client costs one iteration), then one iteration finds both queues
+  """Two lanes over clients of 12, 1, 1, 12, 0 and 2 steps, taken longest
+  first: lane 0 runs 12 + 2 + 0 steps (the empty client costs one
+  iteration), lane 1 runs 12 + 1 + 1, then one iteration finds the queue
   empty: 16 iterations of a 2-wide step (the callback runs once per
   iteration) for 28 real steps. One `vmap` runs 12 iterations of a 6-wide
   step (72 step evaluations)."""
@@ -126,8 +125,15 @@ def test_a_lane_runs_its_clients_back_to_back():
   assert iterations == 16
 
 
-def test_snake_deals_rows_alternately():
-  np.testing.assert_array_equal(_snake(3, 2), [[0, 1], [3, 2], [4, 5]])
+def test_a_free_lane_takes_the_next_client_behind_a_long_head():
+  """Two lanes over one 20-step client and eleven of 2 steps: lane 1 runs
+  ten short clients while lane 0 runs the long one, then lane 0 takes the
+  last: 22 iterations of steps and one that finds the queue empty. Queues
+  dealt per lane in a snake order gave lane 0 the long client and five
+  short ones (31 iterations)."""
+  iterations, metrics = counted_round((80,) + (8,) * 11, 4, 'lanes', 2)
+  np.testing.assert_array_equal(metrics['clients']['steps'], [20] + [2] * 11)
+  assert iterations == 23
 
 
 def test_lanes_compile_once_across_rounds_of_different_sizes(ragged_data, tiny_mlp):

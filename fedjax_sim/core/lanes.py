@@ -1,12 +1,15 @@
 """`lanes`: clients run in lanes that move on to their next client mid-loop.
 
-The sampled clients are dealt over `lanes` queues (longest first, snake
-order, so the queues' total steps are balanced). All lanes run one local
-step at a time together (one `vmap`ped step), and a lane whose client has
-run its last step finishes that client and starts its next one at once, in
-the same loop. A round then costs about the clients' total real steps
-divided by the lanes, not clients x the longest client's steps as in a
-`vmap`ped chunk, while every step is as wide as the lanes.
+All lanes run one local step at a time together (one `vmap`ped step), and
+a lane whose client has run its last step finishes that client and takes
+the next one from the clients' shared queue (longest first) at once, in the
+same loop. A round then costs about the clients' total real steps divided
+by the lanes, not clients x the longest client's steps as in a `vmap`ped
+chunk, while every step is as wide as the lanes. Taking the next client
+when free (longest-processing-time list scheduling) keeps the lanes within
+one client's steps of each other whatever the sizes, where a queue per lane
+dealt in a fixed snake order left the busiest lane 18% above the mean on
+heavy-tailed sizes (`benchmarks/RESULTS.md`).
 
 No algorithm changes: the client function is traced three ways under a
 `loop_intercept` hook. *Start* runs it up to its local loop (one
@@ -47,14 +50,15 @@ PyTree = Any
 
 
 class _Lanes(NamedTuple):
-  """The loop carry; every leaf has a leading lane axis (`stacked`: queue
-  depth, then lanes). `summed` is each lane's sum over its finished clients:
-  one running sum over all lanes measured 3x slower (ragged MLP, 2 lanes).
-  `block` holds each lane's prefetched examples and masks (`[steps, ...]`;
-  None without prefetching)."""
+  """The loop carry; every leaf but `next` has a leading lane axis, but
+  `stacked`'s, which is the client's. `summed` is each lane's sum over its
+  finished clients: one running sum over all lanes measured 3x slower
+  (ragged MLP, 2 lanes). `block` holds each lane's prefetched examples and
+  masks (`[steps, ...]`; None without prefetching)."""
 
-  position: jax.Array  # the lane's current client in its queue
-  s: jax.Array  # its next step
+  position: jax.Array  # the lane's current client (`num`: none left)
+  next: jax.Array  # the queue's next client
+  s: jax.Array  # the lane's next step
   num_steps: jax.Array
   state: PyTree
   total: PyTree
@@ -68,8 +72,8 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
                       shared: PyTree = (), prefetch: bool | None = None
                       ) -> tuple[PyTree, PyTree]:
   """`map_and_sum` of `fn(*x) -> (summed, stacked)` over the clients of `xs`
-  (a multiple of `lanes`, ordered longest first) in `lanes` lanes; `fn` runs
-  one local loop (`loop_count`).
+  (ordered longest first) in `lanes` lanes; `fn` runs one local loop
+  (`loop_count`).
 
   `shared`: the arrays `fn` closes over that do not depend on the client
   (data, server state); they stay out of the lane state.
@@ -83,11 +87,6 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
   if prefetch is None:
     prefetch = jax.default_backend() == 'cpu'
   num = jax.tree.leaves(xs)[0].shape[0]
-  if num % lanes:
-    raise ValueError(f'lanes: {num} clients is not a multiple of {lanes} lanes')
-  depth = num // lanes
-  order = _snake(depth, lanes)
-  queue = jax.tree.map(lambda a: a[order], xs)  # [depth, lanes, ...]
   shared_ids = {id(a) for a in jax.tree.leaves(shared)}
   template: list[Step] = []
 
@@ -113,39 +112,38 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
     examples, masks = block
     return template[0]((state, jax.tree.map(lambda a: a[s], examples), masks[s], s), hoisted)
 
-  lane_ids = jnp.arange(lanes)
   at = lambda position: jax.tree.map(  # noqa: E731
-      lambda a: a[jnp.minimum(position, depth - 1), lane_ids], queue)
-  first = jnp.zeros(lanes, jnp.int32)
+      lambda a: a[jnp.minimum(position, num - 1)], xs)
+  first = jnp.minimum(jnp.arange(lanes, dtype=jnp.int32), num)
   state, total, num_steps, hoisted, block = jax.vmap(start)(*at(first))
   out_sum, out_stacked = jax.eval_shape(jax.vmap(fn), *at(first))
   zeros = lambda tree, shape: jax.tree.map(  # noqa: E731
       lambda a: jnp.zeros(shape + a.shape[1:], a.dtype), tree)
-  carry = _Lanes(first, first, num_steps, state, total, hoisted,
-                 zeros(out_sum, (lanes,)), zeros(out_stacked, (depth, lanes)), block)
+  carry = _Lanes(first, jnp.int32(min(lanes, num)), jnp.zeros(lanes, jnp.int32), num_steps,
+                 state, total, hoisted, zeros(out_sum, (lanes,)), zeros(out_stacked, (num,)),
+                 block)
 
   def switch(c: _Lanes) -> _Lanes:
-    done = (c.s >= c.num_steps) & (c.position < depth)
-    x = at(c.position)
-    new_sum, new_stacked = jax.vmap(finish)(x, c.state, c.total, c.num_steps)
-    row = jnp.minimum(c.position, depth - 1)
+    done = (c.s >= c.num_steps) & (c.position < num)
+    new_sum, new_stacked = jax.vmap(finish)(at(c.position), c.state, c.total, c.num_steps)
     summed = jax.tree.map(lambda acc, v: acc + _select(done, v, jnp.zeros_like(v)),
                           c.summed, new_sum)
-    stacked = jax.tree.map(
-        lambda buf, v: buf.at[row, lane_ids].set(_select(done, v, buf[row, lane_ids])),
-        c.stacked, new_stacked)
-    position = c.position + done
-    take = done & (position < depth)
+    rows = jnp.where(done, c.position, num)  # out of bounds: dropped
+    stacked = jax.tree.map(lambda buf, v: buf.at[rows].set(v, mode='drop'),
+                           c.stacked, new_stacked)
+    # The done lanes take the queue's next clients, in lane order.
+    position = jnp.where(done, jnp.minimum(c.next + jnp.cumsum(done) - 1, num), c.position)
+    take = done & (position < num)
     state, total, num_steps, hoisted, block = jax.vmap(start)(*at(position))
     keep = lambda new, old: jax.tree.map(lambda n, o: _select(take, n, o), new, old)  # noqa: E731
-    return _Lanes(position, jnp.where(take, 0, c.s), keep(num_steps, c.num_steps),
-                  keep(state, c.state), keep(total, c.total), keep(hoisted, c.hoisted),
-                  summed, stacked, keep(block, c.block))
+    return _Lanes(position, c.next + take.sum(dtype=jnp.int32), jnp.where(take, 0, c.s),
+                  keep(num_steps, c.num_steps), keep(state, c.state), keep(total, c.total),
+                  keep(hoisted, c.hoisted), summed, stacked, keep(block, c.block))
 
   def body(c: _Lanes) -> _Lanes:
-    c = jax.lax.cond(jnp.any((c.s >= c.num_steps) & (c.position < depth)), switch,
+    c = jax.lax.cond(jnp.any((c.s >= c.num_steps) & (c.position < num)), switch,
                      lambda c: c, c)
-    active = (c.position < depth) & (c.s < c.num_steps)
+    active = (c.position < num) & (c.s < c.num_steps)
     state, aux = jax.vmap(step)(c.state, c.s, c.hoisted, c.block)
     return c._replace(
         s=c.s + active,
@@ -153,20 +151,8 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
         total=jax.tree.map(lambda t, a: jnp.add(t, _select(active, a, jnp.zeros_like(a))),
                            c.total, aux))
 
-  c = jax.lax.while_loop(lambda c: jnp.any(c.position < depth), body, carry)
-  flat = order.reshape(-1)
-  stacked = jax.tree.map(
-      lambda buf: jnp.zeros_like(buf.reshape((num,) + buf.shape[2:])).at[flat].set(
-          buf.reshape((num,) + buf.shape[2:])), c.stacked)
-  return jax.tree.map(lambda a: a.sum(0), c.summed), stacked
-
-
-def _snake(depth: int, lanes: int) -> jax.Array:
-  """`[depth, lanes]` positions: row q holds positions `q * lanes ...`, every
-  other row reversed, so lanes dealt longest-first clients get balanced
-  totals."""
-  rows = jnp.arange(depth * lanes, dtype=jnp.int32).reshape(depth, lanes)
-  return jnp.where((jnp.arange(depth) % 2 == 1)[:, None], rows[:, ::-1], rows)
+  c = jax.lax.while_loop(lambda c: jnp.any(c.position < num), body, carry)
+  return jax.tree.map(lambda a: a.sum(0), c.summed), c.stacked
 
 
 def _select(mask: jax.Array, new: jax.Array, old: jax.Array | float) -> jax.Array:
