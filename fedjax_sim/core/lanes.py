@@ -50,9 +50,9 @@ PyTree = Any
 
 
 class _Lanes(NamedTuple):
-  """The loop carry; every leaf but `next` has a leading lane axis, but
-  `stacked`'s, which is the client's. `summed` is each lane's sum over its
-  finished clients: one running sum over all lanes measured 3x slower
+  """The loop carry: `next` is a scalar, `stacked` has a leading client axis
+  and every other leaf a leading lane axis. `summed` is each lane's sum over
+  its finished clients: one running sum over all lanes measured 3x slower
   (ragged MLP, 2 lanes). `block` holds each lane's prefetched examples and
   masks (`[steps, ...]`; None without prefetching)."""
 
