@@ -60,9 +60,13 @@ def test_fedprox_mu_stragglers_and_dropouts_zipped():
       mode='zip')
 
 
-def test_scaffold_client_state():
+@pytest.mark.parametrize('strategy,chunk', [('auto', 1), ('lanes', 2)])
+def test_scaffold_client_state(strategy, chunk):
+  """Also with the members' clients in lanes (each member's lanes take
+  clients from its own queue inside the vmapped loop)."""
   assert_members_equal_singles(
-      small(algorithm='scaffold'), {'client.optimizer.learning_rate': (0.02, 0.1)})
+      small(algorithm='scaffold', engine__strategy=strategy, engine__chunk_size=chunk),
+      {'client.optimizer.learning_rate': (0.02, 0.1)})
 
 
 def test_dp_noise_and_clip():
