@@ -57,7 +57,10 @@ class _Lanes(NamedTuple):
   masks (`[steps, ...]`; None without prefetching)."""
 
   position: jax.Array  # the lane's current client (`num`: none left)
-  next: jax.Array  # the queue's next client
+  # The queue's next client. `max(position) + 1` would derive it, but that
+  # made the ragged 1,000-client logistic round 34% slower (0.0342 s against
+  # 0.0254 s, interleaved).
+  next: jax.Array
   s: jax.Array  # the lane's next step
   num_steps: jax.Array
   state: PyTree
@@ -122,9 +125,10 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
   carry = _Lanes(first, jnp.int32(min(lanes, num)), jnp.zeros(lanes, jnp.int32), num_steps,
                  state, total, hoisted, zeros(out_sum, (lanes,)), zeros(out_stacked, (num,)),
                  block)
+  finished = lambda c: (c.s >= c.num_steps) & (c.position < num)  # noqa: E731
 
   def switch(c: _Lanes) -> _Lanes:
-    done = (c.s >= c.num_steps) & (c.position < num)
+    done = finished(c)
     new_sum, new_stacked = jax.vmap(finish)(at(c.position), c.state, c.total, c.num_steps)
     summed = jax.tree.map(lambda acc, v: acc + _select(done, v, jnp.zeros_like(v)),
                           c.summed, new_sum)
@@ -141,8 +145,7 @@ def lanes_map_and_sum(fn: Callable[..., tuple[PyTree, PyTree]], xs: PyTree, lane
                   keep(hoisted, c.hoisted), summed, stacked, keep(block, c.block))
 
   def body(c: _Lanes) -> _Lanes:
-    c = jax.lax.cond(jnp.any((c.s >= c.num_steps) & (c.position < num)), switch,
-                     lambda c: c, c)
+    c = jax.lax.cond(jnp.any(finished(c)), switch, lambda c: c, c)
     active = (c.position < num) & (c.s < c.num_steps)
     state, aux = jax.vmap(step)(c.state, c.s, c.hoisted, c.block)
     return c._replace(
