@@ -80,9 +80,11 @@ def _in_group(group: int, needle: str) -> bool:
   return False
 
 
-def test_ctrl_c_is_one_line_and_stops_the_pytorch_child():
-  """Was: a traceback. As a terminal's Ctrl-C: SIGINT to the process group,
-  once the PyTorch child runs (the steps are being timed)."""
+@pytest.mark.parametrize('after_s', [0.3, 3])
+def test_ctrl_c_is_one_line_and_stops_the_pytorch_child(after_s):
+  """Was: a traceback, from the parent or from the PyTorch child importing
+  torch. As a terminal's Ctrl-C: SIGINT to the process group, `after_s` after
+  the child started (importing torch, or timing steps on an idle host)."""
   require_peer('pfl')
   proc = interruptible.popen([sys.executable, os.path.join(BENCH, 'core_ceiling.py'),
                               '--workloads=cnn', '--repeats=100000'],
@@ -93,6 +95,6 @@ def test_ctrl_c_is_one_line_and_stops_the_pytorch_child():
     assert proc.poll() is None, proc.communicate()
     assert time.monotonic() < deadline, 'the PyTorch child never started'
     time.sleep(0.2)
-  time.sleep(3)
+  time.sleep(after_s)
   assert interruptible.ctrl_c(proc) == (
       'core_ceiling.py: interrupted; nothing was measured to the end')
