@@ -2,10 +2,11 @@
 and check it ends bit-identical to an uninterrupted run.
 
 `python tests/kill_trials.py OUT_DIR TRIALS SEED [MODE]` prints one JSON object: per
-trial, how its kill was aimed (after a seeded random delay, in the first half of the
-training window for the aims at writes: at once (`at`), at the
-first checkpoint write seen (`write`), or just after the next checkpoint is complete
-(`after_write`); trials take the three in turn), where it landed (`between` rounds, `during` a checkpoint write:
+trial, how its kill was aimed (after a seeded random delay in the training window: at
+once (`at`), or just after the next checkpoint is complete (`after_write`), with the
+delay in the window's first half; or inside a seeded checkpoint write (`write`): the
+run stops itself just before orbax renames the item or the step directory into
+place, however loaded the host); trials take the three in turn), where it landed (`between` rounds, `during` a checkpoint write:
 orbax's temporary directory present, `unsummed`: a checkpoint written but not
 yet its checksums, `finished`) and whether the resumed run's final checkpoint,
 metrics and client-norm rows equal the reference's.
@@ -24,6 +25,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from typing import Callable
 
@@ -66,12 +68,32 @@ def config():
   return c
 
 
-def run_child(workdir: str, resume: bool) -> int:
-  """Forks a child that trains in `workdir`; returns its pid."""
+def stop_at_rename(write: int, rename: int) -> None:
+  """Makes this process SIGSTOP itself inside its `write`-th checkpoint write,
+  just before the `rename`-th (0: the item's, 1: the step's) of orbax's
+  renames of a temporary directory into place."""
+  real, seen = os.rename, []
+
+  def renaming(src, dst, *args, **kwargs):
+    if 'orbax-checkpoint-tmp' in os.fspath(src):
+      seen.append(src)
+      if len(seen) == 2 * (write - 1) + rename + 1:
+        # To this thread (orbax renames on a worker thread): it stops before
+        # the rename, where a signal to the process may be taken by another.
+        signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+    return real(src, dst, *args, **kwargs)
+  os.rename = renaming
+
+
+def run_child(workdir: str, resume: bool, stop_in: tuple[int, int] | None = None) -> int:
+  """Forks a child that trains in `workdir` (stopping itself inside a write:
+  `stop_at_rename(*stop_in)`); returns its pid."""
   pid = os.fork()
   if pid == 0:
     code = 0
     try:
+      if stop_in:
+        stop_at_rename(*stop_in)
       train(config(), log=lambda line: None, workdir=workdir, resume=resume,
             progress='none')
     except BaseException as e:  # reported through the exit code
@@ -143,13 +165,22 @@ def kill_when(pid: int, ready: Callable[[], bool]) -> None:
     os.kill(pid, signal.SIGCONT)
 
 
+def kill_stopped(pid: int) -> None:
+  """SIGKILLs the run once it has stopped itself (`stop_at_rename`), and reaps
+  it (a run that ends first is reaped unkilled)."""
+  _, status = os.waitpid(pid, os.WUNTRACED)
+  if os.WIFSTOPPED(status):
+    os.kill(pid, signal.SIGKILL)
+    wait(pid)
+
+
 def kill(pid: int, workdir: str, aim: str) -> None:
-  """SIGKILLs the run now (`at`), inside the next checkpoint write
+  """SIGKILLs the run now (`at`), inside the write it stops itself in
   (`write`), or once the next checkpoint is complete (`after_write`)."""
   if aim == 'at':
     kill_when(pid, lambda: True)
   elif aim == 'write':
-    kill_when(pid, lambda: writing(workdir))
+    kill_stopped(pid)
   else:
     before = complete(workdir)
     kill_when(pid, lambda: not writing(workdir) and complete(workdir) - before)
@@ -196,16 +227,18 @@ def main(out_dir: str, trials: int, seed: int) -> None:
   for trial in range(trials):
     workdir = os.path.join(out_dir, f'trial{trial}')
     aim = AIMS[trial % len(AIMS)]
-    # A kill aimed at a write waits at most half the window, so several writes
-    # are left to catch even when this run trains faster than the timed one.
+    # A kill after the next write waits at most half the window, so several
+    # writes are left even when this run trains faster than the timed one.
     delay = rng.uniform(first, last if aim == 'at' else (first + last) / 2)
-    pid = run_child(workdir, False)
-    time.sleep(delay)
+    stop_in = (rng.randint(1, config().rounds - 1), rng.randint(0, 1)) if aim == 'write' else None
+    pid = run_child(workdir, False, stop_in)
+    time.sleep(0 if stop_in else delay)
     kill(pid, workdir, aim)
     where = where_killed(workdir)
     has_run = os.path.exists(os.path.join(workdir, runlog.CONFIG))
     code = wait(run_child(workdir, has_run))
-    results.append({'trial': trial, 'delay_s': round(delay, 3), 'aim': aim, 'killed': where,
+    results.append({'trial': trial, 'delay_s': 0 if stop_in else round(delay, 3), 'aim': aim,
+                    'stop_in': stop_in, 'killed': where,
                     'resumed': has_run, 'exit': code})
   expected = final_leaves(reference)
   for result in results:
