@@ -4,9 +4,11 @@ Override any config field on the command line, e.g. `--config.rounds=50
 --config.engine.strategy=chunked`.
 """
 
+import _thread
 import os
 import signal
 import sys
+import threading
 
 # Set first, before the imports (seconds of JAX, XLA and TensorFlow start-up):
 # a stop signal before the run's own handler (`StopSignals`, from its first
@@ -38,9 +40,27 @@ def _stop_at_start_up(signum: int, frame: object) -> None:
   os._exit(130)
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _take_stop_signals() -> None:
+  """Takes every stop signal (all threads block them) and runs its handler:
+  the start-up one here, at once; any other on the main thread, at its next
+  bytecode. A signal the kernel gave one of XLA's threads would otherwise
+  wait for the main thread's next bytecode, forever if it is blocked reading
+  a pipe (`--config.data.path=<(...)`)."""
+  while True:
+    signum = signal.sigwait(STOP_SIGNALS)
+    if signal.getsignal(signum) is _stop_at_start_up:
+      _stop_at_start_up(signum, None)
+    _thread.interrupt_main(signum)
+
+
 if __name__ == '__main__':
   signal.signal(signal.SIGINT, _stop_at_start_up)
   signal.signal(signal.SIGTERM, _stop_at_start_up)
+  signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # before any other thread starts
+  threading.Thread(target=_take_stop_signals, name='stop signals', daemon=True).start()
 
 import json  # noqa: E402
 import re  # noqa: E402

@@ -36,6 +36,23 @@ def catches_sigterm(pid: int) -> bool:
   return bool(int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
 
 
+def stop_signal_threads(pid: int) -> list[str]:
+  """What the threads of a process that do not block SIGINT or SIGTERM are
+  waiting in. A stop signal the kernel gives a thread with a Python handler
+  waits for the main thread's next bytecode: forever, if it is blocked
+  reading a pipe. One that waits for them (sigwait: 'do_sigtimedwait') takes
+  them."""
+  stop = 1 << (signal.SIGINT - 1) | 1 << (signal.SIGTERM - 1)
+  found = []
+  for tid in os.listdir(f'/proc/{pid}/task'):
+    with open(f'/proc/{pid}/task/{tid}/status') as f:
+      fields = dict(line.split(':', 1) for line in f)
+    if int(fields['SigBlk'], 16) & stop != stop:
+      with open(f'/proc/{pid}/task/{tid}/wchan') as f:
+        found.append(f.read().split('.')[0])  # the kernel's symbol, less a '.isra.0'
+  return found
+
+
 def wait_until(ready, process: subprocess.Popen, timeout: float = 120.) -> None:
   end = time.monotonic() + timeout
   while not ready():
@@ -103,6 +120,7 @@ def test_a_signal_while_loading_data_says_what_was_saved(run_on_a_pipe, tmp_path
 
   wait_until(reading, process)
   try:
+    assert stop_signal_threads(process.pid) == ['do_sigtimedwait']  # CI hung once
     assert stderr_after(process, signal.SIGINT) == line + '\n'
   finally:
     os.close(writer[0])
