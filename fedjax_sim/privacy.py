@@ -15,10 +15,6 @@ import functools
 import math
 from typing import Callable, NamedTuple
 
-import dp_accounting
-from dp_accounting.pld import privacy_loss_distribution
-from dp_accounting.rdp import rdp_privacy_accountant
-
 from fedjax_sim.aggregators.dp import DPOptions
 from fedjax_sim.core.rules import check, is_number
 
@@ -26,23 +22,24 @@ ACCOUNTANTS = ('rdp', 'pld')
 PLD_DISCRETIZATION = 1e-4  # dp_accounting's PLDAccountant default
 
 
-def round_event(noise_multiplier: float, sampling_rate: float) -> dp_accounting.DpEvent:
-  """One round: the Gaussian mechanism on a Poisson sample of the clients."""
-  return dp_accounting.PoissonSampledDpEvent(
-      sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier))
-
-
 def epsilon_tracker(noise_multiplier: float, sampling_rate: float, delta: float,
                     accountant: str) -> Callable[[int], float]:
   """Returns `rounds -> epsilon` at `delta`, cheap to call every evaluation:
-  the one-round RDP curve (or PLD) is computed once and composed r times."""
+  the one-round RDP curve (or PLD) is computed once and composed r times.
+  One round is the Gaussian mechanism on a Poisson sample of the clients.
+  (`dp_accounting`, with SciPy's signal and stats, loads here: over a second
+  that runs without DP do not pay.)"""
+  import dp_accounting  # pylint: disable=import-outside-toplevel
+  from dp_accounting.pld import privacy_loss_distribution  # pylint: disable=import-outside-toplevel
+  from dp_accounting.rdp import rdp_privacy_accountant  # pylint: disable=import-outside-toplevel
   if accountant not in ACCOUNTANTS:
     raise ValueError(f'accountant must be one of {ACCOUNTANTS}, got {accountant!r}')
   if noise_multiplier == 0:
     return lambda rounds: math.inf
   if accountant == 'rdp':
     rdp = rdp_privacy_accountant.RdpAccountant()
-    rdp.compose(round_event(noise_multiplier, sampling_rate))
+    rdp.compose(dp_accounting.PoissonSampledDpEvent(
+        sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier)))
     orders, one_round = rdp.orders, rdp.rdp
 
     def epsilon(rounds: int) -> float:

@@ -38,6 +38,18 @@ def test_digits_shapes_and_split():
   validate(train, 'digits', 10)
 
 
+def test_digits_are_scikit_learns_bundled_digits():
+  """Read from scikit-learn's file without importing it: the same images and
+  labels as its loader."""
+  from sklearn import datasets
+  from fedjax_sim.data.digits import bundled_digits
+  images, labels = bundled_digits()
+  bunch = datasets.load_digits()
+  np.testing.assert_array_equal(images, bunch.images)
+  np.testing.assert_array_equal(labels, bunch.target)
+  assert images.shape == (1797, 8, 8) and labels.dtype == np.int32
+
+
 def test_synthetic_follows_fedprox_shapes_and_power_law():
   train, test = load_synthetic(1., 1., num_clients=30, seed=0)
   assert train.num_clients == 30 and train.examples['x'].shape[2] == 60

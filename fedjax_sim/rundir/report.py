@@ -14,13 +14,14 @@ import math
 import os
 import re
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from fedjax_sim.rundir import runlog
+
+if TYPE_CHECKING:
+  from matplotlib.figure import Figure
 
 REPORT_DIR = 'report'
 REPORT_HTML = 'report.html'
@@ -52,7 +53,11 @@ def has_virtual_time(rows: Sequence[dict[str, Any]]) -> bool:
 
 
 def axes() -> tuple[Figure, Any]:
-  """A figure rendered by Agg; no pyplot, so no global state and thread-safe."""
+  """A figure rendered by Agg; no pyplot, so no global state and thread-safe.
+  (matplotlib loads here, not with the runner: runs that stop at bad input,
+  and `--list` or `--print_config`, start half a second sooner.)"""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
   fig = Figure(figsize=(6.4, 4))
   FigureCanvasAgg(fig)
   return fig, fig.subplots()

@@ -11,8 +11,6 @@ import time
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.patches import Rectangle
 
 from fedjax_sim.errors import ConfigError, DataError
 from fedjax_sim.rundir import report, runlog, sweep_record
@@ -156,6 +154,7 @@ def label(values: dict[str, Any]) -> str:
 
 def plot_grid(g: Grid, metric: str) -> bytes:
   """PNG of a heatmap (two fields) or bars (one), annotated with mean ± std, best in red."""
+  from matplotlib.patches import Rectangle  # pylint: disable=import-outside-toplevel
   fig, ax = report.axes()
   fig.set_size_inches(max(6.4, 1.6 * len(g.ticks[0]) + 2), 4.8)
   two = len(g.fields) == 2
@@ -182,6 +181,7 @@ def plot_grid(g: Grid, metric: str) -> bytes:
 
 def plot_curves(lines: Sequence[Curve], best: Cell | None, metric: str) -> bytes:
   """PNG of each cell's mean curve and min-max band, one colour per cell."""
+  from matplotlib import colormaps  # pylint: disable=import-outside-toplevel
   fig, ax = report.axes()
   fig.set_size_inches(9, 4.8)
   palette = colormaps['tab10' if len(lines) <= 10 else 'tab20']
