@@ -68,19 +68,18 @@ def config():
   return c
 
 
-def stop_at_rename(write: int, rename: int) -> None:
-  """Makes this process SIGSTOP itself inside its `write`-th checkpoint write,
-  just before the `rename`-th (0: the item's, 1: the step's) of orbax's
-  renames of a temporary directory into place."""
-  real, seen = os.rename, []
+def stop_at_rename(step: int, rename: int) -> None:
+  """Makes this process SIGSTOP itself inside the write of checkpoint `step`,
+  just before orbax renames its item's (`rename` 0) or its step's (1)
+  temporary directory into place."""
+  real = os.rename
+  tmp = os.sep + f'{step}.orbax-checkpoint-tmp'
 
   def renaming(src, dst, *args, **kwargs):
-    if 'orbax-checkpoint-tmp' in os.fspath(src):
-      seen.append(src)
-      if len(seen) == 2 * (write - 1) + rename + 1:
-        # To this thread (orbax renames on a worker thread): it stops before
-        # the rename, where a signal to the process may be taken by another.
-        signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+    if tmp in os.fspath(src) and (os.path.basename(dst) == str(step)) == bool(rename):
+      # To this thread (orbax renames on a worker thread): it stops before
+      # the rename, where a signal to the process may be taken by another.
+      signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
     return real(src, dst, *args, **kwargs)
   os.rename = renaming
 
@@ -227,18 +226,19 @@ def main(out_dir: str, trials: int, seed: int) -> None:
   for trial in range(trials):
     workdir = os.path.join(out_dir, f'trial{trial}')
     aim = AIMS[trial % len(AIMS)]
-    # A kill after the next write waits at most half the window, so several
-    # writes are left even when this run trains faster than the timed one.
-    delay = rng.uniform(first, last if aim == 'at' else (first + last) / 2)
-    stop_in = (rng.randint(1, config().rounds - 1), rng.randint(0, 1)) if aim == 'write' else None
+    if aim == 'write':  # a seeded checkpoint and rename; the run stops itself there
+      stop_in, delay = (rng.randint(1, config().rounds - 1), rng.randint(0, 1)), 0.
+    else:  # a kill after the next write waits at most half the window, so several
+      # writes are left even when this run trains faster than the timed one
+      stop_in, delay = None, rng.uniform(first, last if aim == 'at' else (first + last) / 2)
     pid = run_child(workdir, False, stop_in)
-    time.sleep(0 if stop_in else delay)
+    time.sleep(delay)
     kill(pid, workdir, aim)
     where = where_killed(workdir)
     has_run = os.path.exists(os.path.join(workdir, runlog.CONFIG))
     code = wait(run_child(workdir, has_run))
-    results.append({'trial': trial, 'delay_s': 0 if stop_in else round(delay, 3), 'aim': aim,
-                    'stop_in': stop_in, 'killed': where,
+    results.append({'trial': trial, 'delay_s': round(delay, 3), 'aim': aim, 'stop_in': stop_in,
+                    'killed': where,
                     'resumed': has_run, 'exit': code})
   expected = final_leaves(reference)
   for result in results:
