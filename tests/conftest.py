@@ -2,7 +2,9 @@
 of the control room's app."""
 
 import atexit
+import importlib.metadata
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,14 +27,31 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 # The suite is bound by XLA compile time (hundreds of small round programs,
-# each compiled once): LLVM's backend optimizations are switched off for the
-# tests and the scripts they start. XLA's HLO passes (fusion, layout,
-# simplification) still run, so every program keeps its HLO; only its
-# machine code is slower, which none of these tiny runs notices. Tests that
-# set XLA_FLAGS for a subprocess append to this value (`xla_flags`).
-if 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
-  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
-                             + ' --xla_backend_optimization_level=0').strip()
+# each compiled once), so the tests and the scripts they start compile
+# faster than users' runs:
+# - LLVM's backend optimizations are off (`xla_backend_optimization_level=0`);
+# - fusions are emitted by XLA:CPU's elemental emitters instead of its MLIR
+#   fusion emitters: 4 runs of the pairwise matrix take 25 s instead of 34,
+#   the suite 29 minutes instead of 33-35 (benchmarks/RESULTS.md, "Suite
+#   time").
+# XLA's HLO passes (fusion, layout, simplification) still run, so every
+# program keeps its HLO; only its machine code is slower, which none of these
+# tiny runs notices. Tests that set XLA_FLAGS for a subprocess append to this
+# value (`xla_flags`). XLA aborts on a flag it does not know: the second
+# one is in jaxlib 0.5.3 and later (not in 0.5.0, nor in FedJAX's 0.4.30,
+# `peer_venvs.peer_env`).
+FUSION_EMITTERS_OFF = '--xla_cpu_use_fusion_emitters=false'
+
+
+def _jaxlib_knows_fusion_emitters() -> bool:
+  version = re.match(r'(\d+)\.(\d+)\.(\d+)', importlib.metadata.version('jaxlib'))
+  return tuple(map(int, version.groups())) >= (0, 5, 3)
+
+
+for _flag in ('--xla_backend_optimization_level=0',) + (
+    (FUSION_EMITTERS_OFF,) if _jaxlib_knows_fusion_emitters() else ()):
+  if _flag.split('=')[0] not in os.environ.get('XLA_FLAGS', ''):
+    os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_flag}".strip()
 
 
 def xla_flags(flags: str) -> str:

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks', 'peers'))
 
 import launch  # noqa: E402
+from conftest import FUSION_EMITTERS_OFF  # noqa: E402
 
 REQUIRE_PEERS = 'FEDJAX_SIM_REQUIRE_PEERS'
 
@@ -30,3 +31,10 @@ def require_peer(peer: str) -> None:
   if os.environ.get(REQUIRE_PEERS, '') not in ('', '0'):
     pytest.fail(f'{missing}; {REQUIRE_PEERS} is set, so this test must run')
   pytest.skip(missing)
+
+
+def peer_env() -> dict[str, str]:
+  """The session's environment for a run that starts FedJAX's worker, whose
+  jaxlib (0.4.30) aborts on the session's flag it does not know."""
+  flags = os.environ.get('XLA_FLAGS', '').replace(FUSION_EMITTERS_OFF, '')
+  return {**os.environ, 'XLA_FLAGS': ' '.join(flags.split())}

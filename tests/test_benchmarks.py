@@ -18,7 +18,7 @@ import interruptible  # noqa: E402
 import jax_worker  # noqa: E402
 import launch  # noqa: E402
 import workloads as wl  # noqa: E402
-from peer_venvs import require_peer  # noqa: E402
+from peer_venvs import peer_env, require_peer  # noqa: E402
 
 
 @pytest.mark.parametrize('workload', wl.WORKLOADS)
@@ -122,7 +122,7 @@ def run_compare(tmp_path, workload: str, sizes: str, systems: list[str]) -> None
       [sys.executable, os.path.join(ROOT, 'benchmarks', 'compare_peers.py'),
        f'--workload={workload}', f'--sizes={sizes}', f'--clients={SMOKE_CLIENTS}',
        '--repeats=1', f"--systems={','.join(systems)}"],
-      capture_output=True, text=True, timeout=900, cwd=tmp_path)
+      capture_output=True, text=True, timeout=900, cwd=tmp_path, env=peer_env())
   assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
   rows = [line.split('|')[1:-1] for line in out.stdout.splitlines()
           if line.startswith(f'| {SMOKE_CLIENTS} |')]

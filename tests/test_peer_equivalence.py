@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(ROOT, 'benchmarks', 'peers'))
 
 import launch  # noqa: E402
 import workloads as wl  # noqa: E402
-from peer_venvs import require_peer  # noqa: E402
+from peer_venvs import peer_env, require_peer  # noqa: E402
 
 TOLERANCE = 1e-5
 CLIENTS = 2 * len(wl.WHOLE_SIZES)  # each size twice
@@ -59,7 +59,7 @@ def dump_and_compare(tmp_path, peer: str, workload: str, system: str) -> None:
     command = launch.worker_command(worker, workload, CLIENTS, 1, sizes='whole')
     procs[name] = subprocess.Popen(command + [f'--dump_params={outputs[name]}'],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, cwd=tmp_path)
+                                   text=True, cwd=tmp_path, env=peer_env())
   for name, proc in procs.items():  # both run at once
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, f'{name} worker failed:\n{err[-3000:]}'
