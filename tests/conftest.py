@@ -44,6 +44,7 @@ FUSION_EMITTERS_OFF = '--xla_cpu_use_fusion_emitters=false'
 
 
 def _jaxlib_knows_fusion_emitters() -> bool:
+  """Whether the installed jaxlib has FUSION_EMITTERS_OFF's flag."""
   version = re.match(r'(\d+)\.(\d+)\.(\d+)', importlib.metadata.version('jaxlib'))
   return tuple(map(int, version.groups())) >= (0, 5, 3)
 
