@@ -2,11 +2,12 @@
 and check it ends bit-identical to an uninterrupted run.
 
 `python tests/kill_trials.py OUT_DIR TRIALS SEED [MODE]` prints one JSON object: per
-trial, how its kill was aimed (after a seeded random delay in the training window: at
-once (`at`), or just after the next checkpoint is complete (`after_write`), with the
-delay in the window's first half; or inside a seeded checkpoint write (`write`): the
-run stops itself just before orbax renames the item or the step directory into
-place, however loaded the host); trials take the three in turn), where it landed (`between` rounds, `during` a checkpoint write:
+trial, how its kill was aimed (`at`: after a seeded random delay in the training
+window, wherever the run is; `write`: inside a seeded checkpoint write, where the run
+stops itself just before orbax renames the item or the step directory into place;
+`after_write`: just after a seeded checkpoint's checksums are written, where the run
+stops itself between rounds; the two stops hold however loaded the host; trials take
+the three in turn), where it landed (`between` rounds, `during` a checkpoint write:
 orbax's temporary directory present, `unsummed`: a checkpoint written but not
 yet its checksums, `finished`) and whether the resumed run's final checkpoint,
 metrics and client-norm rows equal the reference's.
@@ -19,6 +20,7 @@ makes each child's compile a cache read.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -35,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from configs import default, scaffold  # noqa: E402
-from fedjax_sim.rundir import runlog  # noqa: E402
+from fedjax_sim.rundir import checkpoint, runlog  # noqa: E402
 from fedjax_sim.config.train import train  # noqa: E402
 
 VOLATILE = ('time', 'rounds_per_sec')
@@ -84,15 +86,27 @@ def stop_at_rename(step: int, rename: int) -> None:
   os.rename = renaming
 
 
-def run_child(workdir: str, resume: bool, stop_in: tuple[int, int] | None = None) -> int:
-  """Forks a child that trains in `workdir` (stopping itself inside a write:
-  `stop_at_rename(*stop_in)`); returns its pid."""
+def stop_after_save(step: int) -> None:
+  """Makes this process SIGSTOP itself once checkpoint `step` and its checksums
+  are written, before the next round (between rounds)."""
+  real = checkpoint.save
+
+  def saving(mgr, rounds_done, state):
+    real(mgr, rounds_done, state)
+    if rounds_done == step:
+      os.kill(os.getpid(), signal.SIGSTOP)
+  checkpoint.save = saving
+
+
+def run_child(workdir: str, resume: bool, stop: Callable[[], None] | None = None) -> int:
+  """Forks a child that trains in `workdir`, calling `stop()` first (which
+  makes it stop itself at a chosen point); returns its pid."""
   pid = os.fork()
   if pid == 0:
     code = 0
     try:
-      if stop_in:
-        stop_at_rename(*stop_in)
+      if stop:
+        stop()
       train(config(), log=lambda line: None, workdir=workdir, resume=resume,
             progress='none')
     except BaseException as e:  # reported through the exit code
@@ -132,57 +146,20 @@ def writing(workdir: str) -> bool:
   return bool(glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*')))
 
 
-def complete(workdir: str) -> set[str]:
-  """The checkpoints with their checksums written."""
-  return {os.path.dirname(f) for f in
-          glob.glob(os.path.join(workdir, 'checkpoints', '*', 'sha256sums.json'))}
-
-
-def kill_when(pid: int, ready: Callable[[], bool]) -> None:
-  """SIGKILLs the run as soon as `ready()` holds while it is stopped, and
-  reaps it (a run that ends first is reaped unkilled). The run is stopped
-  (SIGSTOP) before `ready()` is confirmed, so a write seen in progress cannot
-  finish between the look and the kill, however loaded the host."""
-  while True:
-    while not ready():
-      if os.waitpid(pid, os.WNOHANG)[0]:
-        return
-      time.sleep(0.0005)
-    os.kill(pid, signal.SIGSTOP)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    if not os.WIFSTOPPED(status):  # it ended before the stop took
-      return
-    confirmed = True  # if `ready()` raises, too: never leave a stopped child behind
-    try:
-      confirmed = ready()
-    finally:
-      if confirmed:
-        os.kill(pid, signal.SIGKILL)
-        wait(pid)
-    if confirmed:
-      return
-    os.kill(pid, signal.SIGCONT)
-
-
 def kill_stopped(pid: int) -> None:
-  """SIGKILLs the run once it has stopped itself (`stop_at_rename`), and reaps
-  it (a run that ends first is reaped unkilled)."""
+  """SIGKILLs the run once it has stopped itself, and reaps it (a run that
+  ends first is reaped unkilled)."""
   _, status = os.waitpid(pid, os.WUNTRACED)
   if os.WIFSTOPPED(status):
     os.kill(pid, signal.SIGKILL)
     wait(pid)
 
 
-def kill(pid: int, workdir: str, aim: str) -> None:
-  """SIGKILLs the run now (`at`), inside the write it stops itself in
-  (`write`), or once the next checkpoint is complete (`after_write`)."""
-  if aim == 'at':
-    kill_when(pid, lambda: True)
-  elif aim == 'write':
-    kill_stopped(pid)
-  else:
-    before = complete(workdir)
-    kill_when(pid, lambda: not writing(workdir) and complete(workdir) - before)
+def kill_now(pid: int) -> None:
+  """SIGKILLs the run now, and reaps it (a run that has ended is reaped
+  unkilled)."""
+  os.kill(pid, signal.SIGSTOP)
+  kill_stopped(pid)
 
 
 def where_killed(workdir: str) -> str:
@@ -226,14 +203,16 @@ def main(out_dir: str, trials: int, seed: int) -> None:
   for trial in range(trials):
     workdir = os.path.join(out_dir, f'trial{trial}')
     aim = AIMS[trial % len(AIMS)]
-    if aim == 'write':  # a seeded checkpoint and rename; the run stops itself there
-      stop_in, delay = (rng.randint(1, config().rounds - 1), rng.randint(0, 1)), 0.
-    else:  # a kill after the next write waits at most half the window, so several
-      # writes are left even when this run trains faster than the timed one
-      stop_in, delay = None, rng.uniform(first, last if aim == 'at' else (first + last) / 2)
-    pid = run_child(workdir, False, stop_in)
+    stop, stop_in, delay = None, None, 0.
+    if aim == 'at':  # a seeded moment in the training window
+      delay = rng.uniform(first, last)
+    else:  # a seeded checkpoint (and rename); the run stops itself there
+      step = rng.randint(1, config().rounds - 1)
+      stop_in = (step, rng.randint(0, 1)) if aim == 'write' else (step,)
+      stop = functools.partial(stop_at_rename if aim == 'write' else stop_after_save, *stop_in)
+    pid = run_child(workdir, False, stop)
     time.sleep(delay)
-    kill(pid, workdir, aim)
+    (kill_now if aim == 'at' else kill_stopped)(pid)
     where = where_killed(workdir)
     has_run = os.path.exists(os.path.join(workdir, runlog.CONFIG))
     code = wait(run_child(workdir, has_run))
