@@ -122,8 +122,8 @@ def wait(pid: int) -> int:
 
 def training_window(workdir: str) -> tuple[float, float]:
   """Seconds after its start at which a run (compile cache warm) trains: from
-  about one round before its first checkpoint to its last checkpoint. Kills
-  drawn from this window land between rounds and inside checkpoint writes."""
+  about one round before its first checkpoint to its last checkpoint. An `at`
+  kill drawn from this window lands between rounds or inside a checkpoint write."""
   start = time.perf_counter()
   pid = run_child(workdir, False)
   seen = {}
