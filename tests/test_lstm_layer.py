@@ -102,3 +102,14 @@ def test_language_model_keeps_the_nn_rnn_values():
   loss = lambda f: jax.grad(lambda p: jnp.sum(jnp.sin(f(p, x))))(params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
                loss(model.apply), loss(reference))
+
+
+def test_gradient_runs_two_time_loops_per_layer():
+  """The forward loop and its transpose: the tangent loop has no primal work
+  that autodiff would split off into a third loop (it did before the step's
+  tangent coefficients were computed outside it)."""
+  model = _Fused((16, 16))
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 5))
+  params = model.init(jax.random.PRNGKey(0), x)
+  grad = jax.jit(jax.grad(lambda p: jnp.sum(model.apply(p, x) ** 2)))
+  assert grad.lower(params).compile().as_text().count(' while(') == 4
