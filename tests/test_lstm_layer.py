@@ -13,11 +13,12 @@ from fedjax_sim.models.lstm_layer import LSTM
 class _Reference(nn.Module):
   """The model as it was: `nn.RNN(nn.LSTMCell)` layers."""
   widths: tuple[int, ...]
+  param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     for width in self.widths:
-      x = nn.RNN(nn.LSTMCell(width))(x)
+      x = nn.RNN(nn.LSTMCell(width, param_dtype=self.param_dtype))(x)
     return x
 
 
@@ -113,3 +114,24 @@ def test_gradient_runs_two_time_loops_per_layer():
   params = model.init(jax.random.PRNGKey(0), x)
   grad = jax.jit(jax.grad(lambda p: jnp.sum(model.apply(p, x) ** 2)))
   assert grad.lower(params).compile().as_text().count(' while(') == 4
+
+
+@pytest.mark.parametrize('dtype', [jnp.float32, jnp.float64])
+def test_lstm_keeps_its_dtype_with_x64_and_matches_nn_rnn_in_float64(dtype):
+  """Under `jax.enable_x64` (float64 gradient checks), float32 parameters stay
+  float32 and float64 ones match `nn.RNN(nn.LSTMCell)` to float64 precision."""
+  with jax.enable_x64(True):
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 5), dtype)
+    ref, new = _Reference((6, 4), dtype), _Fused((6, 4))
+    params = ref.init(jax.random.PRNGKey(0), x)
+    tol = 1e-12 if dtype == jnp.float64 else 1e-5
+    out = new.apply(params, x)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ref.apply(params, x), rtol=tol, atol=tol)
+
+    def grads(model):
+      return jax.grad(lambda p: jnp.sum(jnp.sin(model.apply(p, x))))(params)
+
+    got, want = grads(new), grads(ref)
+    assert {a.dtype for a in jax.tree.leaves(got)} == {jnp.dtype(dtype)}
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol), got, want)

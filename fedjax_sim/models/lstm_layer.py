@@ -28,7 +28,8 @@ def _cell(z: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
   for i, f and o, `tanh(z)` for g, so one fused op instead of four.
   """
   width = z.shape[-1] // 4
-  half = jnp.concatenate([jnp.full(2 * width, .5), jnp.ones(width), jnp.full(width, .5)])
+  half = jnp.concatenate([jnp.full(2 * width, .5, z.dtype), jnp.ones(width, z.dtype),
+                          jnp.full(width, .5, z.dtype)])
   act = jnp.tanh(z * half) * half + (1 - half)
   i, f, g, o = jnp.split(act, 4, axis=-1)
   c = f * c + i * g
