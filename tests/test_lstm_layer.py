@@ -112,8 +112,22 @@ def test_gradient_runs_two_time_loops_per_layer():
   model = _Fused((16, 16))
   x = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 5))
   params = model.init(jax.random.PRNGKey(0), x)
-  grad = jax.jit(jax.grad(lambda p: jnp.sum(model.apply(p, x) ** 2)))
-  assert grad.lower(params).compile().as_text().count(' while(') == 4
+  grad = jax.grad(lambda p: jnp.sum(model.apply(p, x) ** 2))
+  assert str(jax.make_jaxpr(grad)(params)).count('scan[') == 4
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 5), (2, 0, 5), (4, 5)])
+def test_batch_one_length_one_empty_and_unbatched_sequences(shape):
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  ref, new = _Reference((6, 4)), _Fused((6, 4))
+  params = ref.init(jax.random.PRNGKey(0), x)
+  np.testing.assert_allclose(new.apply(params, x), ref.apply(params, x), rtol=1e-5, atol=1e-6)
+
+  def grads(model):
+    return jax.grad(lambda p: jnp.sum(jnp.sin(model.apply(p, x))))(params)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               grads(new), grads(ref))
 
 
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.float64])

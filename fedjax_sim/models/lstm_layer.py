@@ -12,6 +12,7 @@ the loop.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -49,10 +50,10 @@ def _forward(wx, wh, b, x, unroll):
 
 
 def _coefficients(act: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """The step's tangent as `(K, F, B)`, all time steps at once.
+  """The step's tangent as `(K, F, O)`, all time steps at once.
 
   With `k = K * dz` split into gates, `dc = k_i + k_f + k_g + F dc_prev` and
-  `dh = k_o + B dc`; computed here, outside the loop, the tangent loop reads
+  `dh = k_o + O dc`; computed here, outside the loop, the tangent loop reads
   them as inputs and does no work that autodiff would split into a loop of its own.
   """
   i, f, g, o = jnp.split(act, 4, axis=-1)
@@ -68,7 +69,7 @@ def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
 
   The JVP adds the tangents that do not go through the recurrence (`dx wx`,
   `x dwx`, `h_prev dwh`, `db`) for all steps with one matmul each, so its loop
-  carries only `(dh, dc)` and uses `wh` as a constant: transposed for the
+  carries only `(dc, dh)` and uses `wh` as a constant: transposed for the
   gradient, the loop emits each step's gate cotangents instead of
   accumulating the weights' gradients in its carry.
   """
@@ -94,13 +95,13 @@ def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
 
     def tangent(carry, t):
       dc, dh = carry
-      a, k, f, bc = t
+      a, k, f, oc = t
       ki, kf, kg, ko = jnp.split(k * (a + jnp.einsum('bh,kh->bk', dh, wht)), 4, axis=-1)
       dc = ki + kf + kg + f * dc
-      dh = ko + bc * dc
+      dh = ko + oc * dc
       return (dc, dh), dh
 
-    init = (jnp.zeros_like(ys[0]), jnp.zeros_like(ys[0]))
+    init = (jnp.zeros(ys.shape[1:], ys.dtype),) * 2
     _, dys = jax.lax.scan(tangent, init, (outside,) + _coefficients(act, c), unroll=unroll)
     return ys, dys
 
@@ -148,6 +149,6 @@ class LSTM(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     wx, wh, b = self._params(x.shape[-1])
     batch, (length, width) = x.shape[:-2], x.shape[-2:]
-    xt = jnp.moveaxis(x.reshape((-1, length, width)), 1, 0)
+    xt = jnp.moveaxis(x.reshape((math.prod(batch), length, width)), 1, 0)
     ys = _make_lstm(self.unroll)(wx, wh, b, xt.astype(wx.dtype))
     return jnp.moveaxis(ys, 0, 1).reshape(batch + (length, self.features))
