@@ -105,6 +105,11 @@ def test_language_model_keeps_the_nn_rnn_values():
                loss(model.apply), loss(reference))
 
 
+def _sin_grads(model, params, x):
+  """The parameters' gradient of `sum(sin(model(x)))`."""
+  return jax.grad(lambda p: jnp.sum(jnp.sin(model.apply(p, x))))(params)
+
+
 def test_gradient_runs_two_time_loops_per_layer():
   """The forward loop and its transpose: the tangent loop has no primal work
   that autodiff would split off into a third loop (it did before the step's
@@ -123,11 +128,8 @@ def test_batch_one_length_one_empty_and_unbatched_sequences(shape):
   params = ref.init(jax.random.PRNGKey(0), x)
   np.testing.assert_allclose(new.apply(params, x), ref.apply(params, x), rtol=1e-5, atol=1e-6)
 
-  def grads(model):
-    return jax.grad(lambda p: jnp.sum(jnp.sin(model.apply(p, x))))(params)
-
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-               grads(new), grads(ref))
+               _sin_grads(new, params, x), _sin_grads(ref, params, x))
 
 
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.float64])
@@ -143,9 +145,6 @@ def test_lstm_keeps_its_dtype_with_x64_and_matches_nn_rnn_in_float64(dtype):
     assert out.dtype == dtype
     np.testing.assert_allclose(out, ref.apply(params, x), rtol=tol, atol=tol)
 
-    def grads(model):
-      return jax.grad(lambda p: jnp.sum(jnp.sin(model.apply(p, x))))(params)
-
-    got, want = grads(new), grads(ref)
+    got, want = _sin_grads(new, params, x), _sin_grads(ref, params, x)
     assert {a.dtype for a in jax.tree.leaves(got)} == {jnp.dtype(dtype)}
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol), got, want)

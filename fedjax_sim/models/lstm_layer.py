@@ -49,6 +49,11 @@ def _forward(wx, wh, b, x, unroll):
   return h, act, c
 
 
+def _previous(a: jax.Array) -> jax.Array:
+  """Time-major `a` [T, ...] shifted by one position: `a[t - 1]` at `t`, zeros at 0."""
+  return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]])
+
+
 def _coefficients(act: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
   """The step's tangent as `(K, F, O)`, all time steps at once.
 
@@ -57,9 +62,8 @@ def _coefficients(act: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array, j
   them as inputs and does no work that autodiff would split into a loop of its own.
   """
   i, f, g, o = jnp.split(act, 4, axis=-1)
-  c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
   tc = jnp.tanh(c)
-  k = jnp.concatenate([i * (1 - i) * g, f * (1 - f) * c_prev, (1 - g * g) * i,
+  k = jnp.concatenate([i * (1 - i) * g, f * (1 - f) * _previous(c), (1 - g * g) * i,
                        o * (1 - o) * tc], -1)
   return k, f, o * (1 - tc * tc)
 
@@ -83,9 +87,8 @@ def _make_lstm(unroll: int) -> Callable[..., jax.Array]:
     wx, wh, b, x = primals
     dwx, dwh, db, dx = tangents
     ys, act, c = _forward(wx, wh, b, x, unroll)
-    h_prev = jnp.concatenate([jnp.zeros_like(ys[:1]), ys[:-1]])
     outside = (jnp.einsum('tbd,dk->tbk', x, dwx) + jnp.einsum('tbd,dk->tbk', dx, wx)
-               + jnp.einsum('tbh,hk->tbk', h_prev, dwh) + db)
+               + jnp.einsum('tbh,hk->tbk', _previous(ys), dwh) + db)
 
     # `dh @ wh` written against a materialised `wh.T` [4H, H]: transposed for
     # the gradient it becomes `dz @ wh.T` in the [B, 4H] x [4H, H] layout,
